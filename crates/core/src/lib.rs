@@ -1,0 +1,3 @@
+//! gnomon-core: the synchronization engine, sans-IO (work in progress; see issue 3).
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,1 @@
+//! gnomond's library: configuration, event loop and IO (work in progress; see issue 4).
