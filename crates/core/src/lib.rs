@@ -1,3 +1,13 @@
-//! gnomon-core: the synchronization engine, sans-IO (work in progress; see issue 3).
+//! gnomon-core: the synchronization engine, sans-IO.
+//!
+//! Time and packets are inputs; decisions (send this request, change the clock this
+//! way, reply with these bytes) are outputs. Nothing here reads a clock, opens a
+//! socket, sleeps or spawns a thread, so the daemon and the simulator drive the very
+//! same code. See [`engine::Engine`] for the entry point.
 
 #![forbid(unsafe_code)]
+
+pub mod clock_action;
+pub mod estimator;
+pub mod measurement;
+pub mod source_options;
