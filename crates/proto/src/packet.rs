@@ -336,7 +336,7 @@ impl NtpPacket {
         let mut out = Vec::with_capacity(HEADER_LEN);
         out.extend_from_slice(&self.header.to_bytes());
         for field in &self.extensions {
-            let padded = (field.value.len() + 3) / 4 * 4;
+            let padded = field.value.len().div_ceil(4) * 4;
             let length = (4 + padded).max(MIN_EXTENSION_LEN);
             out.extend_from_slice(&field.field_type.to_be_bytes());
             out.extend_from_slice(&(length as u16).to_be_bytes());

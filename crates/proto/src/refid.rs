@@ -50,7 +50,11 @@ impl ReferenceId {
     /// The ASCII text of the ID with trailing NULs removed, if every other byte is
     /// printable; `None` otherwise.
     pub fn ascii(self) -> Option<String> {
-        let end = self.bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        let end = self
+            .bytes
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |i| i + 1);
         let text = &self.bytes[..end];
         if text.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
             Some(String::from_utf8_lossy(text).into_owned())
@@ -240,7 +244,10 @@ mod tests {
         ] {
             assert_eq!(KissCode::from_reference_id(code.to_reference_id()), code);
         }
-        assert_eq!(KissCode::from_reference_id(ReferenceId::from_ascii(*b"RATE")), KissCode::Rate);
+        assert_eq!(
+            KissCode::from_reference_id(ReferenceId::from_ascii(*b"RATE")),
+            KissCode::Rate
+        );
         assert!(KissCode::Deny.is_access_denied());
         assert!(KissCode::Rstr.is_access_denied());
         assert!(!KissCode::Rate.is_access_denied());

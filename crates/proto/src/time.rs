@@ -62,6 +62,8 @@ impl UnixTime {
     }
 
     /// This time moved by `span` (saturating at the ends of the representable range).
+    /// A method, not `std::ops::Add`, because it saturates rather than overflows.
+    #[allow(clippy::should_implement_trait)]
     pub fn add(self, span: NtpDuration) -> UnixTime {
         UnixTime {
             nanos: self.nanos.saturating_add(span.as_nanos()),
@@ -158,7 +160,8 @@ impl NtpTimestamp {
 
     /// Resolve the era with the fixed window starting at [`DEFAULT_ERA_WINDOW_START`].
     pub fn to_unix(self) -> UnixTime {
-        let window_start_ntp = DEFAULT_ERA_WINDOW_START.secs_and_subsec_nanos().0 + NTP_UNIX_OFFSET_S;
+        let window_start_ntp =
+            DEFAULT_ERA_WINDOW_START.secs_and_subsec_nanos().0 + NTP_UNIX_OFFSET_S;
         let start_era_secs = window_start_ntp.rem_euclid(ERA_S);
         let start_era = window_start_ntp.div_euclid(ERA_S);
         let era = if (self.era_seconds() as i64) >= start_era_secs {
@@ -187,7 +190,12 @@ impl NtpTimestamp {
 
 impl fmt::Debug for NtpTimestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NtpTimestamp({:08x}.{:08x})", self.era_seconds(), self.fraction())
+        write!(
+            f,
+            "NtpTimestamp({:08x}.{:08x})",
+            self.era_seconds(),
+            self.fraction()
+        )
     }
 }
 

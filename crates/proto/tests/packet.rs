@@ -43,7 +43,10 @@ fn accepts_v3_and_v4_only() {
         if version == 3 || version == 4 {
             assert_eq!(result.unwrap().0.version, version);
         } else {
-            assert_eq!(result.unwrap_err(), ParseError::UnsupportedVersion { version });
+            assert_eq!(
+                result.unwrap_err(),
+                ParseError::UnsupportedVersion { version }
+            );
         }
     }
 }
@@ -68,7 +71,11 @@ fn every_truncation_is_an_error() {
     let well_formed = [48, 52, 68, 72, 80, 84, 100];
     for len in 0..bytes.len() {
         let result = NtpPacket::parse(&bytes[..len]);
-        assert_eq!(result.is_ok(), well_formed.contains(&len), "truncation to {len}: {result:?}");
+        assert_eq!(
+            result.is_ok(),
+            well_formed.contains(&len),
+            "truncation to {len}: {result:?}"
+        );
     }
 }
 
@@ -78,7 +85,9 @@ fn oversized_is_an_error() {
     bytes.resize(MAX_PACKET_LEN + 1, 0);
     assert_eq!(
         NtpPacket::parse(&bytes).unwrap_err(),
-        ParseError::TooLong { len: MAX_PACKET_LEN + 1 }
+        ParseError::TooLong {
+            len: MAX_PACKET_LEN + 1
+        }
     );
 }
 
@@ -106,7 +115,10 @@ fn bad_extension_lengths() {
     bytes.extend_from_slice(&[0u8; 28]);
     assert_eq!(
         NtpPacket::parse(&bytes).unwrap_err(),
-        ParseError::BadExtensionLength { offset: 48, length: 18 }
+        ParseError::BadExtensionLength {
+            offset: 48,
+            length: 18
+        }
     );
     let mut bytes = sample_header().to_bytes().to_vec();
     bytes.extend_from_slice(&[0x01, 0x04, 0x01, 0x00]);
@@ -122,7 +134,7 @@ fn mac_trailers_recognised() {
     for digest_len in [0usize, 16, 20] {
         let mut bytes = sample_header().to_bytes().to_vec();
         bytes.extend_from_slice(&7u32.to_be_bytes());
-        bytes.extend(std::iter::repeat(0x5A).take(digest_len));
+        bytes.extend(std::iter::repeat_n(0x5A, digest_len));
         let packet = NtpPacket::parse(&bytes).unwrap();
         let mac = packet.mac.unwrap();
         assert_eq!(mac.key_id, 7);
@@ -133,7 +145,10 @@ fn mac_trailers_recognised() {
     header.version = 3;
     let mut bytes = header.to_bytes().to_vec();
     bytes.extend_from_slice(&[0u8; 32]);
-    assert_eq!(NtpPacket::parse(&bytes).unwrap_err(), ParseError::BadTrailer { len: 32 });
+    assert_eq!(
+        NtpPacket::parse(&bytes).unwrap_err(),
+        ParseError::BadTrailer { len: 32 }
+    );
 }
 
 #[test]
@@ -158,21 +173,23 @@ fn arb_header() -> impl Strategy<Value = NtpHeader> {
         any::<(i8, i8, u32, u32, u32)>(),
         any::<(u64, u64, u64, u64)>(),
     )
-        .prop_map(|(flags, version, stratum, (poll, precision, rd, rdisp, id), ts)| NtpHeader {
-            leap: LeapIndicator::from_bits(flags >> 6),
-            version,
-            mode: Mode::from_bits(flags),
-            stratum,
-            poll,
-            precision,
-            root_delay: NtpShort::from_bits(rd),
-            root_dispersion: NtpShort::from_bits(rdisp),
-            reference_id: ReferenceId::from_u32(id),
-            reference_timestamp: NtpTimestamp::from_bits(ts.0),
-            origin_timestamp: NtpTimestamp::from_bits(ts.1),
-            receive_timestamp: NtpTimestamp::from_bits(ts.2),
-            transmit_timestamp: NtpTimestamp::from_bits(ts.3),
-        })
+        .prop_map(
+            |(flags, version, stratum, (poll, precision, rd, rdisp, id), ts)| NtpHeader {
+                leap: LeapIndicator::from_bits(flags >> 6),
+                version,
+                mode: Mode::from_bits(flags),
+                stratum,
+                poll,
+                precision,
+                root_delay: NtpShort::from_bits(rd),
+                root_dispersion: NtpShort::from_bits(rdisp),
+                reference_id: ReferenceId::from_u32(id),
+                reference_timestamp: NtpTimestamp::from_bits(ts.0),
+                origin_timestamp: NtpTimestamp::from_bits(ts.1),
+                receive_timestamp: NtpTimestamp::from_bits(ts.2),
+                transmit_timestamp: NtpTimestamp::from_bits(ts.3),
+            },
+        )
 }
 
 proptest! {

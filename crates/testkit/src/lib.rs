@@ -1,1 +1,14 @@
+//! gnomon-testkit: helpers for gnomon's tests. Never shipped.
+//!
+//! - [`Responder`]: a scriptable NTP server on a loopback port, in a thread of the
+//!   test process. It serves time shifted by a chosen offset, or misbehaves in a
+//!   chosen way (wrong origin, kiss-o'-death, unsynchronised, garbage, silence).
+//! - [`chronyd`]: starts a real `chronyd -x` (clock control off) on a loopback port
+//!   with its own pidfile, driftfile and command socket, and stops it by PID.
+//!
+//! Everything binds to 127.0.0.1 and stops when its handle is dropped.
 
+pub mod chronyd;
+mod responder;
+
+pub use responder::{Behaviour, Responder};

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The README's test command: install what the tests need (Debian packages), then run
+# every check: rustfmt, clippy with warnings as errors, and the whole test suite.
+# .ci/run calls this same script.
+#
+# Installing chrony must never start its service: a running chronyd would discipline
+# this machine's clock. A policy-rc.d that refuses service starts is put in place for
+# the install when none exists, and removed afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_packages=()
+command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || need_packages+=(chrony)
+command -v ntpdig >/dev/null 2>&1 || need_packages+=(ntpsec-ntpdig)
+command -v strace >/dev/null 2>&1 || need_packages+=(strace)
+if [ ${#need_packages[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "== installing ${need_packages[*]} (service start blocked)"
+    placed_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+        $sudo chmod 755 /usr/sbin/policy-rc.d
+        placed_policy=1
+    fi
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
+    [ -z "$placed_policy" ] || $sudo rm -f /usr/sbin/policy-rc.d
+fi
+if pgrep -x chronyd >/dev/null 2>&1; then
+    echo "note: a system chronyd is running; the tests start their own on loopback ports" >&2
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
