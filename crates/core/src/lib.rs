@@ -10,4 +10,6 @@
 pub mod clock_action;
 pub mod estimator;
 pub mod measurement;
+pub mod poll;
+pub mod source;
 pub mod source_options;

@@ -76,6 +76,8 @@ pub enum RejectReason {
     RootDistanceTooLarge,
     #[error("round-trip delay over maxdelay")]
     DelayTooLarge,
+    #[error("round-trip delay too far above the minimum (maxdelayratio/maxdelaydevratio)")]
+    DelayOutlier,
 }
 
 /// Local parameters the tests and the computation need.

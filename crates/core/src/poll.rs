@@ -1,0 +1,364 @@
+//! When to ask a source next: chrony's polling state machine for one source.
+//!
+//! Owns the poll exponent and its adaptation between minpoll and maxpoll (chrony's
+//! polltarget rule), iburst and burst, the 8-bit reachability register, the back-off
+//! while a source does not answer, and the reaction to kiss-o'-death codes (RATE backs
+//! off, DENY/RSTR stop the source). It must not look at packet contents or samples
+//! itself: the source tells it what happened.
+
+use gnomon_proto::{KissCode, NtpDuration, UnixTime};
+
+use crate::source_options::{SourceOptions, MAX_POLL_EXPONENT};
+
+/// Spacing of the requests of an iburst or burst (chrony: 2 s).
+pub const BURST_INTERVAL_S: f64 = 2.0;
+/// Good samples an iburst or burst aims for (chrony: 4).
+pub const BURST_GOOD_SAMPLES: u8 = 4;
+/// Requests an iburst or burst sends at most (chrony: 8).
+pub const BURST_MAX_REQUESTS: u8 = 8;
+/// Poll-score increase for each request sent while the previous one was not answered.
+pub const UNREACHABLE_POLL_ADJ: f64 = 0.25;
+
+/// Why a source is no longer polled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The server sent a DENY or RSTR kiss-o'-death.
+    AccessDenied(KissCode),
+}
+
+/// The polling state of one source.
+#[derive(Clone, Debug)]
+pub struct PollState {
+    minpoll: i8,
+    maxpoll: i8,
+    polltarget: u32,
+    burst_option: bool,
+    poll: i8,
+    /// Fractional progress towards the next poll change (chrony's poll score).
+    score: f64,
+    reach: u8,
+    unanswered: u32,
+    burst_good_left: u8,
+    burst_requests_left: u8,
+    next_send: Option<UnixTime>,
+    stopped: Option<StopReason>,
+}
+
+fn poll_interval(poll: i8) -> NtpDuration {
+    NtpDuration::from_seconds_f64(2f64.powi(poll as i32))
+}
+
+impl PollState {
+    /// Start polling at `now` (the first request is due immediately).
+    pub fn new(options: &SourceOptions, now: UnixTime) -> Self {
+        let mut state = PollState {
+            minpoll: options.minpoll,
+            maxpoll: options.maxpoll.max(options.minpoll),
+            polltarget: options.polltarget.max(1),
+            burst_option: options.burst,
+            poll: options.minpoll,
+            score: 0.0,
+            reach: 0,
+            unanswered: 0,
+            burst_good_left: 0,
+            burst_requests_left: 0,
+            next_send: Some(now),
+            stopped: None,
+        };
+        if options.iburst {
+            state.start_burst();
+        }
+        state
+    }
+
+    /// Current poll exponent (log2 seconds).
+    pub fn poll(&self) -> i8 {
+        self.poll
+    }
+
+    /// The effective minpoll (raised by RATE kiss codes).
+    pub fn minpoll(&self) -> i8 {
+        self.minpoll
+    }
+
+    /// The reachability register: bit 0 is the latest request, 1 = answered.
+    pub fn reach(&self) -> u8 {
+        self.reach
+    }
+
+    pub fn is_reachable(&self) -> bool {
+        self.reach != 0
+    }
+
+    pub fn in_burst(&self) -> bool {
+        self.burst_requests_left > 0
+    }
+
+    pub fn stopped(&self) -> Option<StopReason> {
+        self.stopped
+    }
+
+    /// Local time the next request is due; `None` once stopped.
+    pub fn next_send(&self) -> Option<UnixTime> {
+        self.next_send
+    }
+
+    /// Begin a burst now (chrony's `burst` command, or `iburst` at start).
+    pub fn start_burst(&mut self) {
+        self.burst_good_left = BURST_GOOD_SAMPLES;
+        self.burst_requests_left = BURST_MAX_REQUESTS;
+    }
+
+    /// A request is being sent at `now`: shift the reachability register, back off if
+    /// the last requests went unanswered, and schedule the next one.
+    pub fn on_send(&mut self, now: UnixTime) {
+        if self.stopped.is_some() {
+            return;
+        }
+        self.reach <<= 1;
+        if self.unanswered >= 1 && !self.in_burst() {
+            self.adjust_poll(UNREACHABLE_POLL_ADJ);
+        }
+        self.unanswered += 1;
+        if self.burst_requests_left == 0 && self.burst_option && self.unanswered == 1 {
+            // With `burst`, every regular poll becomes a burst.
+            self.start_burst();
+        }
+        let interval = if self.burst_requests_left > 0 {
+            self.burst_requests_left -= 1;
+            if self.burst_requests_left == 0 {
+                poll_interval(self.poll)
+            } else {
+                poll_interval(self.poll).min(NtpDuration::from_seconds_f64(BURST_INTERVAL_S))
+            }
+        } else {
+            poll_interval(self.poll)
+        };
+        self.next_send = Some(now.add(interval));
+    }
+
+    /// The outstanding request was answered by a valid reply. `poll_adjustment` comes
+    /// from [`poll_adjustment`] when the reply gave a usable sample (0 otherwise).
+    pub fn on_reply(&mut self, poll_adjustment: f64, now: UnixTime) {
+        self.reach |= 1;
+        self.unanswered = 0;
+        if self.burst_requests_left > 0 {
+            self.burst_good_left = self.burst_good_left.saturating_sub(1);
+            if self.burst_good_left == 0 {
+                // Burst done: back to regular polling from now.
+                self.burst_requests_left = 0;
+                self.next_send = Some(now.add(poll_interval(self.poll)));
+            }
+        } else {
+            self.adjust_poll(poll_adjustment);
+        }
+    }
+
+    /// A kiss-o'-death with a valid origin arrived. RATE raises the minimum poll to at
+    /// least one above the current one and the server's poll; DENY and RSTR stop the
+    /// source for good; other codes count as no answer.
+    pub fn on_kiss_of_death(&mut self, code: KissCode, server_poll: i8, now: UnixTime) {
+        self.unanswered = 0;
+        if code.is_access_denied() {
+            self.stopped = Some(StopReason::AccessDenied(code));
+            self.next_send = None;
+            self.burst_requests_left = 0;
+            return;
+        }
+        if code == KissCode::Rate {
+            let raised = (self.poll.saturating_add(1))
+                .max(server_poll)
+                .min(MAX_POLL_EXPONENT);
+            self.minpoll = raised;
+            self.maxpoll = self.maxpoll.max(raised);
+            self.poll = raised;
+            self.score = 0.0;
+            self.burst_requests_left = 0;
+            self.burst_good_left = 0;
+            self.next_send = Some(now.add(poll_interval(self.poll)));
+        }
+    }
+
+    /// Move the poll exponent by a fractional amount, chrony's poll-score way.
+    pub fn adjust_poll(&mut self, adjustment: f64) {
+        self.score += adjustment;
+        while self.score >= 1.0 {
+            if self.poll < self.maxpoll {
+                self.poll += 1;
+                self.score -= 1.0;
+            } else {
+                self.score = 0.0;
+            }
+        }
+        while self.score < 0.0 {
+            if self.poll > self.minpoll {
+                self.poll -= 1;
+                self.score += 1.0;
+            } else {
+                self.score = 0.0;
+            }
+        }
+        self.poll = self.poll.clamp(self.minpoll, self.maxpoll);
+    }
+
+    /// Polltarget used by [`poll_adjustment`].
+    pub fn polltarget(&self) -> u32 {
+        self.polltarget
+    }
+
+    /// Shift every scheduled time by `step` (the engine stepped the clock).
+    pub fn shift(&mut self, step: NtpDuration) {
+        if let Some(next) = &mut self.next_send {
+            *next = next.add(step);
+        }
+    }
+}
+
+/// chrony's poll adjustment after a sample: back off fast when the sample is far from
+/// the prediction (we are not tracking the source), otherwise steer the number of
+/// regression samples towards `polltarget` (shortening twice as fast as lengthening).
+pub fn poll_adjustment(
+    prediction_error_s: f64,
+    peer_distance_s: f64,
+    samples_used: usize,
+    polltarget: u32,
+) -> f64 {
+    if peer_distance_s > 0.0 && prediction_error_s > peer_distance_s {
+        return -(prediction_error_s / peer_distance_s).log2();
+    }
+    let target = polltarget as f64;
+    let adjustment = (samples_used as f64 / target - 1.0) / target;
+    if (samples_used as f64) < target {
+        2.0 * adjustment
+    } else {
+        adjustment
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: f64) -> UnixTime {
+        UnixTime::from_secs(1_800_000_000).add(NtpDuration::from_seconds_f64(seconds))
+    }
+
+    fn secs_until(state: &PollState, from: UnixTime) -> f64 {
+        state
+            .next_send()
+            .unwrap()
+            .duration_since(from)
+            .as_seconds_f64()
+    }
+
+    #[test]
+    fn iburst_sends_four_requests_two_seconds_apart() {
+        let options = SourceOptions {
+            iburst: true,
+            ..Default::default()
+        };
+        let mut state = PollState::new(&options, at(0.0));
+        assert_eq!(state.next_send(), Some(at(0.0)));
+        let mut now = at(0.0);
+        for i in 0..4 {
+            state.on_send(now);
+            let wait = secs_until(&state, now);
+            assert_eq!(wait, 2.0, "request {i}");
+            state.on_reply(0.0, now.add(NtpDuration::from_seconds_f64(0.01)));
+            now = state.next_send().unwrap();
+        }
+        // After four good samples: regular polling at minpoll.
+        assert!(!state.in_burst());
+        assert!((secs_until(&state, at(6.01)) - 64.0).abs() < 1e-6);
+        assert_eq!(state.reach(), 0b1111);
+    }
+
+    #[test]
+    fn without_iburst_polls_at_minpoll() {
+        let mut state = PollState::new(&SourceOptions::default(), at(0.0));
+        state.on_send(at(0.0));
+        assert_eq!(secs_until(&state, at(0.0)), 64.0);
+    }
+
+    #[test]
+    fn sub_second_polling() {
+        let options = SourceOptions {
+            minpoll: -2,
+            maxpoll: -2,
+            ..Default::default()
+        };
+        let mut state = PollState::new(&options, at(0.0));
+        state.on_send(at(0.0));
+        assert_eq!(secs_until(&state, at(0.0)), 0.25);
+    }
+
+    #[test]
+    fn unanswered_requests_empty_reach_and_back_off() {
+        let mut state = PollState::new(&SourceOptions::default(), at(0.0));
+        state.on_send(at(0.0));
+        state.on_reply(0.0, at(0.1));
+        assert!(state.is_reachable());
+        let mut now = at(64.0);
+        for _ in 0..8 {
+            state.on_send(now);
+            now = state.next_send().unwrap();
+        }
+        assert!(!state.is_reachable());
+        assert!(state.poll() > 6, "poll {}", state.poll());
+        for _ in 0..40 {
+            state.on_send(now);
+            now = state.next_send().unwrap();
+        }
+        assert_eq!(state.poll(), 10, "backs off to maxpoll");
+    }
+
+    #[test]
+    fn kod_rate_raises_poll_and_deny_stops() {
+        let mut state = PollState::new(&SourceOptions::default(), at(0.0));
+        state.on_send(at(0.0));
+        state.on_kiss_of_death(KissCode::Rate, 8, at(0.1));
+        assert_eq!(state.poll(), 8);
+        assert_eq!(state.minpoll(), 8);
+        assert!((secs_until(&state, at(0.1)) - 256.0).abs() < 1e-6);
+        state.adjust_poll(-5.0);
+        assert_eq!(state.poll(), 8, "cannot go below the raised minpoll");
+        state.on_kiss_of_death(KissCode::Rate, 0, at(1.0));
+        assert_eq!(state.poll(), 9, "a second RATE backs off further");
+        state.on_kiss_of_death(KissCode::Deny, 0, at(2.0));
+        assert_eq!(
+            state.stopped(),
+            Some(StopReason::AccessDenied(KissCode::Deny))
+        );
+        assert_eq!(state.next_send(), None);
+    }
+
+    #[test]
+    fn poll_adjusts_towards_polltarget() {
+        // Many samples in the regression: lengthen the poll.
+        assert!(poll_adjustment(1e-6, 1e-3, 16, 8) > 0.0);
+        // Few samples: shorten, twice as fast.
+        let shorten = poll_adjustment(1e-6, 1e-3, 4, 8);
+        assert!((shorten - 2.0 * (4.0 / 8.0 - 1.0) / 8.0).abs() < 1e-12);
+        // Prediction far off: shorten by log2 of how far.
+        assert!((poll_adjustment(8e-3, 1e-3, 30, 8) + 3.0).abs() < 1e-12);
+        let mut state = PollState::new(&SourceOptions::default(), at(0.0));
+        for _ in 0..20 {
+            state.adjust_poll(poll_adjustment(1e-6, 1e-3, 20, 8));
+        }
+        assert!(state.poll() > 6);
+    }
+
+    #[test]
+    fn burst_option_bursts_every_poll() {
+        let options = SourceOptions {
+            burst: true,
+            minpoll: 8,
+            maxpoll: 8,
+            ..Default::default()
+        };
+        let mut state = PollState::new(&options, at(0.0));
+        state.on_send(at(0.0));
+        assert!(state.in_burst());
+        assert_eq!(secs_until(&state, at(0.0)), 2.0);
+    }
+}
