@@ -1,1 +1,3 @@
 //! gnomond's library: configuration, event loop and IO (work in progress; see issue 4).
+
+pub mod sys;
