@@ -1,0 +1,129 @@
+//! The libc layer on loopback: kernel RX/TX timestamps, poll, Unix sockets, peer creds.
+
+use gnomon_daemon::sys::fd::{poll, Readiness};
+use gnomon_daemon::sys::socket::{TimestampSupport, UdpSocket, UnixListener, UnixStream};
+use gnomon_daemon::sys::timex::{realtime_now, KernelClock, LinuxKernelClock, Timex};
+use std::time::{Duration, Instant};
+
+const READ: Readiness = Readiness {
+    readable: true,
+    priority: false,
+    writable: false,
+    error: false,
+};
+const TX_STAMP: Readiness = Readiness {
+    readable: false,
+    priority: true,
+    writable: false,
+    error: false,
+};
+
+fn wait(fd: std::os::fd::RawFd, interest: Readiness) -> Readiness {
+    poll(&[(fd, interest)], Some(Duration::from_secs(2))).unwrap()[0]
+}
+
+#[test]
+fn kernel_rx_and_tx_timestamps_on_loopback() {
+    let mut server = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    assert_eq!(server.enable_timestamps(), TimestampSupport::RxAndTx);
+    let server_address = server.local_addr().unwrap();
+    let mut client = UdpSocket::connect_to(server_address).unwrap();
+    assert_eq!(client.enable_timestamps(), TimestampSupport::RxAndTx);
+    let client_address = client.local_addr().unwrap();
+    assert_ne!(client_address.port(), 0);
+
+    let before = realtime_now();
+    for index in 0..3u32 {
+        client.send(&[index as u8; 48]).unwrap();
+        assert!(wait(server.raw_fd(), READ).readable);
+        let mut buffer = [0u8; 128];
+        let received = server.recv(&mut buffer).unwrap();
+        assert_eq!(received.len, 48);
+        assert_eq!(buffer[0], index as u8);
+        assert_eq!(received.from, Some(client_address));
+        let rx = received.kernel_rx.expect("kernel RX timestamp");
+        assert!(rx >= before && rx <= realtime_now(), "rx {rx:?}");
+
+        assert!(
+            wait(client.raw_fd(), TX_STAMP).priority,
+            "TX timestamp signalled by POLLPRI"
+        );
+        let tx = client.recv_tx_timestamp().unwrap().expect("TX timestamp");
+        assert_eq!(tx.send_index, index);
+        assert!(tx.time <= rx, "sent {:?} after received {rx:?}", tx.time);
+    }
+    // Nothing more waits: non-blocking sockets say so.
+    let mut buffer = [0u8; 128];
+    assert_eq!(
+        server.recv(&mut buffer).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+    assert_eq!(
+        client.recv_tx_timestamp().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+
+    // Reply back to the client with send_to.
+    server.send_to(b"reply", client_address).unwrap();
+    assert!(wait(client.raw_fd(), READ).readable);
+    let received = client.recv(&mut buffer).unwrap();
+    assert_eq!(&buffer[..received.len], b"reply");
+}
+
+#[test]
+fn poll_times_out_without_readiness() {
+    let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let started = Instant::now();
+    let ready = poll(&[(socket.raw_fd(), READ)], Some(Duration::from_millis(50))).unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    assert_eq!(ready, vec![Readiness::default()]);
+}
+
+#[test]
+fn ipv6_socket_or_clean_error() {
+    // Hosts without IPv6 must give an error, never a panic; with it, loopback works.
+    match UdpSocket::bind("[::1]:0".parse().unwrap()) {
+        Ok(socket) => assert!(socket.local_addr().unwrap().is_ipv6()),
+        Err(error) => assert!(error.raw_os_error().is_some()),
+    }
+}
+
+#[test]
+fn unix_socket_with_peer_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("control.sock");
+    let listener = UnixListener::bind(&path, 0o666).unwrap();
+    let client = UnixStream::connect(&path).unwrap();
+    assert!(wait(listener.raw_fd(), READ).readable);
+    let accepted = listener.accept().unwrap();
+    let credentials = accepted.peer_credentials().unwrap();
+    // SAFETY-free: std gives our own ids.
+    assert_eq!(credentials.pid, std::process::id() as i32);
+    assert_eq!(
+        credentials.uid,
+        std::fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+            .unwrap()
+    );
+    client.write(b"{\"command\":\"tracking\"}\n").unwrap();
+    assert!(wait(accepted.raw_fd(), READ).readable);
+    let mut buffer = [0u8; 64];
+    let len = accepted.read(&mut buffer).unwrap();
+    assert_eq!(&buffer[..len], b"{\"command\":\"tracking\"}\n");
+    // A second bind over a stale socket file works (daemon restart).
+    drop(listener);
+    UnixListener::bind(&path, 0o600).unwrap();
+}
+
+#[test]
+fn reading_the_kernel_clock_state_is_read_only() {
+    let mut kernel = LinuxKernelClock;
+    let (state, code) = kernel.adjtime(&Timex::default()).unwrap();
+    assert!((0..=5).contains(&code), "clock state {code}");
+    assert!(state.tick_us > 0);
+    let (again, _) = kernel.adjtime(&Timex::default()).unwrap();
+    assert_eq!(
+        again.frequency, state.frequency,
+        "a read must not change the frequency"
+    );
+}
