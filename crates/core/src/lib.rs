@@ -8,8 +8,11 @@
 #![forbid(unsafe_code)]
 
 pub mod clock_action;
+pub mod discipline;
 pub mod estimator;
+pub mod leap;
 pub mod measurement;
 pub mod poll;
+pub mod selection;
 pub mod source;
 pub mod source_options;

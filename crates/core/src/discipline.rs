@@ -1,0 +1,472 @@
+//! Clock discipline: turning the combined estimate into frequency changes, slews and
+//! steps, chrony's way (independent phase and frequency control).
+//!
+//! Owns the frequency correction and its uncertainty (the value a drift file keeps),
+//! the slew in progress, `makestep`, `maxchange`, `maxslewrate` and the ±maxdrift
+//! frequency limit. It must not select sources or read any clock; it is told the
+//! combined estimate and the time, and answers with [`ClockAction`]s plus the
+//! [`ClockChange`] the engine applies to every source's sample history.
+//!
+//! Frequency: each update moves the frequency towards the sources' estimate with a
+//! gain of `our_skew² / (our_skew² + skew²)`, so a precise saved frequency is not
+//! thrown away for a first noisy estimate, and a fresh regression wins over a stale
+//! guess. Phase: the offset is removed by a slew (a temporary extra frequency) whose
+//! length follows chrony's `corrtimeratio` rule: about `corrtimeratio` update intervals
+//! for an offset as large as the noise, quicker for larger ones, never faster than
+//! `maxslewrate`.
+
+use gnomon_proto::{NtpDuration, UnixTime};
+
+use crate::clock_action::ClockAction;
+use crate::estimator::{seconds_between, WORST_CASE_SKEW_PPM};
+
+/// `makestep THRESHOLD LIMIT`: step when |offset| > threshold during the first `limit`
+/// updates (a negative limit: always).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MakeStep {
+    pub threshold_s: f64,
+    pub limit: i32,
+}
+
+/// `maxchange OFFSET START IGNORE`: after `start` updates, an offset over `offset_s`
+/// is ignored `ignore` times, then reported as fatal (a negative `ignore`: never).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MaxChange {
+    pub offset_s: f64,
+    pub start: u32,
+    pub ignore: i32,
+}
+
+/// Discipline settings, chrony's defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DisciplineOptions {
+    pub makestep: Option<MakeStep>,
+    pub maxchange: Option<MaxChange>,
+    /// Fastest slew, ppm (chrony: 83333.333).
+    pub maxslewrate_ppm: f64,
+    /// Largest frequency correction, ppm (chrony's `maxdrift`: 500).
+    pub max_frequency_ppm: f64,
+    /// Frequency estimates less certain than this do not move the frequency (chrony's
+    /// `maxupdateskew`: 1000 ppm).
+    pub maxupdateskew_ppm: f64,
+    /// chrony's `corrtimeratio` (3).
+    pub corrtimeratio: f64,
+}
+
+impl Default for DisciplineOptions {
+    fn default() -> Self {
+        DisciplineOptions {
+            makestep: None,
+            maxchange: None,
+            maxslewrate_ppm: 83_333.333,
+            max_frequency_ppm: 500.0,
+            maxupdateskew_ppm: 1000.0,
+            corrtimeratio: 3.0,
+        }
+    }
+}
+
+/// The frequency correction and its uncertainty: what the daemon keeps in the drift file.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SavedFrequency {
+    pub frequency_ppm: f64,
+    pub skew_ppm: f64,
+}
+
+/// How the engine changed the clock at one instant, for re-scaling sample histories.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClockChange {
+    pub frequency_change_ppm: f64,
+    pub step_s: f64,
+}
+
+impl ClockChange {
+    pub fn is_none(&self) -> bool {
+        self.frequency_change_ppm == 0.0 && self.step_s == 0.0
+    }
+}
+
+/// What one update did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UpdateOutcome {
+    Slewed {
+        offset_s: f64,
+        duration_s: f64,
+    },
+    Stepped {
+        offset_s: f64,
+    },
+    /// maxchange: the offset was too large and ignored.
+    Ignored {
+        offset_s: f64,
+    },
+    /// maxchange: the offset was too large once too often; the daemon should exit.
+    MaxChangeExceeded {
+        offset_s: f64,
+    },
+}
+
+/// The inputs of one update: the combined estimate at `now`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DisciplineInput {
+    pub offset_s: f64,
+    pub offset_sd_s: f64,
+    /// Sources' frequency relative to the clock as it runs now (slew included), ppm.
+    pub frequency_ppm: f64,
+    pub skew_ppm: f64,
+    /// Used as the update interval for the first update.
+    pub poll_interval_s: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Slew {
+    rate_ppm: f64,
+    ends_at: UnixTime,
+}
+
+const MIN_SLEW_DURATION_S: f64 = 0.5;
+const MAX_SLEW_DURATION_S: f64 = 10_000.0;
+
+/// The state of the clock's correction.
+#[derive(Clone, Debug)]
+pub struct Discipline {
+    options: DisciplineOptions,
+    base_frequency_ppm: f64,
+    skew_ppm: f64,
+    slew: Option<Slew>,
+    updates: u32,
+    maxchange_ignored: u32,
+    last_update: Option<UnixTime>,
+    last_offset_s: f64,
+    rms_offset_s: f64,
+    last_update_interval_s: f64,
+}
+
+impl Discipline {
+    /// Start from a saved frequency (the drift file) or from zero with no confidence.
+    pub fn new(options: DisciplineOptions, saved: Option<SavedFrequency>) -> Self {
+        let saved = saved.unwrap_or(SavedFrequency {
+            frequency_ppm: 0.0,
+            skew_ppm: WORST_CASE_SKEW_PPM,
+        });
+        Discipline {
+            options,
+            base_frequency_ppm: saved
+                .frequency_ppm
+                .clamp(-options.max_frequency_ppm, options.max_frequency_ppm),
+            skew_ppm: saved.skew_ppm.max(1e-6),
+            slew: None,
+            updates: 0,
+            maxchange_ignored: 0,
+            last_update: None,
+            last_offset_s: 0.0,
+            rms_offset_s: 0.0,
+            last_update_interval_s: 0.0,
+        }
+    }
+
+    /// The frequency (and slew) the clock should run at now; what the driver applies
+    /// at start, before any update.
+    pub fn initial_action(&self) -> ClockAction {
+        self.frequency_action()
+    }
+
+    pub fn saved_frequency(&self) -> SavedFrequency {
+        SavedFrequency {
+            frequency_ppm: self.base_frequency_ppm,
+            skew_ppm: self.skew_ppm,
+        }
+    }
+    pub fn base_frequency_ppm(&self) -> f64 {
+        self.base_frequency_ppm
+    }
+    pub fn slew_rate_ppm(&self) -> f64 {
+        self.slew.map_or(0.0, |s| s.rate_ppm)
+    }
+    pub fn total_frequency_ppm(&self) -> f64 {
+        self.base_frequency_ppm + self.slew_rate_ppm()
+    }
+    pub fn skew_ppm(&self) -> f64 {
+        self.skew_ppm
+    }
+    pub fn updates(&self) -> u32 {
+        self.updates
+    }
+    pub fn last_update(&self) -> Option<UnixTime> {
+        self.last_update
+    }
+    pub fn last_offset_s(&self) -> f64 {
+        self.last_offset_s
+    }
+    pub fn rms_offset_s(&self) -> f64 {
+        self.rms_offset_s
+    }
+    pub fn last_update_interval_s(&self) -> f64 {
+        self.last_update_interval_s
+    }
+
+    /// Offset still to be removed by the slew in progress at `now`, seconds.
+    pub fn remaining_correction_s(&self, now: UnixTime) -> f64 {
+        self.slew.map_or(0.0, |s| {
+            s.rate_ppm * 1e-6 * seconds_between(now, s.ends_at).max(0.0)
+        })
+    }
+
+    /// When the slew in progress ends (the engine must call [`Discipline::on_timer`]).
+    pub fn next_deadline(&self) -> Option<UnixTime> {
+        self.slew.map(|s| s.ends_at)
+    }
+
+    fn frequency_action(&self) -> ClockAction {
+        ClockAction::SetFrequency {
+            frequency_ppm: self.total_frequency_ppm(),
+            slew_ppm: self.slew_rate_ppm(),
+        }
+    }
+
+    /// End a slew that is due. Returns the action and the change, if any.
+    pub fn on_timer(&mut self, now: UnixTime) -> Option<(ClockAction, ClockChange)> {
+        let slew = self.slew?;
+        if now < slew.ends_at {
+            return None;
+        }
+        self.slew = None;
+        Some((
+            self.frequency_action(),
+            ClockChange {
+                frequency_change_ppm: -slew.rate_ppm,
+                step_s: 0.0,
+            },
+        ))
+    }
+
+    /// Apply one combined estimate at `now`.
+    pub fn update(
+        &mut self,
+        now: UnixTime,
+        input: &DisciplineInput,
+        actions: &mut Vec<ClockAction>,
+    ) -> (UpdateOutcome, ClockChange) {
+        let offset_s = input.offset_s;
+        if let Some(maxchange) = self.options.maxchange {
+            if self.updates >= maxchange.start && offset_s.abs() > maxchange.offset_s {
+                if maxchange.ignore < 0 || (self.maxchange_ignored as i64) < maxchange.ignore as i64
+                {
+                    self.maxchange_ignored += 1;
+                    return (UpdateOutcome::Ignored { offset_s }, ClockChange::default());
+                }
+                return (
+                    UpdateOutcome::MaxChangeExceeded { offset_s },
+                    ClockChange::default(),
+                );
+            }
+        }
+        self.maxchange_ignored = 0;
+        let previous_total_ppm = self.total_frequency_ppm();
+        let update_interval_s = match self.last_update {
+            Some(last) => seconds_between(last, now).max(0.0),
+            None => input.poll_interval_s,
+        };
+
+        // Frequency: move towards the sources' estimate by the skew-weighted gain.
+        if input.skew_ppm.is_finite() && input.skew_ppm <= self.options.maxupdateskew_ppm {
+            let estimate_ppm = previous_total_ppm + input.frequency_ppm;
+            let gain = self.skew_ppm.powi(2) / (self.skew_ppm.powi(2) + input.skew_ppm.powi(2));
+            let limit = self.options.max_frequency_ppm;
+            self.base_frequency_ppm = (self.base_frequency_ppm
+                + gain * (estimate_ppm - self.base_frequency_ppm))
+                .clamp(-limit, limit);
+            self.skew_ppm = input.skew_ppm.max(1e-6);
+        }
+
+        // Phase: step or slew.
+        let may_step = self.options.makestep.is_some_and(|m| {
+            offset_s.abs() > m.threshold_s
+                && (m.limit < 0 || (self.updates as i64) < m.limit as i64)
+        });
+        let mut step_s = 0.0;
+        let outcome = if may_step {
+            self.slew = None;
+            step_s = offset_s;
+            actions.push(ClockAction::Step { offset_s });
+            UpdateOutcome::Stepped { offset_s }
+        } else {
+            let ratio_duration_s =
+                self.options.corrtimeratio * 0.5 * input.offset_sd_s * update_interval_s
+                    / offset_s.abs().max(1e-12);
+            let rate_limited_s = offset_s.abs() / (self.options.maxslewrate_ppm * 1e-6);
+            let duration_s = ratio_duration_s
+                .clamp(MIN_SLEW_DURATION_S, MAX_SLEW_DURATION_S)
+                .max(rate_limited_s);
+            self.slew = (offset_s != 0.0).then(|| Slew {
+                rate_ppm: offset_s / duration_s * 1e6,
+                ends_at: now.add(NtpDuration::from_seconds_f64(duration_s)),
+            });
+            UpdateOutcome::Slewed {
+                offset_s,
+                duration_s,
+            }
+        };
+        actions.push(self.frequency_action());
+
+        self.updates = self.updates.saturating_add(1);
+        self.last_update = Some(now.add(NtpDuration::from_seconds_f64(step_s)));
+        self.last_update_interval_s = update_interval_s;
+        self.last_offset_s = offset_s;
+        self.rms_offset_s = if self.updates == 1 {
+            offset_s.abs()
+        } else {
+            (0.9 * self.rms_offset_s.powi(2) + 0.1 * offset_s.powi(2)).sqrt()
+        };
+        let change = ClockChange {
+            frequency_change_ppm: self.total_frequency_ppm() - previous_total_ppm,
+            step_s,
+        };
+        (outcome, change)
+    }
+
+    /// Shift remembered times after a step the engine made.
+    pub fn shift(&mut self, step: NtpDuration) {
+        if let Some(slew) = &mut self.slew {
+            slew.ends_at = slew.ends_at.add(step);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: f64) -> UnixTime {
+        UnixTime::from_secs(1_800_000_000).add(NtpDuration::from_seconds_f64(seconds))
+    }
+
+    fn input(offset_s: f64, frequency_ppm: f64, skew_ppm: f64) -> DisciplineInput {
+        DisciplineInput {
+            offset_s,
+            offset_sd_s: 1e-4,
+            frequency_ppm,
+            skew_ppm,
+            poll_interval_s: 64.0,
+        }
+    }
+
+    #[test]
+    fn makestep_steps_within_limit_then_slews() {
+        let options = DisciplineOptions {
+            makestep: Some(MakeStep {
+                threshold_s: 1.0,
+                limit: 2,
+            }),
+            ..Default::default()
+        };
+        let mut discipline = Discipline::new(options, None);
+        let mut actions = Vec::new();
+        let (outcome, change) =
+            discipline.update(at(0.0), &input(5.0, 0.0, WORST_CASE_SKEW_PPM), &mut actions);
+        assert_eq!(outcome, UpdateOutcome::Stepped { offset_s: 5.0 });
+        assert_eq!(change.step_s, 5.0);
+        assert!(matches!(actions[0], ClockAction::Step { offset_s } if offset_s == 5.0));
+        // Below the threshold: slew.
+        let (outcome, _) = discipline.update(
+            at(69.0),
+            &input(0.5, 0.0, WORST_CASE_SKEW_PPM),
+            &mut actions,
+        );
+        assert!(matches!(outcome, UpdateOutcome::Slewed { .. }));
+        // Third update: over the threshold but past the limit: slew, at most maxslewrate.
+        let (outcome, _) = discipline.update(
+            at(133.0),
+            &input(5.0, 0.0, WORST_CASE_SKEW_PPM),
+            &mut actions,
+        );
+        let UpdateOutcome::Slewed { duration_s, .. } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(duration_s >= 5.0 / 0.083_333_333 - 1e-6, "{duration_s}");
+        assert!(discipline.slew_rate_ppm() <= 83_333.334);
+    }
+
+    #[test]
+    fn slew_removes_the_offset_and_ends() {
+        let mut discipline = Discipline::new(DisciplineOptions::default(), None);
+        let mut actions = Vec::new();
+        let (outcome, change) = discipline.update(
+            at(0.0),
+            &input(0.001, 0.0, WORST_CASE_SKEW_PPM),
+            &mut actions,
+        );
+        let UpdateOutcome::Slewed { duration_s, .. } = outcome else {
+            panic!()
+        };
+        let end = discipline.next_deadline().unwrap();
+        assert!((seconds_between(at(0.0), end) - duration_s).abs() < 1e-6);
+        // The slew's integral is the offset.
+        assert!((change.frequency_change_ppm * 1e-6 * duration_s - 0.001).abs() < 1e-9);
+        assert!((discipline.remaining_correction_s(at(0.0)) - 0.001).abs() < 1e-9);
+        assert!(discipline.on_timer(at(0.0)).is_none());
+        let (action, change) = discipline.on_timer(end).unwrap();
+        assert_eq!(
+            action,
+            ClockAction::SetFrequency {
+                frequency_ppm: 0.0,
+                slew_ppm: 0.0
+            }
+        );
+        assert!((change.frequency_change_ppm * 1e-6 * duration_s + 0.001).abs() < 1e-9);
+        assert_eq!(discipline.next_deadline(), None);
+    }
+
+    #[test]
+    fn frequency_gain_follows_skews() {
+        // No saved frequency: the first good estimate is taken almost fully.
+        let mut discipline = Discipline::new(DisciplineOptions::default(), None);
+        let mut actions = Vec::new();
+        discipline.update(at(0.0), &input(0.0, 20.0, 1.0), &mut actions);
+        assert!((discipline.base_frequency_ppm() - 20.0).abs() < 0.01);
+        // A precise saved frequency resists a noisy estimate.
+        let saved = SavedFrequency {
+            frequency_ppm: 5.0,
+            skew_ppm: 0.01,
+        };
+        let mut discipline = Discipline::new(DisciplineOptions::default(), Some(saved));
+        discipline.update(at(0.0), &input(0.0, 10.0, 2.0), &mut actions);
+        assert!((discipline.base_frequency_ppm() - 5.0).abs() < 0.01);
+        // An estimate over maxupdateskew does not move the frequency.
+        let mut discipline = Discipline::new(DisciplineOptions::default(), None);
+        discipline.update(at(0.0), &input(0.0, 10.0, 1500.0), &mut actions);
+        assert_eq!(discipline.base_frequency_ppm(), 0.0);
+        // The frequency is limited to maxdrift.
+        discipline.update(at(64.0), &input(0.0, 900.0, 1.0), &mut actions);
+        assert_eq!(discipline.base_frequency_ppm(), 500.0);
+    }
+
+    #[test]
+    fn maxchange_ignores_then_gives_up() {
+        let options = DisciplineOptions {
+            maxchange: Some(MaxChange {
+                offset_s: 0.1,
+                start: 1,
+                ignore: 2,
+            }),
+            ..Default::default()
+        };
+        let mut discipline = Discipline::new(options, None);
+        let mut actions = Vec::new();
+        // The first update is before `start`.
+        assert!(matches!(
+            discipline
+                .update(at(0.0), &input(1.0, 0.0, 1.0), &mut actions)
+                .0,
+            UpdateOutcome::Slewed { .. }
+        ));
+        for i in 1..=2 {
+            let (outcome, change) =
+                discipline.update(at(64.0 * i as f64), &input(1.0, 0.0, 1.0), &mut actions);
+            assert_eq!(outcome, UpdateOutcome::Ignored { offset_s: 1.0 });
+            assert!(change.is_none());
+        }
+        let (outcome, _) = discipline.update(at(300.0), &input(1.0, 0.0, 1.0), &mut actions);
+        assert_eq!(outcome, UpdateOutcome::MaxChangeExceeded { offset_s: 1.0 });
+    }
+}

@@ -1,0 +1,464 @@
+//! Source selection and combining: which sources tell the truth, which one is the
+//! reference, and what their combined estimate is.
+//!
+//! Owns chrony-style selection: the intersection of correctness intervals (offset ±
+//! root distance, Marzullo's algorithm), falseticker rejection (a source whose interval
+//! misses the intersection), `minsources`, `prefer`, `require`, `trust`, `noselect`,
+//! the `maxdistance` and stratum limits, hysteresis (`reselectdist`), and combining the
+//! survivors (offset weighted by 1/distance, frequency by 1/skew²). It must not keep
+//! history beyond the previous choice, nor change any source or the clock.
+
+use gnomon_proto::{LeapIndicator, ReferenceId};
+
+use crate::source::{SelectionCandidate, SourceId};
+
+/// Selection settings (chrony's directives of the same names).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SelectionOptions {
+    /// Fewest selectable sources needed to select any (chrony default 1).
+    pub minsources: usize,
+    /// Sources with a larger root distance are not selectable (chrony default 3 s).
+    pub maxdistance_s: f64,
+    /// A new reference must beat the current one by this much (chrony default 100 µs).
+    pub reselectdist_s: f64,
+    /// Distance added per stratum level when ranking (chrony default 1 ms).
+    pub stratumweight_s: f64,
+    /// Sources up to this multiple of the reference's distance are combined (default 3).
+    pub combinelimit: f64,
+}
+
+impl Default for SelectionOptions {
+    fn default() -> Self {
+        SelectionOptions {
+            minsources: 1,
+            maxdistance_s: 3.0,
+            reselectdist_s: 100e-6,
+            stratumweight_s: 1e-3,
+            combinelimit: 3.0,
+        }
+    }
+}
+
+/// The verdict on one source, as chronyc's `sources` state column shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceVerdict {
+    /// `*`: the reference.
+    Selected,
+    /// `+`: combined with the reference.
+    Combined,
+    /// `-`: a truechimer not combined.
+    NotCombined,
+    /// `x`: its interval misses the majority's.
+    Falseticker,
+    /// `~`: too far (root distance over maxdistance) or stratum 16.
+    TooDistant,
+    /// `?`: unreachable or no majority possible.
+    Unselectable,
+    /// Configured `noselect`.
+    NoSelect,
+}
+
+/// The combined view of the selected sources.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CombinedEstimate {
+    pub reference: SourceId,
+    pub reference_id: ReferenceId,
+    /// The reference's stratum (ours is one more).
+    pub stratum: u8,
+    /// Combined source minus local clock now, seconds.
+    pub offset_s: f64,
+    pub offset_sd_s: f64,
+    /// Combined frequency of the sources relative to our clock, ppm.
+    pub frequency_ppm: f64,
+    pub skew_ppm: f64,
+    /// The reference's root delay and dispersion (grown to now).
+    pub root_delay_s: f64,
+    pub root_dispersion_s: f64,
+    /// The leap announced by a majority of the combined sources.
+    pub leap: LeapIndicator,
+    pub sources_combined: usize,
+}
+
+/// The result of one selection round.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SelectionResult {
+    pub verdicts: Vec<(SourceId, SourceVerdict)>,
+    pub combined: Option<CombinedEstimate>,
+}
+
+impl SelectionResult {
+    pub fn verdict(&self, id: SourceId) -> Option<SourceVerdict> {
+        self.verdicts
+            .iter()
+            .find(|(s, _)| *s == id)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// The largest number of intervals that overlap at one point, and the interval of
+/// points where that many overlap (the lowest such if several).
+fn best_intersection(intervals: &[(f64, f64)]) -> (usize, f64, f64) {
+    let mut edges: Vec<(f64, i32)> = Vec::with_capacity(intervals.len() * 2);
+    for &(low, high) in intervals {
+        edges.push((low, 1));
+        edges.push((high, -1));
+    }
+    // Starts before ends at the same value, so touching intervals overlap.
+    edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+    let (mut depth, mut best, mut best_low, mut best_high) = (0i32, 0i32, 0.0, 0.0);
+    let mut counting_best = false;
+    for &(value, kind) in &edges {
+        depth += kind;
+        if kind == 1 && depth > best {
+            best = depth;
+            best_low = value;
+            counting_best = true;
+        } else if kind == -1 && counting_best {
+            best_high = value;
+            counting_best = false;
+        }
+    }
+    (best.max(0) as usize, best_low, best_high)
+}
+
+/// Select among `candidates`. `previous` is the reference of the last round.
+pub fn select(
+    candidates: &[SelectionCandidate],
+    options: &SelectionOptions,
+    previous: Option<SourceId>,
+) -> SelectionResult {
+    let mut verdicts: Vec<(SourceId, SourceVerdict)> = Vec::with_capacity(candidates.len());
+    let mut selectable: Vec<&SelectionCandidate> = Vec::with_capacity(candidates.len());
+    for candidate in candidates {
+        let verdict = if candidate.noselect {
+            Some(SourceVerdict::NoSelect)
+        } else if !candidate.reachable {
+            Some(SourceVerdict::Unselectable)
+        } else if candidate.stratum >= 16
+            || !candidate.root_distance_s.is_finite()
+            || candidate.root_distance_s > options.maxdistance_s
+        {
+            Some(SourceVerdict::TooDistant)
+        } else {
+            None
+        };
+        match verdict {
+            Some(v) => verdicts.push((candidate.id, v)),
+            None => selectable.push(candidate),
+        }
+    }
+    let fail = |mut verdicts: Vec<(SourceId, SourceVerdict)>, rest: &[&SelectionCandidate]| {
+        verdicts.extend(rest.iter().map(|c| (c.id, SourceVerdict::Unselectable)));
+        SelectionResult {
+            verdicts,
+            combined: None,
+        }
+    };
+    if selectable.is_empty() || selectable.len() < options.minsources.max(1) {
+        return fail(verdicts, &selectable);
+    }
+    // Trusted sources, when there are any, alone decide where the truth is.
+    let trusted: Vec<&SelectionCandidate> =
+        selectable.iter().copied().filter(|c| c.trust).collect();
+    let voters = if trusted.is_empty() {
+        &selectable
+    } else {
+        &trusted
+    };
+    let intervals: Vec<(f64, f64)> = voters
+        .iter()
+        .map(|c| {
+            (
+                c.offset_s - c.root_distance_s,
+                c.offset_s + c.root_distance_s,
+            )
+        })
+        .collect();
+    let (agreeing, low, high) = best_intersection(&intervals);
+    if agreeing * 2 <= voters.len() {
+        // No majority agrees on anything.
+        return fail(verdicts, &selectable);
+    }
+    let (truechimers, falsetickers): (Vec<&SelectionCandidate>, Vec<&SelectionCandidate>) =
+        selectable.iter().partition(|c| {
+            c.offset_s - c.root_distance_s <= high && c.offset_s + c.root_distance_s >= low
+        });
+    verdicts.extend(
+        falsetickers
+            .iter()
+            .map(|c| (c.id, SourceVerdict::Falseticker)),
+    );
+    if truechimers.len() < options.minsources.max(1)
+        || (selectable.iter().any(|c| c.require) && !truechimers.iter().any(|c| c.require))
+    {
+        return fail(verdicts, &truechimers);
+    }
+    // prefer: when a preferred source is a truechimer, only preferred ones count.
+    let eligible: Vec<&SelectionCandidate> = if truechimers.iter().any(|c| c.prefer) {
+        truechimers.iter().copied().filter(|c| c.prefer).collect()
+    } else {
+        truechimers.clone()
+    };
+    let score =
+        |c: &SelectionCandidate| c.root_distance_s + c.stratum as f64 * options.stratumweight_s;
+    let best = *eligible
+        .iter()
+        .min_by(|a, b| score(a).total_cmp(&score(b)).then(a.id.cmp(&b.id)))
+        .expect("eligible is not empty");
+    let reference = match previous.and_then(|p| eligible.iter().find(|c| c.id == p)) {
+        Some(current) if score(current) <= score(best) + options.reselectdist_s => *current,
+        _ => best,
+    };
+    let combined: Vec<&SelectionCandidate> = eligible
+        .iter()
+        .copied()
+        .filter(|c| {
+            c.id == reference.id
+                || c.root_distance_s <= options.combinelimit * reference.root_distance_s
+        })
+        .collect();
+    for candidate in &truechimers {
+        let verdict = if candidate.id == reference.id {
+            SourceVerdict::Selected
+        } else if combined.iter().any(|c| c.id == candidate.id) {
+            SourceVerdict::Combined
+        } else {
+            SourceVerdict::NotCombined
+        };
+        verdicts.push((candidate.id, verdict));
+    }
+    SelectionResult {
+        verdicts,
+        combined: Some(combine(reference, &combined)),
+    }
+}
+
+fn combine(reference: &SelectionCandidate, sources: &[&SelectionCandidate]) -> CombinedEstimate {
+    let offset_weights: Vec<f64> = sources
+        .iter()
+        .map(|c| 1.0 / c.root_distance_s.max(1e-9))
+        .collect();
+    let offset_weight_sum: f64 = offset_weights.iter().sum();
+    let offset_s = sources
+        .iter()
+        .zip(&offset_weights)
+        .map(|(c, w)| w * c.offset_s)
+        .sum::<f64>()
+        / offset_weight_sum;
+    let offset_variance = sources
+        .iter()
+        .zip(&offset_weights)
+        .map(|(c, w)| w * (c.offset_sd_s.powi(2) + (c.offset_s - offset_s).powi(2)))
+        .sum::<f64>()
+        / offset_weight_sum;
+    let frequency_weights: Vec<f64> = sources
+        .iter()
+        .map(|c| 1.0 / c.skew_ppm.max(1e-6).powi(2))
+        .collect();
+    let frequency_weight_sum: f64 = frequency_weights.iter().sum();
+    let frequency_ppm = sources
+        .iter()
+        .zip(&frequency_weights)
+        .map(|(c, w)| w * c.frequency_ppm)
+        .sum::<f64>()
+        / frequency_weight_sum;
+    let skew_ppm = (1.0 / frequency_weight_sum).sqrt();
+    CombinedEstimate {
+        reference: reference.id,
+        reference_id: reference.reference_id,
+        stratum: reference.stratum,
+        offset_s,
+        offset_sd_s: offset_variance.sqrt(),
+        frequency_ppm,
+        skew_ppm,
+        root_delay_s: reference.root_delay_s,
+        root_dispersion_s: reference.root_dispersion_s,
+        leap: majority_leap(sources.iter().map(|c| c.leap)),
+        sources_combined: sources.len(),
+    }
+}
+
+/// The leap warning announced by more than half of `leaps`, else no warning.
+pub fn majority_leap(leaps: impl Iterator<Item = LeapIndicator>) -> LeapIndicator {
+    let (mut total, mut insert, mut delete) = (0usize, 0usize, 0usize);
+    for leap in leaps {
+        total += 1;
+        match leap {
+            LeapIndicator::InsertSecond => insert += 1,
+            LeapIndicator::DeleteSecond => delete += 1,
+            _ => {}
+        }
+    }
+    if insert * 2 > total {
+        LeapIndicator::InsertSecond
+    } else if delete * 2 > total {
+        LeapIndicator::DeleteSecond
+    } else {
+        LeapIndicator::NoWarning
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn candidate(id: u32, offset_s: f64, distance_s: f64) -> SelectionCandidate {
+        SelectionCandidate {
+            id: SourceId(id),
+            offset_s,
+            root_distance_s: distance_s,
+            root_delay_s: distance_s,
+            root_dispersion_s: distance_s / 2.0,
+            offset_sd_s: distance_s / 10.0,
+            frequency_ppm: 0.0,
+            skew_ppm: 0.1,
+            stratum: 2,
+            leap: LeapIndicator::NoWarning,
+            reference_id: ReferenceId::from_u32(id),
+            prefer: false,
+            noselect: false,
+            trust: false,
+            require: false,
+            reachable: true,
+        }
+    }
+
+    #[test]
+    fn falseticker_is_rejected() {
+        let sources = [
+            candidate(1, 0.001, 0.010),
+            candidate(2, -0.002, 0.020),
+            candidate(3, 0.000, 0.040),
+            candidate(4, 0.050, 0.005),
+        ];
+        let result = select(&sources, &SelectionOptions::default(), None);
+        assert_eq!(
+            result.verdict(SourceId(4)),
+            Some(SourceVerdict::Falseticker)
+        );
+        let combined = result.combined.unwrap();
+        assert_ne!(combined.reference, SourceId(4));
+        assert!(combined.offset_s.abs() < 0.003, "{combined:?}");
+    }
+
+    #[test]
+    fn two_disagreeing_sources_have_no_majority() {
+        let sources = [candidate(1, 0.0, 0.001), candidate(2, 1.0, 0.001)];
+        let result = select(&sources, &SelectionOptions::default(), None);
+        assert!(result.combined.is_none());
+    }
+
+    #[test]
+    fn minsources_distance_noselect_and_prefer() {
+        let options = SelectionOptions {
+            minsources: 2,
+            ..Default::default()
+        };
+        assert!(select(&[candidate(1, 0.0, 0.01)], &options, None)
+            .combined
+            .is_none());
+
+        let far = candidate(2, 0.0, 5.0);
+        let result = select(
+            &[candidate(1, 0.0, 0.01), far],
+            &SelectionOptions::default(),
+            None,
+        );
+        assert_eq!(result.verdict(SourceId(2)), Some(SourceVerdict::TooDistant));
+
+        let quiet = SelectionCandidate {
+            noselect: true,
+            ..candidate(3, 0.0, 0.001)
+        };
+        let result = select(
+            &[candidate(1, 0.0, 0.01), quiet],
+            &SelectionOptions::default(),
+            None,
+        );
+        assert_eq!(result.verdict(SourceId(3)), Some(SourceVerdict::NoSelect));
+        assert_eq!(result.combined.unwrap().reference, SourceId(1));
+
+        let preferred = SelectionCandidate {
+            prefer: true,
+            ..candidate(5, 0.001, 0.02)
+        };
+        let result = select(
+            &[candidate(4, 0.0, 0.001), preferred],
+            &SelectionOptions::default(),
+            None,
+        );
+        let combined = result.combined.unwrap();
+        assert_eq!(combined.reference, SourceId(5));
+        assert_eq!(combined.sources_combined, 1);
+    }
+
+    #[test]
+    fn hysteresis_keeps_the_current_reference() {
+        let sources = [candidate(1, 0.0, 0.010), candidate(2, 0.0, 0.00995)];
+        let result = select(&sources, &SelectionOptions::default(), Some(SourceId(1)));
+        assert_eq!(result.combined.unwrap().reference, SourceId(1));
+        let result = select(&sources, &SelectionOptions::default(), None);
+        assert_eq!(result.combined.unwrap().reference, SourceId(2));
+    }
+
+    #[test]
+    fn trusted_source_decides() {
+        let trusted = SelectionCandidate {
+            trust: true,
+            ..candidate(1, 0.5, 0.01)
+        };
+        let sources = [trusted, candidate(2, 0.0, 0.01), candidate(3, 0.0, 0.01)];
+        let result = select(&sources, &SelectionOptions::default(), None);
+        assert_eq!(result.combined.unwrap().reference, SourceId(1));
+        assert_eq!(
+            result.verdict(SourceId(2)),
+            Some(SourceVerdict::Falseticker)
+        );
+    }
+
+    #[test]
+    fn leap_needs_a_majority() {
+        use LeapIndicator::*;
+        assert_eq!(
+            majority_leap([InsertSecond, InsertSecond, NoWarning].into_iter()),
+            InsertSecond
+        );
+        assert_eq!(
+            majority_leap([InsertSecond, NoWarning].into_iter()),
+            NoWarning
+        );
+        assert_eq!(majority_leap([DeleteSecond].into_iter()), DeleteSecond);
+    }
+
+    proptest! {
+        /// A majority clique agreeing on the truth (0) always wins against a minority
+        /// whose intervals all miss the truth, whatever their distances.
+        #[test]
+        fn never_selects_a_minority_clique(
+            honest in prop::collection::vec((-1.0f64..1.0, 0.001f64..0.1), 1..8),
+            liars in prop::collection::vec((0.2f64..10.0, 0.0001f64..0.1, any::<bool>()), 0..7),
+        ) {
+            prop_assume!(liars.len() < honest.len());
+            let mut sources = Vec::new();
+            for (i, (fraction, distance)) in honest.iter().enumerate() {
+                sources.push(candidate(i as u32, fraction * distance, *distance));
+            }
+            for (i, (bias, distance, negative)) in liars.iter().enumerate() {
+                let offset = (bias + distance) * if *negative { -1.0 } else { 1.0 };
+                let mut liar = candidate(100 + i as u32, offset, *distance);
+                liar.prefer = i % 2 == 0;
+                sources.push(liar);
+            }
+            let result = select(&sources, &SelectionOptions::default(), None);
+            if let Some(combined) = result.combined {
+                prop_assert!(combined.reference.0 < 100, "minority selected: {combined:?}");
+            }
+            for (id, verdict) in &result.verdicts {
+                if id.0 >= 100 {
+                    prop_assert!(!matches!(verdict, SourceVerdict::Selected | SourceVerdict::Combined));
+                }
+            }
+        }
+    }
+}
