@@ -14,5 +14,7 @@ pub mod leap;
 pub mod measurement;
 pub mod poll;
 pub mod selection;
+pub mod server;
 pub mod source;
 pub mod source_options;
+pub mod system;
