@@ -1,0 +1,297 @@
+//! The clocks gnomond can discipline, behind one [`Clock`] trait.
+//!
+//! Owns turning the engine's [`ClockAction`]s into effects:
+//! - [`SystemClock`]: the kernel clock through adjtimex ([`KernelClock`]): frequency
+//!   (with the tick length beyond ±500 ppm), steps with ADJ_SETOFFSET, leap flags
+//!   STA_INS/STA_DEL, and STA_UNSYNC with maxerror/esterror kept current so adjtimex
+//!   readers (node_exporter) see the truth. Clearing STA_UNSYNC also lets a kernel
+//!   built with CONFIG_RTC_SYSTOHC copy the time to the RTC every 11 minutes, which is
+//!   what `rtcsync` asks for.
+//! - [`VirtualClock`]: an offset and a frequency over the system clock, changed in
+//!   software only. It serves `-x` (measure and report, change nothing: the daemon's
+//!   own time carries its corrections, as chronyd -x does), `gnomon lab` and tests.
+//!
+//! It decides nothing: what to change and when is gnomon-core's job. It must never be
+//! handed a real [`KernelClock`] in tests; tests use the recording fake.
+
+use crate::sys::timex::{KernelClock, Timex};
+use gnomon_core::clock_action::{ClockAction, LeapSecond};
+use gnomon_proto::{NtpDuration, UnixTime};
+use std::io;
+
+/// A clock the daemon reads and disciplines.
+pub trait Clock {
+    /// The disciplined clock's time now.
+    fn now(&self) -> UnixTime;
+    /// Apply one action of the engine.
+    fn apply(&mut self, action: &ClockAction) -> io::Result<()>;
+    /// The frequency correction in force, ppm.
+    fn frequency_ppm(&self) -> f64;
+    /// What kind of clock this is, for logs and views.
+    fn describe(&self) -> &'static str;
+}
+
+/// Kernel frequency units: ppm with a 16-bit fraction.
+const KERNEL_FREQUENCY_PER_PPM: f64 = 65_536.0;
+/// The kernel refuses frequency beyond ±500 ppm; the rest goes into the tick length.
+const KERNEL_MAX_FREQUENCY_PPM: f64 = 500.0;
+
+/// The system clock through adjtimex.
+pub struct SystemClock<K: KernelClock> {
+    kernel: K,
+    /// Microseconds per tick at zero correction (1e6 / USER_HZ).
+    nominal_tick_us: i64,
+    /// STA_* bits as last written or read.
+    status: i32,
+    frequency_ppm: f64,
+}
+
+impl<K: KernelClock> SystemClock<K> {
+    /// Take over the kernel clock: read its state, switch the kernel PLL/FLL and PPS
+    /// discipline off (gnomond disciplines by frequency itself) and mark it unsynchronised
+    /// until the engine says otherwise. The kernel's current frequency is kept.
+    pub fn new(mut kernel: K, nominal_tick_us: i64) -> io::Result<Self> {
+        let (state, _) = kernel.adjtime(&Timex::default())?;
+        let owned_bits = libc::STA_PLL
+            | libc::STA_FLL
+            | libc::STA_PPSFREQ
+            | libc::STA_PPSTIME
+            | libc::STA_INS
+            | libc::STA_DEL
+            | libc::STA_FREQHOLD;
+        let status = (state.status & !owned_bits) | libc::STA_UNSYNC;
+        kernel.adjtime(&Timex {
+            modes: libc::ADJ_STATUS,
+            status,
+            ..Timex::default()
+        })?;
+        let frequency_ppm = state.frequency as f64 / KERNEL_FREQUENCY_PER_PPM
+            + (state.tick_us - nominal_tick_us) as f64 * tick_ppm(nominal_tick_us);
+        Ok(SystemClock {
+            kernel,
+            nominal_tick_us,
+            status,
+            frequency_ppm,
+        })
+    }
+
+    pub fn kernel(&self) -> &K {
+        &self.kernel
+    }
+
+    fn write_status(&mut self, status: i32, extra: Timex) -> io::Result<()> {
+        self.kernel.adjtime(&Timex {
+            modes: extra.modes | libc::ADJ_STATUS,
+            status,
+            ..extra
+        })?;
+        self.status = status;
+        Ok(())
+    }
+}
+
+/// How many ppm one microsecond of tick length is worth.
+fn tick_ppm(nominal_tick_us: i64) -> f64 {
+    1e6 / nominal_tick_us as f64
+}
+
+/// Split a frequency into the tick length and the kernel frequency (within ±500 ppm).
+pub fn split_frequency(frequency_ppm: f64, nominal_tick_us: i64) -> (i64, i64) {
+    let per_tick_ppm = tick_ppm(nominal_tick_us);
+    let tick_delta = if frequency_ppm.abs() <= KERNEL_MAX_FREQUENCY_PPM {
+        0
+    } else {
+        (frequency_ppm / per_tick_ppm).round() as i64
+    };
+    let remainder_ppm = (frequency_ppm - tick_delta as f64 * per_tick_ppm)
+        .clamp(-KERNEL_MAX_FREQUENCY_PPM, KERNEL_MAX_FREQUENCY_PPM);
+    (
+        nominal_tick_us + tick_delta,
+        (remainder_ppm * KERNEL_FREQUENCY_PER_PPM).round() as i64,
+    )
+}
+
+/// A step as ADJ_SETOFFSET wants it: whole seconds (floor) and nanoseconds 0..1e9.
+pub fn split_step(offset_s: f64) -> (i64, i64) {
+    let nanos = NtpDuration::from_seconds_f64(offset_s).as_nanos();
+    (
+        nanos.div_euclid(1_000_000_000),
+        nanos.rem_euclid(1_000_000_000),
+    )
+}
+
+impl<K: KernelClock> Clock for SystemClock<K> {
+    fn now(&self) -> UnixTime {
+        self.kernel.now()
+    }
+
+    fn apply(&mut self, action: &ClockAction) -> io::Result<()> {
+        match *action {
+            ClockAction::SetFrequency { frequency_ppm, .. } => {
+                let (tick_us, frequency) = split_frequency(frequency_ppm, self.nominal_tick_us);
+                self.kernel.adjtime(&Timex {
+                    modes: (libc::ADJ_FREQUENCY | libc::ADJ_TICK),
+                    frequency,
+                    tick_us,
+                    ..Timex::default()
+                })?;
+                self.frequency_ppm = frequency_ppm;
+            }
+            ClockAction::Step { offset_s } => {
+                let (step_seconds, step_nanos) = split_step(offset_s);
+                self.kernel.adjtime(&Timex {
+                    modes: (libc::ADJ_SETOFFSET | libc::ADJ_NANO),
+                    step_seconds,
+                    step_nanos,
+                    ..Timex::default()
+                })?;
+            }
+            ClockAction::SetLeap(leap) => {
+                let mut status = self.status & !(libc::STA_INS | libc::STA_DEL);
+                status |= match leap {
+                    LeapSecond::None => 0,
+                    LeapSecond::Insert => libc::STA_INS,
+                    LeapSecond::Delete => libc::STA_DEL,
+                };
+                self.write_status(status, Timex::default())?;
+            }
+            ClockAction::SetSynchronized {
+                synchronized,
+                max_error_s,
+                est_error_s,
+            } => {
+                let status = if synchronized {
+                    self.status & !libc::STA_UNSYNC
+                } else {
+                    self.status | libc::STA_UNSYNC
+                };
+                // The kernel caps maxerror at 16 s (NTP_PHASE_LIMIT-ish); keep within.
+                let to_us = |seconds: f64| (seconds.clamp(0.0, 16.0) * 1e6).round() as i64;
+                self.write_status(
+                    status,
+                    Timex {
+                        modes: (libc::ADJ_MAXERROR | libc::ADJ_ESTERROR),
+                        max_error_us: to_us(max_error_s),
+                        est_error_us: to_us(est_error_s),
+                        ..Timex::default()
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn frequency_ppm(&self) -> f64 {
+        self.frequency_ppm
+    }
+
+    fn describe(&self) -> &'static str {
+        "system clock (adjtimex)"
+    }
+}
+
+/// A software clock: `base` time plus an offset that grows at a frequency.
+///
+/// Its time is `base + offset + (base - reference) * (intrinsic + correction) ppm`,
+/// where `intrinsic_ppm` is the clock's own error (for lab and tests) and the
+/// correction is what the engine sets.
+pub struct VirtualClock<B: Fn() -> UnixTime> {
+    base: B,
+    /// Base time when `offset_s` was last folded.
+    reference: UnixTime,
+    offset_s: f64,
+    intrinsic_ppm: f64,
+    correction_ppm: f64,
+    leap: LeapSecond,
+    synchronized: bool,
+    label: &'static str,
+}
+
+impl<B: Fn() -> UnixTime> VirtualClock<B> {
+    /// A clock `initial_offset_s` ahead of `base` and running `intrinsic_ppm` fast.
+    pub fn new(base: B, initial_offset_s: f64, intrinsic_ppm: f64, label: &'static str) -> Self {
+        let reference = base();
+        VirtualClock {
+            base,
+            reference,
+            offset_s: initial_offset_s,
+            intrinsic_ppm,
+            correction_ppm: 0.0,
+            leap: LeapSecond::None,
+            synchronized: false,
+            label,
+        }
+    }
+
+    /// Its offset from the base clock now, seconds.
+    pub fn offset_from_base_s(&self) -> f64 {
+        let elapsed_s = (self.base)()
+            .duration_since(self.reference)
+            .as_seconds_f64();
+        self.offset_s + elapsed_s * (self.intrinsic_ppm + self.correction_ppm) * 1e-6
+    }
+
+    pub fn leap(&self) -> LeapSecond {
+        self.leap
+    }
+
+    pub fn synchronized(&self) -> bool {
+        self.synchronized
+    }
+
+    fn fold(&mut self) {
+        self.offset_s = self.offset_from_base_s();
+        self.reference = (self.base)();
+    }
+}
+
+impl<B: Fn() -> UnixTime> Clock for VirtualClock<B> {
+    fn now(&self) -> UnixTime {
+        (self.base)().add(NtpDuration::from_seconds_f64(self.offset_from_base_s()))
+    }
+
+    fn apply(&mut self, action: &ClockAction) -> io::Result<()> {
+        match *action {
+            ClockAction::SetFrequency { frequency_ppm, .. } => {
+                self.fold();
+                self.correction_ppm = frequency_ppm;
+            }
+            ClockAction::Step { offset_s } => {
+                self.fold();
+                self.offset_s += offset_s;
+            }
+            ClockAction::SetLeap(leap) => self.leap = leap,
+            ClockAction::SetSynchronized { synchronized, .. } => self.synchronized = synchronized,
+        }
+        Ok(())
+    }
+
+    fn frequency_ppm(&self) -> f64 {
+        self.correction_ppm
+    }
+
+    fn describe(&self) -> &'static str {
+        self.label
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frequency_split_uses_tick_only_beyond_500_ppm() {
+        assert_eq!(split_frequency(12.5, 10_000), (10_000, 819_200));
+        assert_eq!(split_frequency(-500.0, 10_000), (10_000, -32_768_000));
+        // 1 us of a 10 ms tick is 100 ppm.
+        assert_eq!(split_frequency(1234.0, 10_000), (10_012, 34 * 65_536));
+        assert_eq!(split_frequency(-83_333.0, 10_000), (9_167, -(33 * 65_536)));
+    }
+
+    #[test]
+    fn step_split_floors_seconds() {
+        assert_eq!(split_step(1.25), (1, 250_000_000));
+        assert_eq!(split_step(-0.25), (-1, 750_000_000));
+        assert_eq!(split_step(-3.0), (-3, 0));
+    }
+}
