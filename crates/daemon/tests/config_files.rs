@@ -182,3 +182,25 @@ fn unreadable_included_file_is_an_error_at_the_include_line() {
         .to_string()
         .contains(&format!("cannot read {}: No such file", missing.display())));
 }
+
+#[test]
+fn sources_can_be_reloaded() {
+    use gnomon_daemon::config::{load_source_dirs, StdFs};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(&root.join("dhcp/eth0.sources"), "server 10.0.0.2\n");
+    let main = root.join("gnomon.conf");
+    write(&main, &format!("sourcedir {}/dhcp\n", root.display()));
+    let config = load(&main).config;
+    assert_eq!(config.sources[0].name, "10.0.0.2");
+
+    // A DHCP hook rewrites the file; the daemon reloads the same directories.
+    write(
+        &root.join("dhcp/eth0.sources"),
+        "server 10.0.0.3\nserver 10.0.0.4\n",
+    );
+    let (sources, warnings) = load_source_dirs(&StdFs, &config.source_dirs);
+    assert!(warnings.is_empty());
+    let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["10.0.0.3", "10.0.0.4"]);
+}

@@ -14,7 +14,7 @@
 //! Layout, one concern per file: `line` (lexical rules), `directives` (which chrony
 //! directives exist and which gnomon supports), `values` (typed argument parsers),
 //! `source` (server/pool), `access` (allow/deny), `apply` (the other directives),
-//! `parser` (files, includes, dispatch), `fs` (file access and glob), `model` (the
+//! `parser` (files, includes, dispatch), `sourcedir` (sources files), `fs` (file access and glob), `model` (the
 //! types and defaults), `render` (the effective configuration), `error`.
 
 mod access;
@@ -27,6 +27,7 @@ mod model;
 mod parser;
 mod render;
 mod source;
+mod sourcedir;
 mod values;
 
 use std::path::Path;
@@ -41,6 +42,7 @@ pub use model::{
 };
 pub use parser::{ConfigParser, ParsedConfig, MAX_DIRS_PER_LINE, MAX_INCLUDE_DEPTH};
 pub use render::{render_effective, source_line};
+pub use sourcedir::load_source_dirs;
 
 impl Config {
     /// Parse configuration text named `origin` (includes are read with [`StdFs`]).

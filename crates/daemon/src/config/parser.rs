@@ -16,6 +16,7 @@ use super::fs::{self, ConfigFs};
 use super::line;
 use super::model::{Config, SourceKind};
 use super::source::{parse_source, SourceOutcome};
+use super::sourcedir::load_source_dirs;
 use super::values::LineCtx;
 
 /// chrony's limit on include/confdir nesting.
@@ -100,12 +101,9 @@ impl<'fs> ConfigParser<'fs> {
     /// Read the `sourcedir` files and return the configuration with its warnings.
     /// Problems in sources files are warnings (chrony ignores bad lines there).
     pub fn finish(mut self) -> ParsedConfig {
-        let dirs = self.config.source_dirs.clone();
-        for dir_list in &dirs {
-            for file in fs::files_in_dirs(self.fs, dir_list, ".sources") {
-                self.load_sources_file(&file);
-            }
-        }
+        let (sources, warnings) = load_source_dirs(self.fs, &self.config.source_dirs);
+        self.config.sources.extend(sources);
+        self.warnings.extend(warnings);
         ParsedConfig {
             config: self.config,
             warnings: self.warnings,
@@ -234,82 +232,6 @@ impl<'fs> ConfigParser<'fs> {
         self.depth -= 1;
         result
     }
-
-    fn load_sources_file(&mut self, file: &Path) {
-        let origin = file.display().to_string();
-        let bytes = match self.fs.read(file) {
-            Ok(bytes) => bytes,
-            Err(err) => {
-                self.warnings.push(Warning {
-                    file: origin,
-                    line: 0,
-                    directive: "sourcedir".into(),
-                    message: format!("cannot read sources file: {err}; skipped"),
-                });
-                return;
-            }
-        };
-        let text = String::from_utf8_lossy(&bytes);
-        let mut lines: Vec<&str> = text.split('\n').collect();
-        // Like chrony, sources files need every line terminated by a newline.
-        if let Some(last) = lines.pop() {
-            if !last.trim_matches(line::is_blank).is_empty() {
-                self.warnings.push(Warning {
-                    file: origin.clone(),
-                    line: lines.len() + 1,
-                    directive: "sourcedir".into(),
-                    message: "last line has no newline; ignored as chrony does".into(),
-                });
-            }
-        }
-        for (index, raw) in lines.iter().enumerate() {
-            self.load_source_line(raw, &origin, index + 1);
-        }
-    }
-
-    fn load_source_line(&mut self, raw: &str, origin: &str, line_number: usize) {
-        let location = Location {
-            origin: origin.to_string(),
-            line_number,
-        };
-        let words = line::words(raw);
-        let Some((first, args)) = words.split_first() else {
-            return;
-        };
-        let directive = first.to_ascii_lowercase();
-        let ctx = LineCtx {
-            location: &location,
-            raw,
-            directive: &directive,
-        };
-        let kind = match directive.as_str() {
-            "server" => SourceKind::Server,
-            "pool" => SourceKind::Pool,
-            "peer" => {
-                self.warnings
-                    .push(ctx.warning(directives::skip_reason("peer")));
-                return;
-            }
-            _ => {
-                self.warnings.push(ctx.warning(
-                    "only server, pool and peer lines are allowed in sources files; ignored",
-                ));
-                return;
-            }
-        };
-        if line::is_too_long(raw) {
-            self.warnings.push(ctx.warning("line too long; ignored"));
-            return;
-        }
-        match parse_source(&ctx, kind, args, &mut self.warnings) {
-            Ok(SourceOutcome::Keep(mut source)) => {
-                source.from_sourcedir = true;
-                self.config.sources.push(source);
-            }
-            Ok(SourceOutcome::Skip(warning)) => self.warnings.push(warning),
-            Err(err) => self.warnings.push(ctx.warning(format!("{err}; ignored"))),
-        }
-    }
 }
 
 fn dir_list(ctx: &LineCtx, args: &[&str], usage: &str) -> Result<Vec<PathBuf>, ConfigError> {
@@ -360,6 +282,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_supported_directive_has_a_parser() {
+        use crate::config::StdFs;
+        for name in directives::SUPPORTED {
+            // Any outcome but a missing handler (a debug assertion) or "unknown".
+            let mut parser = ConfigParser::new(&StdFs);
+            if let Err(err) = parser.parse_text(name, "t") {
+                assert!(
+                    !matches!(err.problem(), Some(Problem::UnknownDirective(_))),
+                    "{name}: {err}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn suggestions() {
