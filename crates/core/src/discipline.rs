@@ -76,7 +76,11 @@ pub struct SavedFrequency {
 /// How the engine changed the clock at one instant, for re-scaling sample histories.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ClockChange {
+    /// Change of the frequency correction, ppm.
     pub frequency_change_ppm: f64,
+    /// The clock now runs `1 + rate_change` times as fast as before (against true
+    /// time): the frequency change divided by the clock's rate before it.
+    pub rate_change: f64,
     pub step_s: f64,
 }
 
@@ -208,7 +212,8 @@ impl Discipline {
     /// Offset still to be removed by the slew in progress at `now`, seconds.
     pub fn remaining_correction_s(&self, now: UnixTime) -> f64 {
         self.slew.map_or(0.0, |s| {
-            s.rate_ppm * 1e-6 * seconds_between(now, s.ends_at).max(0.0)
+            let rate = s.rate_ppm * 1e-6;
+            rate / (1.0 + rate) * seconds_between(now, s.ends_at).max(0.0)
         })
     }
 
@@ -231,10 +236,12 @@ impl Discipline {
             return None;
         }
         self.slew = None;
+        let rate = slew.rate_ppm * 1e-6;
         Some((
             self.frequency_action(),
             ClockChange {
                 frequency_change_ppm: -slew.rate_ppm,
+                rate_change: -rate / (1.0 + rate),
                 step_s: 0.0,
             },
         ))
@@ -270,7 +277,9 @@ impl Discipline {
 
         // Frequency: move towards the sources' estimate by the skew-weighted gain.
         if input.skew_ppm.is_finite() && input.skew_ppm <= self.options.maxupdateskew_ppm {
-            let estimate_ppm = previous_total_ppm + input.frequency_ppm;
+            // The sources' frequency is per local second; the clock's rate is what counts.
+            let estimate_ppm =
+                previous_total_ppm + input.frequency_ppm / (1.0 + input.frequency_ppm * 1e-6);
             let gain = self.skew_ppm.powi(2) / (self.skew_ppm.powi(2) + input.skew_ppm.powi(2));
             let limit = self.options.max_frequency_ppm;
             self.base_frequency_ppm = (self.base_frequency_ppm
@@ -291,15 +300,23 @@ impl Discipline {
             actions.push(ClockAction::Step { offset_s });
             UpdateOutcome::Stepped { offset_s }
         } else {
-            let ratio_duration_s =
-                self.options.corrtimeratio * 0.5 * input.offset_sd_s * update_interval_s
-                    / offset_s.abs().max(1e-12);
-            let rate_limited_s = offset_s.abs() / (self.options.maxslewrate_ppm * 1e-6);
-            let duration_s = ratio_duration_s
-                .clamp(MIN_SLEW_DURATION_S, MAX_SLEW_DURATION_S)
-                .max(rate_limited_s);
-            self.slew = (offset_s != 0.0).then(|| Slew {
-                rate_ppm: offset_s / duration_s * 1e6,
+            // A slew at rate r over a local duration D corrects r D / (1 + r).
+            let wanted_s = self.options.corrtimeratio * 0.5 * input.offset_sd_s * update_interval_s
+                / offset_s.abs().max(1e-12);
+            let wanted_s = wanted_s.clamp(MIN_SLEW_DURATION_S, MAX_SLEW_DURATION_S);
+            let max_rate = self.options.maxslewrate_ppm * 1e-6;
+            let rate = if wanted_s > offset_s {
+                (offset_s / (wanted_s - offset_s)).clamp(-max_rate, max_rate)
+            } else {
+                max_rate
+            };
+            let duration_s = if rate == 0.0 {
+                0.0
+            } else {
+                offset_s * (1.0 + rate) / rate
+            };
+            self.slew = (rate != 0.0).then(|| Slew {
+                rate_ppm: rate * 1e6,
                 ends_at: now.add(NtpDuration::from_seconds_f64(duration_s)),
             });
             UpdateOutcome::Slewed {
@@ -318,8 +335,13 @@ impl Discipline {
         } else {
             (0.9 * self.rms_offset_s.powi(2) + 0.1 * offset_s.powi(2)).sqrt()
         };
+        let frequency_change_ppm = self.total_frequency_ppm() - previous_total_ppm;
+        // The clock's rate against true time before the change, taking the new base
+        // frequency as the best estimate of its natural error.
+        let rate_before = 1.0 + (previous_total_ppm - self.base_frequency_ppm) * 1e-6;
         let change = ClockChange {
-            frequency_change_ppm: self.total_frequency_ppm() - previous_total_ppm,
+            frequency_change_ppm,
+            rate_change: frequency_change_ppm * 1e-6 / rate_before,
             step_s,
         };
         (outcome, change)
@@ -402,7 +424,8 @@ mod tests {
         let end = discipline.next_deadline().unwrap();
         assert!((seconds_between(at(0.0), end) - duration_s).abs() < 1e-6);
         // The slew's integral is the offset.
-        assert!((change.frequency_change_ppm * 1e-6 * duration_s - 0.001).abs() < 1e-9);
+        let rate = change.frequency_change_ppm * 1e-6;
+        assert!((rate * duration_s / (1.0 + rate) - 0.001).abs() < 1e-9);
         assert!((discipline.remaining_correction_s(at(0.0)) - 0.001).abs() < 1e-9);
         assert!(discipline.on_timer(at(0.0)).is_none());
         let (action, change) = discipline.on_timer(end).unwrap();
@@ -413,7 +436,7 @@ mod tests {
                 slew_ppm: 0.0
             }
         );
-        assert!((change.frequency_change_ppm * 1e-6 * duration_s + 0.001).abs() < 1e-9);
+        assert!((change.rate_change + rate / (1.0 + rate)).abs() < 1e-15);
         assert_eq!(discipline.next_deadline(), None);
     }
 

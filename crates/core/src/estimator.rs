@@ -169,20 +169,26 @@ impl Estimator {
     }
 
     /// Re-express the history after the engine changed the clock at local time `now`:
-    /// from then on the clock runs `frequency_change_ppm` faster, and it was stepped
-    /// forward by `step_s`. Samples become what they would have been had the clock
-    /// always run that way.
-    pub fn apply_clock_change(&mut self, now: UnixTime, frequency_change_ppm: f64, step_s: f64) {
-        let step = gnomon_proto::NtpDuration::from_seconds_f64(step_s);
-        let dfreq = frequency_change_ppm * 1e-6;
+    /// from then on the clock runs `rate_change` (a fraction) faster than it did, and it
+    /// was stepped forward by `step_s`. Samples become what they would have been had
+    /// the clock always run that way (times and offsets both move; the regression's
+    /// frequency becomes `(f - rate_change) / (1 + rate_change)`).
+    pub fn apply_clock_change(&mut self, now: UnixTime, rate_change: f64, step_s: f64) {
+        let rescale = |time: &mut UnixTime, offset_s: &mut f64| {
+            let before_now_s = seconds_between(*time, now);
+            let shift_s = rate_change * before_now_s;
+            *offset_s += shift_s - step_s;
+            *time = time.add(gnomon_proto::NtpDuration::from_seconds_f64(
+                step_s - shift_s,
+            ));
+        };
         for sample in &mut self.samples {
-            sample.offset_s += dfreq * seconds_between(sample.local_time, now) - step_s;
-            sample.local_time = sample.local_time.add(step);
+            rescale(&mut sample.local_time, &mut sample.offset_s);
         }
         if let Some(estimate) = &mut self.estimate {
-            estimate.offset_s += dfreq * seconds_between(estimate.reference_time, now) - step_s;
-            estimate.reference_time = estimate.reference_time.add(step);
-            estimate.frequency_ppm -= frequency_change_ppm;
+            rescale(&mut estimate.reference_time, &mut estimate.offset_s);
+            estimate.frequency_ppm =
+                (estimate.frequency_ppm - rate_change * 1e6) / (1.0 + rate_change);
         }
     }
 
@@ -414,13 +420,13 @@ mod tests {
         // Step forward by the offset and speed the clock up by the frequency error.
         let now = at(90.0);
         let before = *estimator.estimate().unwrap();
-        estimator.apply_clock_change(now, before.frequency_ppm, before.offset_at_s(now));
+        estimator.apply_clock_change(now, before.frequency_ppm * 1e-6, before.offset_at_s(now));
         let after = estimator.estimate().unwrap();
         assert!(
             after.offset_at_s(at(90.0 + before.offset_at_s(now))).abs() < 1e-9,
             "{after:?}"
         );
-        assert!(after.frequency_ppm.abs() < 1e-6);
+        assert!(after.frequency_ppm.abs() < 1e-6, "{after:?}");
         for s in estimator.samples() {
             assert!(s.offset_s.abs() < 1e-8, "{s:?}");
         }

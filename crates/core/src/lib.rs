@@ -9,6 +9,7 @@
 
 pub mod clock_action;
 pub mod discipline;
+pub mod engine;
 pub mod estimator;
 pub mod leap;
 pub mod measurement;

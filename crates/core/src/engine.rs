@@ -1,0 +1,486 @@
+//! The engine: sources, selection, discipline and system variables tied together
+//! behind a small event API that a daemon's poll loop and a simulator both drive.
+//!
+//! Owns the set of sources, the random request cookies (a seeded ChaCha generator:
+//! the engine has no entropy of its own), the selection round after each new sample,
+//! the application of every clock change to every source's history, leap arming and
+//! the system variables. It must not do IO or read a clock: every method takes the
+//! local clock's reading as an argument and returns what to do.
+//!
+//! Driving it:
+//! 1. `Engine::new`, then apply the actions of [`Engine::start`].
+//! 2. Loop: wait until [`Engine::next_deadline`] (local clock time) or a packet;
+//!    call [`Engine::on_timer`] or [`Engine::on_response`]; carry out the returned
+//!    [`EngineOutput`]s in order (send packets, apply clock actions) before the next
+//!    call. Report kernel TX timestamps with [`Engine::on_transmit_timestamp`].
+//! 3. Serve clients with [`Engine::build_reply`] (no allocation).
+
+use gnomon_proto::{
+    LeapIndicator, NtpDuration, NtpHeader, NtpTimestamp, ReferenceId, UnixTime, HEADER_LEN,
+};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha12Rng;
+
+use crate::clock_action::{ClockAction, LeapSecond};
+use crate::discipline::{
+    ClockChange, Discipline, DisciplineInput, DisciplineOptions, SavedFrequency, UpdateOutcome,
+};
+use crate::leap::leap_to_arm;
+use crate::measurement::{MeasurementLimits, RejectReason, DEFAULT_MAX_CLOCK_ERROR_PPM};
+use crate::poll::StopReason;
+use crate::selection::{select, SelectionOptions, SelectionResult};
+use crate::server::{build_reply, ReplyError};
+use crate::source::{ReplyOutcome, SelectionCandidate, Source, SourceId};
+use crate::source_options::{OptionsError, SourceOptions};
+use crate::system::{ClockErrorBound, LocalStratum, SystemVariables, LOCAL_REFERENCE_ID};
+
+/// Engine-wide settings (chrony's global directives).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    pub selection: SelectionOptions,
+    pub discipline: DisciplineOptions,
+    /// The frequency from the drift file, if any.
+    pub saved_frequency: Option<SavedFrequency>,
+    /// chrony's `local` directive.
+    pub local_stratum: Option<LocalStratum>,
+    /// chrony's `maxclockerror`, ppm (default 1).
+    pub max_clock_error_ppm: f64,
+    /// log2 seconds of the local clock's reading precision (the daemon measures it).
+    pub precision_log2: i8,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            selection: SelectionOptions::default(),
+            discipline: DisciplineOptions::default(),
+            saved_frequency: None,
+            local_stratum: None,
+            max_clock_error_ppm: DEFAULT_MAX_CLOCK_ERROR_PPM,
+            precision_log2: -20,
+        }
+    }
+}
+
+/// One thing for the driver to do, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EngineOutput {
+    /// Send these bytes to the source's server, now.
+    Send {
+        source: SourceId,
+        packet: [u8; HEADER_LEN],
+    },
+    /// Apply this to the clock, now.
+    Clock(ClockAction),
+    /// A clock update happened (for logs and tracking views).
+    Updated {
+        reference: SourceId,
+        outcome: UpdateOutcome,
+    },
+    /// The source will not be polled again (DENY/RSTR).
+    SourceStopped {
+        source: SourceId,
+        reason: StopReason,
+    },
+    /// `maxchange` was exceeded: chrony exits here; the daemon decides.
+    MaxChangeExceeded { offset_s: f64 },
+}
+
+/// Why a packet was dropped before reaching a source.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResponseError {
+    #[error("no source {0:?}")]
+    UnknownSource(SourceId),
+    #[error("malformed packet: {0}")]
+    Malformed(#[from] gnomon_proto::ParseError),
+    #[error("rejected: {0}")]
+    Rejected(RejectReason),
+}
+
+/// The synchronization engine. See the module documentation for how to drive it.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    sources: Vec<Source>,
+    next_source_id: u32,
+    discipline: Discipline,
+    system: SystemVariables,
+    selection: Option<SelectionResult>,
+    reference: Option<SourceId>,
+    armed_leap: LeapSecond,
+    cookies: ChaCha12Rng,
+}
+
+impl Engine {
+    /// `rng_seed` seeds the request cookies: the daemon passes 32 bytes from the OS,
+    /// a simulator a fixed value.
+    pub fn new(config: EngineConfig, rng_seed: [u8; 32]) -> Engine {
+        let discipline = Discipline::new(config.discipline, config.saved_frequency);
+        let system = SystemVariables::unsynchronized(config.precision_log2);
+        Engine {
+            config,
+            sources: Vec::new(),
+            next_source_id: 0,
+            discipline,
+            system,
+            selection: None,
+            reference: None,
+            armed_leap: LeapSecond::None,
+            cookies: ChaCha12Rng::from_seed(rng_seed),
+        }
+    }
+
+    /// The clock settings to apply before anything else: the saved frequency, no leap,
+    /// not synchronised. Also starts serving the `local` reference if configured.
+    pub fn start(&mut self, now: UnixTime) -> Vec<EngineOutput> {
+        self.use_local_reference_if_configured(now);
+        vec![
+            EngineOutput::Clock(self.discipline.initial_action()),
+            EngineOutput::Clock(ClockAction::SetLeap(LeapSecond::None)),
+            EngineOutput::Clock(self.synchronized_action(now)),
+        ]
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Add a source; its first request is due at `now`. `reference_id` is what we
+    /// announce while it is our reference (an IPv4 server's address).
+    pub fn add_source(
+        &mut self,
+        options: SourceOptions,
+        reference_id: ReferenceId,
+        now: UnixTime,
+    ) -> Result<SourceId, OptionsError> {
+        let options = options.validated()?;
+        let id = SourceId(self.next_source_id);
+        self.next_source_id += 1;
+        self.sources
+            .push(Source::new(id, options, reference_id, now));
+        Ok(id)
+    }
+
+    /// Remove a source (e.g. a pool member replaced). Returns whether it existed.
+    pub fn remove_source(&mut self, id: SourceId) -> bool {
+        let before = self.sources.len();
+        self.sources.retain(|s| s.id() != id);
+        if self.reference == Some(id) {
+            self.reference = None;
+        }
+        before != self.sources.len()
+    }
+
+    pub fn sources(&self) -> impl Iterator<Item = &Source> {
+        self.sources.iter()
+    }
+
+    pub fn source(&self, id: SourceId) -> Option<&Source> {
+        self.sources.iter().find(|s| s.id() == id)
+    }
+
+    /// Start a burst on a source (chronyc `burst`).
+    pub fn burst(&mut self, id: SourceId) -> bool {
+        match self.sources.iter_mut().find(|s| s.id() == id) {
+            Some(source) => {
+                source.poll_state_mut().start_burst();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The last selection's verdicts.
+    pub fn selection(&self) -> Option<&SelectionResult> {
+        self.selection.as_ref()
+    }
+
+    /// The current reference source.
+    pub fn reference(&self) -> Option<SourceId> {
+        self.reference
+    }
+
+    pub fn system_variables(&self) -> &SystemVariables {
+        &self.system
+    }
+
+    pub fn discipline(&self) -> &Discipline {
+        &self.discipline
+    }
+
+    /// The value for the drift file.
+    pub fn saved_frequency(&self) -> SavedFrequency {
+        self.discipline.saved_frequency()
+    }
+
+    /// True time lies within `now + offset ± bound` (see [`ClockErrorBound`]).
+    pub fn clock_error_bound(&self, now: UnixTime) -> ClockErrorBound {
+        let remaining_s = self.discipline.remaining_correction_s(now);
+        let synchronized = self.system.synchronized && !self.system.local_reference;
+        ClockErrorBound {
+            now,
+            offset_s: remaining_s,
+            bound_s: if synchronized {
+                self.system.root_distance_at_s(now)
+            } else {
+                f64::INFINITY
+            },
+            synchronized,
+        }
+    }
+
+    /// When (local clock time) the engine next wants [`Engine::on_timer`] called.
+    pub fn next_deadline(&self) -> Option<UnixTime> {
+        self.sources
+            .iter()
+            .filter_map(|s| s.poll_state().next_send())
+            .chain(self.discipline.next_deadline())
+            .min()
+    }
+
+    /// Time has reached `now`: send due requests, end a finished slew.
+    pub fn on_timer(&mut self, now: UnixTime) -> Vec<EngineOutput> {
+        let mut outputs = Vec::new();
+        if let Some((action, change)) = self.discipline.on_timer(now) {
+            self.apply_clock_change(now, change);
+            outputs.push(EngineOutput::Clock(action));
+        }
+        for index in 0..self.sources.len() {
+            let due = self.sources[index]
+                .poll_state()
+                .next_send()
+                .is_some_and(|t| t <= now);
+            if due {
+                let cookie = NtpTimestamp::from_bits(self.cookies.next_u64());
+                let source = &mut self.sources[index];
+                let packet = source.make_request(now, cookie);
+                outputs.push(EngineOutput::Send {
+                    source: source.id(),
+                    packet,
+                });
+            }
+        }
+        if self.reference.is_some() && self.sources_all_unreachable() {
+            // Holdover: keep the frequency, let the dispersion grow; fall back to the
+            // local reference once we are worse than it.
+            if let Some(local) = self.config.local_stratum {
+                if self.system.root_distance_at_s(now) > local.distance_s {
+                    self.reference = None;
+                    self.use_local_reference_if_configured(now);
+                    outputs.push(EngineOutput::Clock(self.synchronized_action(now)));
+                }
+            }
+        }
+        outputs
+    }
+
+    fn sources_all_unreachable(&self) -> bool {
+        self.sources.iter().all(|s| !s.poll_state().is_reachable())
+    }
+
+    /// The kernel's transmit timestamp of the last request to `source`.
+    pub fn on_transmit_timestamp(&mut self, source: SourceId, sent_at: UnixTime) {
+        if let Some(source) = self.sources.iter_mut().find(|s| s.id() == source) {
+            source.on_transmit_timestamp(sent_at);
+        }
+    }
+
+    /// A packet from `source`'s server arrived at `received_at` (kernel RX timestamp
+    /// if any); `now` is the clock reading at the time of this call.
+    pub fn on_response(
+        &mut self,
+        source: SourceId,
+        packet: &[u8],
+        received_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<Vec<EngineOutput>, ResponseError> {
+        let (header, _) = NtpHeader::parse(packet)?;
+        let limits = MeasurementLimits {
+            local_precision_s: 2f64.powi(self.config.precision_log2 as i32),
+            max_clock_error_ppm: self.config.max_clock_error_ppm,
+            ..MeasurementLimits::default()
+        };
+        let index = self
+            .sources
+            .iter()
+            .position(|s| s.id() == source)
+            .ok_or(ResponseError::UnknownSource(source))?;
+        match self.sources[index].on_reply(&header, received_at, &limits) {
+            ReplyOutcome::Accepted(_) => Ok(self.update(now)),
+            ReplyOutcome::Rejected(reason) => {
+                if let Some(reason) = self.sources[index].stopped() {
+                    if self.reference == Some(source) {
+                        self.reference = None;
+                    }
+                    return Ok(vec![EngineOutput::SourceStopped { source, reason }]);
+                }
+                Err(ResponseError::Rejected(reason))
+            }
+        }
+    }
+
+    /// Build the reply to a client's request (no allocation): the server path.
+    pub fn build_reply(
+        &self,
+        request: &NtpHeader,
+        received_at: UnixTime,
+        transmit_at: UnixTime,
+    ) -> Result<NtpHeader, ReplyError> {
+        build_reply(request, received_at, transmit_at, &self.system)
+    }
+
+    fn candidates(&self, now: UnixTime) -> Vec<SelectionCandidate> {
+        self.sources
+            .iter()
+            .filter_map(|s| s.selection_candidate(now, self.config.max_clock_error_ppm))
+            .collect()
+    }
+
+    /// Select and, when a majority agrees, discipline the clock.
+    fn update(&mut self, now: UnixTime) -> Vec<EngineOutput> {
+        let mut outputs = Vec::new();
+        let result = select(
+            &self.candidates(now),
+            &self.config.selection,
+            self.reference,
+        );
+        let Some(combined) = result.combined else {
+            self.selection = Some(result);
+            if self.reference.is_none() {
+                self.use_local_reference_if_configured(now);
+            }
+            return outputs;
+        };
+        self.selection = Some(result);
+        self.reference = Some(combined.reference);
+        let poll = self
+            .source(combined.reference)
+            .map_or(self.config.selection.maxdistance_s, |s| {
+                2f64.powi(s.poll_state().poll() as i32)
+            });
+        let input = DisciplineInput {
+            offset_s: combined.offset_s,
+            offset_sd_s: combined.offset_sd_s,
+            frequency_ppm: combined.frequency_ppm,
+            skew_ppm: combined.skew_ppm,
+            poll_interval_s: poll,
+        };
+        let mut actions = Vec::new();
+        let (outcome, change) = self.discipline.update(now, &input, &mut actions);
+        match outcome {
+            UpdateOutcome::Ignored { .. } => {
+                outputs.push(EngineOutput::Updated {
+                    reference: combined.reference,
+                    outcome,
+                });
+                return outputs;
+            }
+            UpdateOutcome::MaxChangeExceeded { offset_s } => {
+                outputs.push(EngineOutput::MaxChangeExceeded { offset_s });
+                return outputs;
+            }
+            _ => {}
+        }
+        self.apply_clock_change(now, change);
+        let now = now.add(NtpDuration::from_seconds_f64(change.step_s));
+        outputs.extend(actions.into_iter().map(EngineOutput::Clock));
+        outputs.push(EngineOutput::Updated {
+            reference: combined.reference,
+            outcome,
+        });
+
+        let leap = leap_to_arm(combined.leap, now);
+        if leap != self.armed_leap {
+            self.armed_leap = leap;
+            outputs.push(EngineOutput::Clock(ClockAction::SetLeap(leap)));
+        }
+        let precision_s = 2f64.powi(self.config.precision_log2 as i32);
+        self.system = SystemVariables {
+            synchronized: true,
+            local_reference: false,
+            leap: match leap {
+                LeapSecond::None => LeapIndicator::NoWarning,
+                LeapSecond::Insert => LeapIndicator::InsertSecond,
+                LeapSecond::Delete => LeapIndicator::DeleteSecond,
+            },
+            stratum: combined.stratum.saturating_add(1).min(15),
+            precision: self.config.precision_log2,
+            reference_id: combined.reference_id,
+            reference_time: Some(now),
+            root_delay_s: combined.root_delay_s,
+            root_dispersion_s: combined.root_dispersion_s + combined.offset_sd_s + precision_s,
+            dispersion_rate_ppm: self.discipline.skew_ppm().min(100.0)
+                + self.config.max_clock_error_ppm,
+            frequency_ppm: self.discipline.base_frequency_ppm(),
+            skew_ppm: self.discipline.skew_ppm(),
+            last_offset_s: self.discipline.last_offset_s(),
+            rms_offset_s: self.discipline.rms_offset_s(),
+            update_interval_s: self.discipline.last_update_interval_s(),
+        };
+        outputs.push(EngineOutput::Clock(self.synchronized_action(now)));
+        outputs
+    }
+
+    fn apply_clock_change(&mut self, now: UnixTime, change: ClockChange) {
+        if change.is_none() {
+            return;
+        }
+        for source in &mut self.sources {
+            source.apply_clock_change(now, change.rate_change, change.step_s);
+        }
+        if change.step_s != 0.0 {
+            let step = NtpDuration::from_seconds_f64(change.step_s);
+            self.discipline.shift(step);
+            if let Some(t) = &mut self.system.reference_time {
+                *t = t.add(step);
+            }
+        }
+    }
+
+    fn use_local_reference_if_configured(&mut self, now: UnixTime) {
+        let Some(local) = self.config.local_stratum else {
+            return;
+        };
+        if self.system.synchronized && !self.system.local_reference {
+            return;
+        }
+        self.system = SystemVariables {
+            synchronized: true,
+            local_reference: true,
+            leap: LeapIndicator::NoWarning,
+            stratum: local.stratum.clamp(1, 15),
+            reference_id: LOCAL_REFERENCE_ID,
+            reference_time: Some(now),
+            root_delay_s: 0.0,
+            root_dispersion_s: 0.0,
+            dispersion_rate_ppm: 0.0,
+            frequency_ppm: self.discipline.base_frequency_ppm(),
+            skew_ppm: self.discipline.skew_ppm(),
+            ..self.system
+        };
+    }
+
+    fn synchronized_action(&self, now: UnixTime) -> ClockAction {
+        let bound = self.clock_error_bound(now);
+        ClockAction::SetSynchronized {
+            synchronized: bound.synchronized,
+            max_error_s: if bound.synchronized {
+                bound.bound_s + bound.offset_s.abs()
+            } else {
+                16.0
+            },
+            est_error_s: if bound.synchronized {
+                self.system.rms_offset_s
+            } else {
+                16.0
+            },
+        }
+    }
+}
+
+/// A seed from a number, for simulators and tests.
+pub fn seed_from_u64(value: u64) -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    ChaCha12Rng::seed_from_u64(value).fill_bytes(&mut seed);
+    seed
+}
