@@ -413,6 +413,7 @@ impl Engine {
                 + self.config.max_clock_error_ppm,
             frequency_ppm: self.discipline.base_frequency_ppm(),
             skew_ppm: self.discipline.skew_ppm(),
+            estimated_error_s: combined.offset_sd_s,
             last_offset_s: self.discipline.last_offset_s(),
             rms_offset_s: self.discipline.rms_offset_s(),
             update_interval_s: self.discipline.last_update_interval_s(),
@@ -470,7 +471,7 @@ impl Engine {
                 16.0
             },
             est_error_s: if bound.synchronized {
-                self.system.rms_offset_s
+                self.system.estimated_error_s
             } else {
                 16.0
             },

@@ -59,6 +59,8 @@ pub struct SystemVariables {
     /// The frequency correction applied to the clock (chronyc: "Frequency").
     pub frequency_ppm: f64,
     pub skew_ppm: f64,
+    /// Estimated standard error of the clock's offset at `reference_time`, seconds.
+    pub estimated_error_s: f64,
     /// The offset of the last update and its running RMS.
     pub last_offset_s: f64,
     pub rms_offset_s: f64,
@@ -81,6 +83,7 @@ impl SystemVariables {
             dispersion_rate_ppm: 0.0,
             frequency_ppm: 0.0,
             skew_ppm: 0.0,
+            estimated_error_s: 0.0,
             last_offset_s: 0.0,
             rms_offset_s: 0.0,
             update_interval_s: 0.0,
