@@ -165,3 +165,35 @@ fn disabling_with_slash() {
     assert_eq!(config.pid_file, None);
     assert_eq!(config.command_socket, None);
 }
+
+#[test]
+fn log_without_logdir_is_noted() {
+    let warnings = warnings_of("log tracking\n");
+    assert_eq!(
+        warnings[0].to_string(),
+        format!("{F}:1: log: no logdir is set, so no log file is written (as chrony)")
+    );
+    assert!(warnings_of("log tracking\nlogdir /var/log/gnomon\n").is_empty());
+}
+
+#[test]
+fn local_wait_unsynced_follows_orphan_like_chrony() {
+    let local = parse("local stratum 8 orphan")
+        .unwrap()
+        .config
+        .local
+        .unwrap();
+    assert_eq!(
+        (local.stratum, local.orphan, local.wait_unsynced_s),
+        (8, true, 300.0)
+    );
+    assert_eq!(local.distance_s, 1.0);
+    let local = parse("local").unwrap().config.local.unwrap();
+    assert_eq!((local.stratum, local.wait_unsynced_s), (10, 0.0));
+    let local = parse("local orphan waitunsynced 5")
+        .unwrap()
+        .config
+        .local
+        .unwrap();
+    assert_eq!(local.wait_unsynced_s, 5.0);
+}

@@ -148,6 +148,7 @@ fn local(ctx: &LineCtx, args: &[&str]) -> Result<LocalReference, ConfigError> {
     const USAGE: &str =
         "local [stratum N] [orphan] [distance S] [activate S] [waitsynced S] [waitunsynced S]";
     let mut local = LocalReference::default();
+    let mut wait_unsynced_s = None;
     let mut index = 0;
     while index < args.len() {
         let written = args[index];
@@ -180,10 +181,11 @@ fn local(ctx: &LineCtx, args: &[&str]) -> Result<LocalReference, ConfigError> {
             "distance" => local.distance_s = ctx.number(&what, value, 0.0, ANY)?,
             "activate" => local.activate_s = ctx.number(&what, value, 0.0, ANY)?,
             "waitsynced" => local.wait_synced_s = ctx.number(&what, value, 0.0, ANY)?,
-            _ => local.wait_unsynced_s = Some(ctx.number(&what, value, 0.0, ANY)?),
+            _ => wait_unsynced_s = Some(ctx.number(&what, value, 0.0, ANY)?),
         }
         index += 2;
     }
+    local.wait_unsynced_s = wait_unsynced_s.unwrap_or(if local.orphan { 300.0 } else { 0.0 });
     Ok(local)
 }
 

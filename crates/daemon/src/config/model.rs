@@ -188,8 +188,8 @@ pub struct LocalReference {
     /// `waitsynced` (chrony 4.7, kept): seconds to wait after synchronisation. Default 0.
     pub wait_synced_s: f64,
     /// `waitunsynced` (chrony 4.7, kept): seconds to wait when never synchronised.
-    /// Default None: 300 with orphan, else 0 (chrony's rule).
-    pub wait_unsynced_s: Option<f64>,
+    /// Default (resolved while parsing, chrony's rule): 300 with orphan, else 0.
+    pub wait_unsynced_s: f64,
 }
 
 impl Default for LocalReference {
@@ -200,7 +200,7 @@ impl Default for LocalReference {
             distance_s: 1.0,
             activate_s: 0.0,
             wait_synced_s: 0.0,
-            wait_unsynced_s: None,
+            wait_unsynced_s: 0.0,
         }
     }
 }

@@ -49,6 +49,8 @@ pub struct ConfigParser<'fs> {
     config: Config,
     warnings: Vec<Warning>,
     depth: usize,
+    /// Where the last `log` line was, for the "no logdir" warning.
+    last_log_line: Option<Location>,
 }
 
 impl<'fs> ConfigParser<'fs> {
@@ -59,6 +61,7 @@ impl<'fs> ConfigParser<'fs> {
             config: Config::default(),
             warnings: Vec::new(),
             depth: 0,
+            last_log_line: None,
         }
     }
 
@@ -101,6 +104,18 @@ impl<'fs> ConfigParser<'fs> {
     /// Read the `sourcedir` files and return the configuration with its warnings.
     /// Problems in sources files are warnings (chrony ignores bad lines there).
     pub fn finish(mut self) -> ParsedConfig {
+        let logs = self.config.logs;
+        let any_log = logs.tracking || logs.measurements || logs.statistics;
+        if any_log && self.config.log_dir.is_none() {
+            if let Some(location) = self.last_log_line.take() {
+                self.warnings.push(Warning {
+                    file: location.origin,
+                    line: location.line_number,
+                    directive: "log".into(),
+                    message: "no logdir is set, so no log file is written (as chrony)".into(),
+                });
+            }
+        }
         let (sources, warnings) = load_source_dirs(self.fs, &self.config.source_dirs);
         self.config.sources.extend(sources);
         self.warnings.extend(warnings);
@@ -175,6 +190,10 @@ impl<'fs> ConfigParser<'fs> {
                 self.config.access_rules.push(rule);
             }
             "include" => self.include(ctx, args)?,
+            "log" => {
+                apply_simple(ctx, &mut self.config, args, &mut self.warnings)?;
+                self.last_log_line = Some(ctx.location.clone());
+            }
             "confdir" => {
                 let dirs = dir_list(ctx, args, "confdir DIRECTORY...")?;
                 for file in fs::files_in_dirs(self.fs, &dirs, ".conf") {

@@ -122,12 +122,9 @@ pub fn render_effective(config: &Config) -> String {
             }
             let _ = write!(
                 text,
-                " distance {} activate {} waitsynced {}",
-                local.distance_s, local.activate_s, local.wait_synced_s
+                " distance {} activate {} waitsynced {} waitunsynced {}",
+                local.distance_s, local.activate_s, local.wait_synced_s, local.wait_unsynced_s
             );
-            if let Some(wait) = local.wait_unsynced_s {
-                let _ = write!(text, " waitunsynced {wait}");
-            }
             line(&mut out, text);
         }
         None => line(&mut out, "# local: off"),
