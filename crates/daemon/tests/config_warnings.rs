@@ -124,8 +124,8 @@ fn maxsources_on_a_server_is_noted() {
 #[test]
 fn command_port_and_address_are_noted() {
     let parsed =
-        parse("cmdport 0\nbindcmdaddress 127.0.0.1\nbindcmdaddress /run/x.sock\n").unwrap();
-    assert_eq!(parsed.config.command_port, 0);
+        parse("cmdport 257\nbindcmdaddress 127.0.0.1\nbindcmdaddress /run/x.sock\n").unwrap();
+    assert_eq!(parsed.config.command_port, 257);
     assert_eq!(
         parsed.config.command_bind_v4,
         Some("127.0.0.1".parse().unwrap())
@@ -136,6 +136,8 @@ fn command_port_and_address_are_noted() {
     );
     let lines: Vec<usize> = parsed.warnings.iter().map(|w| w.line).collect();
     assert_eq!(lines, [1, 2]);
+    // Disabling the UDP command port is what gnomon does anyway: nothing to say.
+    assert!(warnings_of("cmdport 0").is_empty());
 }
 
 #[test]

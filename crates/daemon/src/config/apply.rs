@@ -72,11 +72,12 @@ pub fn apply_simple(
         "cmdport" => {
             let a = ctx.exactly(args, &["port"], "cmdport PORT")?;
             config.command_port = ctx.port("cmdport", a[0])?;
-            warnings.push(
-                ctx.warning(
+            // `cmdport 0` (no UDP command port) is what gnomon does anyway.
+            if config.command_port != 0 {
+                warnings.push(ctx.warning(
                     "kept; gnomon has no UDP command port (it uses the Unix control socket)",
-                ),
-            );
+                ));
+            }
         }
         "port" => {
             let a = ctx.exactly(args, &["port"], "port PORT")?;
