@@ -3,7 +3,23 @@
 //! Time and packets are inputs; decisions (send this request, change the clock this
 //! way, reply with these bytes) are outputs. Nothing here reads a clock, opens a
 //! socket, sleeps or spawns a thread, so the daemon and the simulator drive the very
-//! same code. See [`engine::Engine`] for the entry point.
+//! same code. Start at [`Engine`]; the modules, one concern each:
+//!
+//! - [`source_options`]: chrony's per-source options and defaults.
+//! - [`measurement`]: RFC 5905 reply tests and offset/delay/dispersion from t1..t4.
+//! - [`poll`]: poll interval, iburst/burst, reachability, back-off, kiss codes.
+//! - [`estimator`]: per-source offset and frequency (weighted regression, runs test).
+//! - [`source`]: one client association put together.
+//! - [`selection`]: falsetickers, the reference, combining.
+//! - [`discipline`]: frequency and phase control, makestep, maxchange, drift value.
+//! - [`leap`]: UTC calendar and when a leap second may be armed.
+//! - [`system`]: system variables for serving, the clock's error bound.
+//! - [`server`]: replies to clients.
+//! - [`clock_action`]: what the clock driver is asked to do.
+//! - [`engine`]: all of it behind an event API.
+//!
+//! Sign conventions: an offset is source minus local clock (positive: the local clock
+//! is behind); a frequency is how much faster the local clock must run, in ppm.
 
 #![forbid(unsafe_code)]
 
@@ -19,3 +35,11 @@ pub mod server;
 pub mod source;
 pub mod source_options;
 pub mod system;
+
+pub use clock_action::{ClockAction, LeapSecond};
+pub use discipline::{DisciplineOptions, MakeStep, MaxChange, SavedFrequency, UpdateOutcome};
+pub use engine::{seed_from_u64, Engine, EngineConfig, EngineOutput, ResponseError};
+pub use selection::{SelectionOptions, SourceVerdict};
+pub use source::{SourceCounters, SourceId};
+pub use source_options::{OptionsError, SourceOptions};
+pub use system::{ClockErrorBound, LocalStratum, SystemVariables};

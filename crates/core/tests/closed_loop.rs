@@ -9,7 +9,7 @@ use gnomon_core::discipline::{DisciplineOptions, MakeStep};
 use gnomon_core::engine::{EngineConfig, EngineOutput};
 use gnomon_core::selection::SourceVerdict;
 use gnomon_core::source_options::SourceOptions;
-use gnomon_proto::{KissCode, LeapIndicator, NtpHeader, UnixTime};
+use gnomon_proto::{KissCode, LeapIndicator, NtpHeader, ReferenceId, UnixTime};
 use harness::{Harness, VirtualServer};
 
 /// 2026-11-28T00:00:00Z.
@@ -334,4 +334,62 @@ fn leap_from_a_minority_is_ignored() {
     let (sim, armed_at) = leap_sim(1);
     assert!(armed_at.is_empty(), "armed on a minority's word");
     assert_eq!(sim.engine.system_variables().leap, LeapIndicator::NoWarning);
+}
+
+#[test]
+fn serving_unsynchronized_and_local_stratum() {
+    let request = NtpHeader::client_request(gnomon_proto::NtpTimestamp::from_bits(9), 6);
+    let now = UnixTime::from_secs(START_S);
+    let mut plain = gnomon_core::engine::Engine::new(EngineConfig::default(), [7; 32]);
+    plain.start(now);
+    let reply = plain.build_reply(&request, now, now).unwrap();
+    assert_eq!(reply.leap, LeapIndicator::Unsynchronized);
+    assert_eq!(reply.stratum, 16);
+
+    let config = EngineConfig {
+        local_stratum: Some(gnomon_core::system::LocalStratum {
+            stratum: 8,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut local = gnomon_core::engine::Engine::new(config, [7; 32]);
+    local.start(now);
+    let reply = local.build_reply(&request, now, now).unwrap();
+    assert_eq!(reply.leap, LeapIndicator::NoWarning);
+    assert_eq!(reply.stratum, 8);
+    assert_eq!(reply.reference_id, gnomon_core::system::LOCAL_REFERENCE_ID);
+    assert!(
+        !local.clock_error_bound(now).synchronized,
+        "local time is no bound on true time"
+    );
+}
+
+#[test]
+fn synced_client_serves_its_source_stratum_plus_one() {
+    let mut sim = Harness::new(EngineConfig::default(), START_S, 0.001, 5.0, 8);
+    sim.add_server(
+        SourceOptions {
+            iburst: true,
+            ..Default::default()
+        },
+        VirtualServer {
+            stratum: 2,
+            ..Default::default()
+        },
+    );
+    sim.run_until(START_S as f64 + 600.0, |_| {});
+    let request = NtpHeader::client_request(gnomon_proto::NtpTimestamp::from_bits(9), 6);
+    let now = UnixTime::from_nanos(sim.true_ns);
+    let reply = sim.engine.build_reply(&request, now, now).unwrap();
+    assert_eq!(reply.stratum, 3);
+    assert_eq!(reply.leap, LeapIndicator::NoWarning);
+    assert_eq!(reply.reference_id, ReferenceId::from_u32(0x0a00_0001));
+    assert!(reply.root_delay.as_seconds_f64() >= 0.001);
+    let bound = sim.engine.clock_error_bound(now);
+    assert!(bound.synchronized);
+    assert!(
+        bound.bound_s >= sim.clock_error_s().abs() && bound.bound_s < 0.01,
+        "{bound:?}"
+    );
 }

@@ -25,6 +25,8 @@ pub struct VirtualClock {
     pub correction_ppm: f64,
     pub leap: LeapSecond,
     pub synchronized: bool,
+    /// Random walk of the intrinsic frequency: standard deviation after one second, ppb.
+    pub wander_ppb_per_s: f64,
     last_true_ns: i64,
 }
 
@@ -110,6 +112,7 @@ impl Harness {
                 correction_ppm: 0.0,
                 leap: LeapSecond::None,
                 synchronized: false,
+                wander_ppb_per_s: 0.0,
                 last_true_ns: true_ns,
             },
             servers: Vec::new(),
@@ -148,6 +151,29 @@ impl Harness {
 
     pub fn now_s(&self) -> f64 {
         self.true_ns as f64 * 1e-9
+    }
+
+    fn gaussian(&mut self) -> f64 {
+        let u1 = 1.0 - self.uniform();
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
+    /// Move true time to `true_ns`, letting the clock's frequency wander on the way.
+    fn advance_to(&mut self, true_ns: i64) {
+        if self.clock.wander_ppb_per_s > 0.0 {
+            // Walk in steps of at most 16 s so the phase integrates the wander.
+            while self.clock.last_true_ns < true_ns {
+                let next = (self.clock.last_true_ns + 16 * NANOS).min(true_ns);
+                let dt_s = (next - self.clock.last_true_ns) as f64 * 1e-9;
+                self.clock.advance(next);
+                self.clock.intrinsic_ppm +=
+                    self.clock.wander_ppb_per_s * 1e-3 * dt_s.sqrt() * self.gaussian();
+            }
+        } else {
+            self.clock.advance(true_ns);
+        }
+        self.true_ns = true_ns;
     }
 
     fn uniform(&mut self) -> f64 {
@@ -237,12 +263,10 @@ impl Harness {
             }
             .max(self.true_ns);
             if next_ns > end_ns {
-                self.clock.advance(end_ns);
-                self.true_ns = end_ns;
+                self.advance_to(end_ns);
                 return;
             }
-            self.clock.advance(next_ns);
-            self.true_ns = next_ns;
+            self.advance_to(next_ns);
             let now = self.clock.read();
             if let Some((index, at_ns)) = delivery {
                 if at_ns == next_ns {
@@ -257,8 +281,7 @@ impl Harness {
             let outputs = self.engine.on_timer(now);
             if outputs.is_empty() && self.engine.next_deadline().is_some_and(|d| d <= now) {
                 // Clock rounding: nudge time forward.
-                self.clock.advance(self.true_ns + 1000);
-                self.true_ns += 1000;
+                self.advance_to(self.true_ns + 1000);
             }
             self.handle(outputs);
             observe(self);
