@@ -114,7 +114,9 @@ pub enum UpdateOutcome {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DisciplineInput {
     pub offset_s: f64,
-    pub offset_sd_s: f64,
+    /// Standard error of `offset_s`: an offset this size is slewed in about
+    /// `corrtimeratio` update intervals (larger ones faster, smaller ones slower).
+    pub offset_error_s: f64,
     /// Sources' frequency relative to the clock as it runs now (slew included), ppm.
     pub frequency_ppm: f64,
     pub skew_ppm: f64,
@@ -301,8 +303,9 @@ impl Discipline {
             UpdateOutcome::Stepped { offset_s }
         } else {
             // A slew at rate r over a local duration D corrects r D / (1 + r).
-            let wanted_s = self.options.corrtimeratio * 0.5 * input.offset_sd_s * update_interval_s
-                / offset_s.abs().max(1e-12);
+            let wanted_s =
+                self.options.corrtimeratio * 0.5 * input.offset_error_s * update_interval_s
+                    / offset_s.abs().max(1e-12);
             let wanted_s = wanted_s.clamp(MIN_SLEW_DURATION_S, MAX_SLEW_DURATION_S);
             let max_rate = self.options.maxslewrate_ppm * 1e-6;
             let rate = if wanted_s > offset_s {
@@ -366,7 +369,7 @@ mod tests {
     fn input(offset_s: f64, frequency_ppm: f64, skew_ppm: f64) -> DisciplineInput {
         DisciplineInput {
             offset_s,
-            offset_sd_s: 1e-4,
+            offset_error_s: 1e-4,
             frequency_ppm,
             skew_ppm,
             poll_interval_s: 64.0,

@@ -360,7 +360,7 @@ impl Engine {
             });
         let input = DisciplineInput {
             offset_s: combined.offset_s,
-            offset_sd_s: combined.offset_sd_s,
+            offset_error_s: combined.offset_error_s,
             frequency_ppm: combined.frequency_ppm,
             skew_ppm: combined.skew_ppm,
             poll_interval_s: poll,
@@ -413,7 +413,7 @@ impl Engine {
                 + self.config.max_clock_error_ppm,
             frequency_ppm: self.discipline.base_frequency_ppm(),
             skew_ppm: self.discipline.skew_ppm(),
-            estimated_error_s: combined.offset_sd_s,
+            estimated_error_s: combined.offset_error_s,
             last_offset_s: self.discipline.last_offset_s(),
             rms_offset_s: self.discipline.rms_offset_s(),
             update_interval_s: self.discipline.last_update_interval_s(),

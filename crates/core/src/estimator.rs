@@ -32,10 +32,11 @@
 //! regression through the `maxdelaydevratio` test).
 //!
 //! Measured with the closed-loop probe in `tests/accuracy_probe.rs` (a rough model,
-//! not crates/sim's scenarios), mean clock error is within 1.2-1.6x of chrony's
-//! published figures; tuning the frequency gain and the weight scale moved it by
-//! less than 10 %, so the remaining gap is in the window choice (runs test) and poll
-//! adaptation, which crates/sim should measure properly.
+//! not crates/sim's scenarios), mean clock error is 0.9-1.45x chrony's published
+//! figures (worst at 10 µs jitter, where the model's frequency wander dominates).
+//! Tuning the frequency gain and the weight scale moved it by less than 10 %; the
+//! slew length (which must use the offset's standard error, not the samples' spread)
+//! mattered most. crates/sim should measure the window choice and poll adaptation.
 
 use std::collections::VecDeque;
 

@@ -68,6 +68,8 @@ pub struct CombinedEstimate {
     /// Combined source minus local clock now, seconds.
     pub offset_s: f64,
     pub offset_sd_s: f64,
+    /// Standard error of the combined offset (what the discipline's slew length uses).
+    pub offset_error_s: f64,
     /// Combined frequency of the sources relative to our clock, ppm.
     pub frequency_ppm: f64,
     pub skew_ppm: f64,
@@ -251,6 +253,12 @@ fn combine(reference: &SelectionCandidate, sources: &[&SelectionCandidate]) -> C
         .map(|(c, w)| w * (c.offset_sd_s.powi(2) + (c.offset_s - offset_s).powi(2)))
         .sum::<f64>()
         / offset_weight_sum;
+    let offset_error_variance = sources
+        .iter()
+        .zip(&offset_weights)
+        .map(|(c, w)| w * (c.offset_error_s.powi(2) + (c.offset_s - offset_s).powi(2)))
+        .sum::<f64>()
+        / offset_weight_sum;
     let frequency_weights: Vec<f64> = sources
         .iter()
         .map(|c| 1.0 / c.skew_ppm.max(1e-6).powi(2))
@@ -269,6 +277,7 @@ fn combine(reference: &SelectionCandidate, sources: &[&SelectionCandidate]) -> C
         stratum: reference.stratum,
         offset_s,
         offset_sd_s: offset_variance.sqrt(),
+        offset_error_s: offset_error_variance.sqrt(),
         frequency_ppm,
         skew_ppm,
         root_delay_s: reference.root_delay_s,
@@ -311,6 +320,7 @@ mod tests {
             root_delay_s: distance_s,
             root_dispersion_s: distance_s / 2.0,
             offset_sd_s: distance_s / 10.0,
+            offset_error_s: distance_s / 30.0,
             frequency_ppm: 0.0,
             skew_ppm: 0.1,
             stratum: 2,

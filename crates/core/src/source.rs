@@ -58,6 +58,8 @@ pub struct SelectionCandidate {
     pub root_delay_s: f64,
     pub root_dispersion_s: f64,
     pub offset_sd_s: f64,
+    /// Standard error of `offset_s` (the regression's, extrapolated to now).
+    pub offset_error_s: f64,
     pub frequency_ppm: f64,
     pub skew_ppm: f64,
     /// The source's stratum raised to `minstratum`.
@@ -323,6 +325,7 @@ impl Source {
             root_delay_s: sample.root_delay_s,
             root_dispersion_s,
             offset_sd_s: estimate.offset_sd_s,
+            offset_error_s: estimate.error_at_s(now),
             frequency_ppm: estimate.frequency_ppm,
             skew_ppm,
             stratum: sample.stratum.max(self.options.minstratum),
