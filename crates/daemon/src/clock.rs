@@ -29,6 +29,9 @@ pub trait Clock {
     fn frequency_ppm(&self) -> f64;
     /// What kind of clock this is, for logs and views.
     fn describe(&self) -> &'static str;
+    /// The disciplined clock's reading at the moment the system clock read `system`
+    /// (kernel timestamps are system-clock times).
+    fn clock_time_of_system(&self, system: UnixTime) -> UnixTime;
 }
 
 /// Kernel frequency units: ppm with a 16-bit fraction.
@@ -188,6 +191,10 @@ impl<K: KernelClock> Clock for SystemClock<K> {
     fn describe(&self) -> &'static str {
         "system clock (adjtimex)"
     }
+
+    fn clock_time_of_system(&self, system: UnixTime) -> UnixTime {
+        system
+    }
 }
 
 /// A software clock: `base` time plus an offset that grows at a frequency.
@@ -272,6 +279,12 @@ impl<B: Fn() -> UnixTime> Clock for VirtualClock<B> {
 
     fn describe(&self) -> &'static str {
         self.label
+    }
+
+    /// Assumes the base is the system clock; the offset changes by at most
+    /// frequency × (now − `system`), nanoseconds for a packet's age.
+    fn clock_time_of_system(&self, system: UnixTime) -> UnixTime {
+        system.add(NtpDuration::from_seconds_f64(self.offset_from_base_s()))
     }
 }
 

@@ -2,4 +2,9 @@
 
 pub mod clock;
 pub mod config;
+pub mod control;
+pub mod driftfile;
+pub mod engine_config;
+pub mod pidfile;
+pub mod runtime;
 pub mod sys;

@@ -105,3 +105,14 @@ impl KernelClock for LinuxKernelClock {
         realtime_now()
     }
 }
+
+/// USER_HZ, the kernel's tick rate as adjtimex's `tick` counts it.
+pub fn clock_ticks_per_second() -> i64 {
+    // SAFETY: sysconf with a constant name has no memory effects.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as i64
+    } else {
+        100
+    }
+}

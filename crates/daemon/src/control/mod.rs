@@ -1,0 +1,5 @@
+//! The control socket: protocol types, the monitoring views and the socket server.
+
+pub mod protocol;
+pub mod server;
+pub mod views;

@@ -1,0 +1,204 @@
+//! The control protocol between `gnomon` and gnomond, over a Unix stream socket.
+//!
+//! Owns the message types and their JSON form; nothing else. The exchange: the
+//! client sends one [`Request`] as a JSON object on one line; the daemon answers
+//! with one [`Response`] on one line and closes the connection. Field names are a
+//! contract shared with scripts (`gnomon ... --json` prints `data` as is): add
+//! fields, never rename them. See docs/control-protocol.md.
+
+use serde::{Deserialize, Serialize};
+
+/// Longest request line the daemon reads.
+pub const MAX_REQUEST_BYTES: usize = 4096;
+
+/// What the client asks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "lowercase")]
+pub enum Request {
+    Tracking,
+    Sources,
+    Sourcestats,
+    Activity,
+    /// Step the clock now if the offset calls for it (root only).
+    Makestep,
+    /// Start a burst of requests on every source (root only).
+    Burst,
+}
+
+impl Request {
+    /// Commands that change the daemon's state are for root only (SO_PEERCRED).
+    pub fn needs_root(&self) -> bool {
+        matches!(self, Request::Makestep | Request::Burst)
+    }
+}
+
+/// The daemon's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Response {
+    Ok { ok: bool, data: ResponseData },
+    Error { ok: bool, error: String },
+}
+
+impl Response {
+    pub fn ok(data: ResponseData) -> Response {
+        Response::Ok { ok: true, data }
+    }
+
+    pub fn error(message: impl Into<String>) -> Response {
+        Response::Error {
+            ok: false,
+            error: message.into(),
+        }
+    }
+}
+
+/// The payload of a successful response.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ResponseData {
+    Tracking(Tracking),
+    Sources(Vec<SourceReport>),
+    Sourcestats(Vec<SourceStats>),
+    Activity(Activity),
+    Done(Done),
+}
+
+/// `gnomon tracking`: the system clock's state (chronyc tracking's fields).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tracking {
+    /// Reference ID as 8 hex digits.
+    pub reference_id: String,
+    /// The reference's name or address (chronyc's parenthesised part).
+    pub reference_name: String,
+    pub stratum: u8,
+    /// Time of the last clock update, Unix seconds; null before the first.
+    pub reference_time_unix_s: Option<f64>,
+    /// How far the clock is from the engine's estimate of true time now: positive
+    /// means fast (chronyc "System time : X seconds fast of NTP time").
+    pub system_time_offset_s: f64,
+    pub last_offset_s: f64,
+    pub rms_offset_s: f64,
+    /// The frequency correction, ppm: positive makes the clock run faster (chronyc
+    /// prints the clock's own error, the opposite sign, as "ppm slow/fast").
+    pub frequency_ppm: f64,
+    pub residual_frequency_ppm: f64,
+    pub skew_ppm: f64,
+    pub root_delay_s: f64,
+    pub root_dispersion_s: f64,
+    pub update_interval_s: f64,
+    /// "Normal", "Insert second", "Delete second" or "Not synchronised".
+    pub leap_status: String,
+    pub synchronized: bool,
+    /// True time lies within now ± this bound (seconds); null while unsynchronised.
+    pub error_bound_s: Option<f64>,
+    /// Which clock is disciplined: system clock, or a virtual one (-x, lab).
+    pub clock: String,
+}
+
+/// One row of `gnomon sources`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceReport {
+    /// The name as configured.
+    pub name: String,
+    /// The address in use.
+    pub address: String,
+    /// "server" or "pool" (chronyc's `^`).
+    pub mode: String,
+    /// Selection state as chronyc's symbol: * + - x ~ ?
+    pub state: String,
+    /// The same in words: selected, combined, not_combined, falseticker, too_variable, unusable, noselect.
+    pub state_name: String,
+    pub stratum: u8,
+    /// log2 seconds.
+    pub poll: i8,
+    /// The reachability register (chronyc prints it in octal).
+    pub reach: u8,
+    /// Seconds since the last good sample; null if none.
+    pub last_rx_ago_s: Option<f64>,
+    /// Offset of the last sample, adjusted for clock changes since (chronyc's first number).
+    pub adjusted_offset_s: Option<f64>,
+    /// Offset as measured (chronyc's bracketed number).
+    pub measured_offset_s: Option<f64>,
+    /// Error of the last sample (chronyc's +/- number).
+    pub error_s: Option<f64>,
+    pub requests_sent: u64,
+    pub samples_accepted: u64,
+    /// Why the source stopped (kiss-o'-death DENY/RSTR), if it did.
+    pub stopped: Option<String>,
+}
+
+/// One row of `gnomon sourcestats`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceStats {
+    pub name: String,
+    /// Samples kept.
+    pub samples: usize,
+    /// Samples used by the regression.
+    pub samples_used: usize,
+    /// Seconds between the oldest and newest sample.
+    pub span_s: f64,
+    pub frequency_ppm: f64,
+    pub skew_ppm: f64,
+    pub offset_s: f64,
+    pub std_dev_s: f64,
+}
+
+/// `gnomon activity`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub online: usize,
+    pub offline: usize,
+    pub burst_online: usize,
+    pub burst_offline: usize,
+    pub unresolved: usize,
+}
+
+/// The answer to a command that changes state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    pub done: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_tagged_json() {
+        assert_eq!(
+            serde_json::to_string(&Request::Tracking).unwrap(),
+            r#"{"command":"tracking"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"command":"burst"}"#).unwrap(),
+            Request::Burst
+        );
+        assert!(serde_json::from_str::<Request>(r#"{"command":"reboot"}"#).is_err());
+        assert!(Request::Makestep.needs_root());
+        assert!(!Request::Sources.needs_root());
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let response = Response::ok(ResponseData::Activity(Activity {
+            online: 3,
+            offline: 0,
+            burst_online: 1,
+            burst_offline: 0,
+            unresolved: 0,
+        }));
+        let text = serde_json::to_string(&response).unwrap();
+        assert!(
+            text.starts_with(r#"{"ok":true,"data":{"online":3"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Response>(&text).unwrap(), response);
+        let error = Response::error("permission denied: burst is for root");
+        let text = serde_json::to_string(&error).unwrap();
+        assert_eq!(
+            text,
+            r#"{"ok":false,"error":"permission denied: burst is for root"}"#
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! The monitoring views: the engine's state as control-protocol reports.
+//!
+//! Owns turning [`Engine`] state plus the daemon's source names into [`Tracking`],
+//! [`SourceReport`], [`SourceStats`] and [`Activity`]. Read-only: it never changes the
+//! engine.
+
+use super::protocol::{Activity, SourceReport, SourceStats, Tracking};
+use gnomon_core::engine::Engine;
+use gnomon_core::estimator::seconds_between;
+use gnomon_core::selection::SourceVerdict;
+use gnomon_core::source::SourceId;
+use gnomon_proto::UnixTime;
+
+/// What the daemon knows about a source that the engine does not.
+#[derive(Clone, Debug)]
+pub struct SourceLabel {
+    pub id: SourceId,
+    pub name: String,
+    pub address: String,
+    pub from_pool: bool,
+}
+
+fn label_for(labels: &[SourceLabel], id: SourceId) -> Option<&SourceLabel> {
+    labels.iter().find(|label| label.id == id)
+}
+
+pub fn tracking(engine: &Engine, labels: &[SourceLabel], now: UnixTime, clock: &str) -> Tracking {
+    let system = engine.system_variables();
+    let bound = engine.clock_error_bound(now);
+    let reference_name = match engine.reference().and_then(|id| label_for(labels, id)) {
+        Some(label) => label.address.clone(),
+        None => system
+            .reference_id
+            .ascii()
+            .unwrap_or_else(|| system.reference_id.display(system.stratum)),
+    };
+    Tracking {
+        reference_id: system.reference_id.to_hex(),
+        reference_name,
+        stratum: system.stratum,
+        reference_time_unix_s: system.reference_time.map(UnixTime::as_secs_f64),
+        // The correction still to be slewed is how far the clock is off, with the
+        // opposite sign: a positive remaining correction means the clock is slow.
+        system_time_offset_s: -bound.offset_s,
+        last_offset_s: system.last_offset_s,
+        rms_offset_s: system.rms_offset_s,
+        frequency_ppm: engine.discipline().base_frequency_ppm(),
+        residual_frequency_ppm: engine
+            .reference()
+            .and_then(|id| engine.source(id))
+            .and_then(|source| source.estimate())
+            .map_or(0.0, |estimate| estimate.frequency_ppm),
+        skew_ppm: system.skew_ppm,
+        root_delay_s: system.root_delay_s,
+        root_dispersion_s: system.root_dispersion_at_s(now),
+        update_interval_s: system.update_interval_s,
+        leap_status: system.leap.chronyc_name().to_owned(),
+        synchronized: bound.synchronized,
+        error_bound_s: bound.synchronized.then_some(bound.bound_s),
+        clock: clock.to_owned(),
+    }
+}
+
+fn verdict_symbols(verdict: Option<SourceVerdict>) -> (&'static str, &'static str) {
+    match verdict {
+        Some(SourceVerdict::Selected) => ("*", "selected"),
+        Some(SourceVerdict::Combined) => ("+", "combined"),
+        Some(SourceVerdict::NotCombined) => ("-", "not_combined"),
+        Some(SourceVerdict::Falseticker) => ("x", "falseticker"),
+        Some(SourceVerdict::TooDistant) => ("~", "too_variable"),
+        Some(SourceVerdict::NoSelect) => ("?", "noselect"),
+        Some(SourceVerdict::Unselectable) | None => ("?", "unusable"),
+    }
+}
+
+pub fn sources(engine: &Engine, labels: &[SourceLabel], now: UnixTime) -> Vec<SourceReport> {
+    engine
+        .sources()
+        .map(|source| {
+            let label = label_for(labels, source.id());
+            let verdict = engine
+                .selection()
+                .and_then(|result| result.verdict(source.id()));
+            let (state, state_name) = verdict_symbols(verdict);
+            let sample = source.last_sample();
+            let adjusted = source.estimate().map(|estimate| estimate.offset_at_s(now));
+            SourceReport {
+                name: label.map_or_else(|| format!("{:?}", source.id()), |l| l.name.clone()),
+                address: label.map_or_else(String::new, |l| l.address.clone()),
+                mode: if label.is_some_and(|l| l.from_pool) {
+                    "pool"
+                } else {
+                    "server"
+                }
+                .to_owned(),
+                state: state.to_owned(),
+                state_name: state_name.to_owned(),
+                stratum: sample.map_or(0, |s| s.stratum),
+                poll: source.poll_state().poll(),
+                reach: source.poll_state().reach(),
+                last_rx_ago_s: sample.map(|s| seconds_between(s.local_time, now)),
+                adjusted_offset_s: adjusted.or(sample.map(|s| s.offset_s)),
+                measured_offset_s: sample.map(|s| s.offset_s),
+                error_s: sample.map(|s| s.delay_s / 2.0 + s.dispersion_s),
+                requests_sent: source.counters().requests_sent,
+                samples_accepted: source.counters().samples_accepted,
+                stopped: source.stopped().map(|reason| format!("{reason:?}")),
+            }
+        })
+        .collect()
+}
+
+pub fn sourcestats(engine: &Engine, labels: &[SourceLabel]) -> Vec<SourceStats> {
+    engine
+        .sources()
+        .map(|source| {
+            let label = label_for(labels, source.id());
+            let samples: Vec<_> = source.estimator().samples().collect();
+            let span_s = match (samples.first(), samples.last()) {
+                (Some(first), Some(last)) => seconds_between(first.local_time, last.local_time),
+                _ => 0.0,
+            };
+            let estimate = source.estimate();
+            SourceStats {
+                name: label.map_or_else(|| format!("{:?}", source.id()), |l| l.name.clone()),
+                samples: samples.len(),
+                samples_used: estimate.map_or(0, |e| e.samples_used),
+                span_s,
+                frequency_ppm: estimate.map_or(0.0, |e| e.frequency_ppm),
+                skew_ppm: estimate.map_or(0.0, |e| e.skew_ppm),
+                offset_s: estimate.map_or(0.0, |e| e.offset_s),
+                std_dev_s: estimate.map_or(0.0, |e| e.offset_sd_s),
+            }
+        })
+        .collect()
+}
+
+pub fn activity(engine: &Engine, unresolved: usize) -> Activity {
+    let mut activity = Activity {
+        online: 0,
+        offline: 0,
+        burst_online: 0,
+        burst_offline: 0,
+        unresolved,
+    };
+    for source in engine.sources() {
+        match (source.stopped().is_some(), source.poll_state().in_burst()) {
+            (false, false) => activity.online += 1,
+            (false, true) => activity.burst_online += 1,
+            (true, _) => activity.offline += 1,
+        }
+    }
+    activity
+}

@@ -1,0 +1,513 @@
+//! gnomond's main loop: one thread, waiting only in poll(2).
+//!
+//! Owns wiring the engine to the world: sockets per source, the control socket, the
+//! clock, the drift file, the pidfile and sd_notify. Each turn it waits for the
+//! engine's next deadline or a ready socket, feeds the engine (timers, replies with
+//! kernel RX timestamps, TX timestamps from the error queue) and carries out what it
+//! returns in order. DESIGN rule 3: glibc calls only (through crate::sys), no other
+//! thread does IO, no busy loop. Policy lives in gnomon-core, not here.
+
+pub mod sources;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::control::protocol::{Done, Request, Response, ResponseData};
+use crate::control::server::ControlServer;
+use crate::control::views::{self, SourceLabel};
+use crate::driftfile;
+use crate::engine_config::{engine_config, source_options};
+use crate::sys::fd::{poll, Readiness};
+use crate::sys::signal;
+use crate::sys::socket::{send_unix_datagram, TimestampSupport};
+use crate::sys::timex::monotonic_now_ns;
+use gnomon_core::clock_action::ClockAction;
+use gnomon_core::discipline::UpdateOutcome;
+use gnomon_core::engine::{Engine, EngineOutput};
+use gnomon_proto::UnixTime;
+use sources::SourceSlot;
+use std::io;
+use std::time::Duration;
+
+/// `-q` and `-Q`: measure once, then set the clock (`-q`) or only print (`-Q`), and exit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OneShot {
+    pub set_clock: bool,
+    /// Give up after this long without a measurement.
+    pub timeout: Duration,
+}
+
+/// How the daemon runs, from its command line.
+pub struct RunOptions {
+    pub one_shot: Option<OneShot>,
+}
+
+/// How a run ended.
+#[derive(Debug, PartialEq)]
+pub enum Exit {
+    /// SIGTERM/SIGINT, or a one-shot that measured.
+    Clean,
+    /// One-shot without a usable measurement, or maxchange exceeded.
+    Failed(String),
+}
+
+/// Longest sleep in one poll, so housekeeping (drift file, re-resolving) happens.
+const MAX_POLL_WAIT: Duration = Duration::from_secs(60);
+/// How often unresolvable names are tried again.
+const RESOLVE_RETRY_NS: i64 = 64_000_000_000;
+
+pub struct Daemon {
+    config: Config,
+    options: RunOptions,
+    clock: Box<dyn Clock>,
+    engine: Engine,
+    sources: Vec<SourceSlot>,
+    unresolved: Vec<usize>,
+    next_resolve_ns: i64,
+    control: Option<ControlServer>,
+    next_drift_save_ns: i64,
+    one_shot_result: Option<f64>,
+    failure: Option<String>,
+}
+
+/// The local clock's reading precision as log2 seconds: the smallest step seen
+/// between consecutive reads, as chrony measures it.
+pub fn measure_precision_log2(clock: &dyn Clock) -> i8 {
+    let mut smallest_ns = i64::MAX;
+    let mut previous = clock.now();
+    for _ in 0..100 {
+        let next = clock.now();
+        let step = next.as_nanos() - previous.as_nanos();
+        if step > 0 {
+            smallest_ns = smallest_ns.min(step);
+        }
+        previous = next;
+    }
+    let seconds = if smallest_ns == i64::MAX {
+        1e-9
+    } else {
+        smallest_ns as f64 * 1e-9
+    };
+    seconds.log2().ceil().clamp(-30.0, 0.0) as i8
+}
+
+impl Daemon {
+    /// Set everything up: read the drift file, create the engine, resolve and open
+    /// the sources, bind the control socket. Only unusable settings are errors; a
+    /// source or socket that cannot be opened is logged and skipped.
+    pub fn new(
+        config: Config,
+        options: RunOptions,
+        clock: Box<dyn Clock>,
+    ) -> Result<Daemon, String> {
+        let saved = match &config.drift_file {
+            Some(path) => driftfile::read(path)?,
+            None => None,
+        };
+        if let Some(saved) = saved {
+            tracing::info!(
+                "frequency {:.3} ppm (skew {:.3}) read from drift file",
+                saved.frequency_ppm,
+                saved.skew_ppm
+            );
+        }
+        let precision_log2 = measure_precision_log2(clock.as_ref());
+        let seed: [u8; 32] = rand::random();
+        let engine = Engine::new(engine_config(&config, saved, precision_log2), seed);
+        let control = match (&config.command_socket, options.one_shot) {
+            (Some(path), None) => match ControlServer::bind(path) {
+                Ok(server) => Some(server),
+                Err(error) => {
+                    tracing::warn!(
+                        "control socket {} not available: {error}; running without it",
+                        path.display()
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+        let now_ns = monotonic_now_ns();
+        let mut daemon = Daemon {
+            next_drift_save_ns: now_ns + i64::from(config.drift_file_interval_s) * 1_000_000_000,
+            config,
+            options,
+            clock,
+            engine,
+            sources: Vec::new(),
+            unresolved: Vec::new(),
+            next_resolve_ns: now_ns,
+            control,
+            one_shot_result: None,
+            failure: None,
+        };
+        let outputs = daemon.engine.start(daemon.clock.now());
+        daemon.carry_out(outputs);
+        daemon.unresolved = (0..daemon.config.sources.len()).collect();
+        daemon.resolve_pending();
+        Ok(daemon)
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn resolve_pending(&mut self) {
+        let pending = std::mem::take(&mut self.unresolved);
+        for index in pending {
+            let source = self.config.sources[index].clone();
+            let addresses = match sources::resolve(&source, self.config.address_family) {
+                Ok(addresses) => addresses,
+                Err(message) => {
+                    tracing::warn!("{}: {message}; will retry", source.origin);
+                    self.unresolved.push(index);
+                    continue;
+                }
+            };
+            let mut options = source_options(&source);
+            if self.options.one_shot.is_some() {
+                options.iburst = true;
+            }
+            for address in addresses {
+                let (socket, support) = match sources::open_socket(address) {
+                    Ok(opened) => opened,
+                    Err(error) => {
+                        tracing::warn!(
+                            "{}: cannot open a socket to {address}: {error}",
+                            source.origin
+                        );
+                        continue;
+                    }
+                };
+                if support != TimestampSupport::RxAndTx {
+                    tracing::info!("{address}: kernel timestamps: {support:?}; the rest is taken in user space");
+                }
+                let now = self.clock.now();
+                match self.engine.add_source(
+                    options.clone(),
+                    sources::reference_id_for(&address),
+                    now,
+                ) {
+                    Ok(id) => {
+                        tracing::info!("source {} ({address}) added", source.name);
+                        self.sources.push(SourceSlot {
+                            id,
+                            name: source.name.clone(),
+                            address,
+                            from_pool: source.kind == crate::config::SourceKind::Pool,
+                            socket,
+                            sends: 0,
+                            awaiting_tx_index: None,
+                        });
+                    }
+                    Err(error) => tracing::error!("{}: {error}", source.origin),
+                }
+            }
+        }
+        self.next_resolve_ns = monotonic_now_ns() + RESOLVE_RETRY_NS;
+    }
+
+    fn labels(&self) -> Vec<SourceLabel> {
+        self.sources.iter().map(SourceSlot::label).collect()
+    }
+
+    /// Carry out the engine's outputs in order.
+    fn carry_out(&mut self, outputs: Vec<EngineOutput>) {
+        for output in outputs {
+            match output {
+                EngineOutput::Send { source, packet } => {
+                    let Some(slot) = self.sources.iter_mut().find(|slot| slot.id == source) else {
+                        continue;
+                    };
+                    match slot.socket.send(&packet) {
+                        Ok(_) => {
+                            slot.awaiting_tx_index = Some(slot.sends);
+                            slot.sends = slot.sends.wrapping_add(1);
+                        }
+                        Err(error) => tracing::debug!("{}: send failed: {error}", slot.address),
+                    }
+                }
+                EngineOutput::Clock(action) => self.apply_clock(&action),
+                EngineOutput::Updated { reference, outcome } => {
+                    let name = self
+                        .sources
+                        .iter()
+                        .find(|slot| slot.id == reference)
+                        .map_or_else(String::new, |slot| slot.address.to_string());
+                    let offset_s = match outcome {
+                        UpdateOutcome::Slewed { offset_s, .. }
+                        | UpdateOutcome::Stepped { offset_s }
+                        | UpdateOutcome::Ignored { offset_s }
+                        | UpdateOutcome::MaxChangeExceeded { offset_s } => offset_s,
+                    };
+                    tracing::debug!("update from {name}: {outcome:?}");
+                    if self.options.one_shot.is_some() && self.one_shot_result.is_none() {
+                        self.one_shot_result = Some(offset_s);
+                    }
+                }
+                EngineOutput::SourceStopped { source, reason } => {
+                    if let Some(slot) = self.sources.iter().find(|slot| slot.id == source) {
+                        tracing::warn!(
+                            "source {} ({}) stopped: {reason:?}",
+                            slot.name,
+                            slot.address
+                        );
+                    }
+                }
+                EngineOutput::MaxChangeExceeded { offset_s } => {
+                    let message = format!(
+                        "offset {offset_s:+.6} s exceeds maxchange; exiting as chronyd does"
+                    );
+                    tracing::error!("{message}");
+                    self.failure = Some(message);
+                }
+            }
+        }
+    }
+
+    fn apply_clock(&mut self, action: &ClockAction) {
+        // One-shot modes change nothing until the measurement is in (then -q steps).
+        if self.options.one_shot.is_some() {
+            return;
+        }
+        if let Err(error) = self.clock.apply(action) {
+            tracing::error!(
+                "{}: cannot apply {action:?}: {error}",
+                self.clock.describe()
+            );
+        }
+    }
+
+    fn handle_request(&mut self, request: &Request) -> Response {
+        let now = self.clock.now();
+        match request {
+            Request::Tracking => Response::ok(ResponseData::Tracking(views::tracking(
+                &self.engine,
+                &self.labels(),
+                now,
+                self.clock.describe(),
+            ))),
+            Request::Sources => Response::ok(ResponseData::Sources(views::sources(
+                &self.engine,
+                &self.labels(),
+                now,
+            ))),
+            Request::Sourcestats => Response::ok(ResponseData::Sourcestats(views::sourcestats(
+                &self.engine,
+                &self.labels(),
+            ))),
+            Request::Activity => Response::ok(ResponseData::Activity(views::activity(
+                &self.engine,
+                self.unresolved.len(),
+            ))),
+            Request::Burst => {
+                let ids: Vec<_> = self.sources.iter().map(|slot| slot.id).collect();
+                let started = ids.into_iter().filter(|id| self.engine.burst(*id)).count();
+                Response::ok(ResponseData::Done(Done {
+                    done: format!("burst started on {started} sources"),
+                }))
+            }
+            Request::Makestep => {
+                let bound = self.engine.clock_error_bound(now);
+                if bound.offset_s == 0.0 {
+                    return Response::ok(ResponseData::Done(Done {
+                        done: "no correction pending".into(),
+                    }));
+                }
+                Response::error(
+                    "makestep: the engine has no step-on-demand yet; the pending correction is being slewed",
+                )
+            }
+        }
+    }
+
+    fn save_drift(&self) {
+        if let Some(path) = &self.config.drift_file {
+            if self.engine.discipline().updates() == 0 {
+                return;
+            }
+            if let Err(error) = driftfile::write(path, self.engine.saved_frequency()) {
+                tracing::warn!("{}: cannot write drift file: {error}", path.display());
+            }
+        }
+    }
+
+    /// Run until SIGTERM/SIGINT (or the one-shot measurement).
+    pub fn run(&mut self) -> io::Result<Exit> {
+        signal::install_handlers()?;
+        notify("READY=1\nSTATUS=running");
+        let started_ns = monotonic_now_ns();
+        let mut buffer = [0u8; 2048];
+        loop {
+            if signal::stop_requested() {
+                break;
+            }
+            if let Some(message) = self.failure.take() {
+                self.save_drift();
+                return Ok(Exit::Failed(message));
+            }
+            if let Some(one_shot) = self.options.one_shot {
+                if let Some(offset_s) = self.one_shot_result {
+                    return Ok(self.finish_one_shot(one_shot, offset_s));
+                }
+                if monotonic_now_ns() - started_ns > one_shot.timeout.as_nanos() as i64 {
+                    return Ok(Exit::Failed(format!(
+                        "no usable measurement within {:.0} s",
+                        one_shot.timeout.as_secs_f64()
+                    )));
+                }
+            }
+            let now = self.clock.now();
+            let wait = self
+                .engine
+                .next_deadline()
+                .map(|deadline| {
+                    let nanos = deadline.as_nanos().saturating_sub(now.as_nanos()).max(0);
+                    Duration::from_nanos(nanos as u64)
+                })
+                .unwrap_or(MAX_POLL_WAIT)
+                .min(MAX_POLL_WAIT)
+                .min(if self.options.one_shot.is_some() {
+                    Duration::from_millis(500)
+                } else {
+                    MAX_POLL_WAIT
+                });
+
+            let mut entries: Vec<(std::os::fd::RawFd, Readiness)> = self
+                .sources
+                .iter()
+                .map(|slot| {
+                    (
+                        slot.socket.raw_fd(),
+                        Readiness {
+                            readable: true,
+                            priority: true,
+                            ..Readiness::default()
+                        },
+                    )
+                })
+                .collect();
+            let control_start = entries.len();
+            if let Some(control) = &self.control {
+                entries.extend(control.poll_entries());
+            }
+            let ready = poll(&entries, Some(wait))?;
+
+            let now = self.clock.now();
+            if self
+                .engine
+                .next_deadline()
+                .is_some_and(|deadline| deadline <= now)
+            {
+                let outputs = self.engine.on_timer(now);
+                self.carry_out(outputs);
+            }
+            for (index, readiness) in ready[..control_start].iter().copied().enumerate() {
+                if readiness.priority || readiness.error {
+                    self.drain_tx_timestamps(index);
+                }
+                if readiness.readable || readiness.error {
+                    self.drain_replies(index, &mut buffer);
+                }
+            }
+            if self.control.is_some() {
+                let mut control = self.control.take().expect("checked");
+                control.handle_ready(
+                    &ready[control_start..],
+                    monotonic_now_ns(),
+                    &mut |request, _| self.handle_request(request),
+                );
+                self.control = Some(control);
+            }
+            self.housekeeping();
+        }
+        self.save_drift();
+        notify("STOPPING=1");
+        Ok(Exit::Clean)
+    }
+
+    fn housekeeping(&mut self) {
+        let now_ns = monotonic_now_ns();
+        if !self.unresolved.is_empty() && now_ns >= self.next_resolve_ns {
+            self.resolve_pending();
+        }
+        if now_ns >= self.next_drift_save_ns {
+            self.save_drift();
+            self.next_drift_save_ns =
+                now_ns + i64::from(self.config.drift_file_interval_s.max(60)) * 1_000_000_000;
+        }
+    }
+
+    fn drain_tx_timestamps(&mut self, index: usize) {
+        loop {
+            let slot = &mut self.sources[index];
+            match slot.socket.recv_tx_timestamp() {
+                Ok(Some(stamp)) => {
+                    if slot.awaiting_tx_index == Some(stamp.send_index) {
+                        slot.awaiting_tx_index = None;
+                        let sent_at = self.clock.clock_time_of_system(stamp.time);
+                        let id = slot.id;
+                        self.engine.on_transmit_timestamp(id, sent_at);
+                    }
+                }
+                Ok(None) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn drain_replies(&mut self, index: usize, buffer: &mut [u8]) {
+        loop {
+            let received = match self.sources[index].socket.recv(buffer) {
+                Ok(received) => received,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    // ICMP errors (port unreachable) surface here; the reach register shows it.
+                    tracing::debug!("{}: {error}", self.sources[index].address);
+                    break;
+                }
+            };
+            let now = self.clock.now();
+            let received_at = match received.kernel_rx {
+                Some(system_time) => self.clock.clock_time_of_system(system_time),
+                None => now,
+            };
+            let id = self.sources[index].id;
+            match self
+                .engine
+                .on_response(id, &buffer[..received.len], received_at, now)
+            {
+                Ok(outputs) => self.carry_out(outputs),
+                Err(error) => {
+                    tracing::debug!("{}: reply dropped: {error}", self.sources[index].address)
+                }
+            }
+        }
+    }
+
+    fn finish_one_shot(&mut self, one_shot: OneShot, offset_s: f64) -> Exit {
+        if one_shot.set_clock {
+            if let Err(error) = self.clock.apply(&ClockAction::Step { offset_s }) {
+                return Exit::Failed(format!("cannot step the clock: {error}"));
+            }
+            println!("System clock wrong by {offset_s:.6} seconds (step)");
+        } else {
+            println!("System clock wrong by {offset_s:.6} seconds (ignored)");
+        }
+        Exit::Clean
+    }
+
+    /// The clock's time now (for tests and the lab).
+    pub fn clock_now(&self) -> UnixTime {
+        self.clock.now()
+    }
+}
+
+/// Tell systemd (Type=notify) about our state, if it is listening.
+fn notify(state: &str) {
+    if let Ok(path) = std::env::var("NOTIFY_SOCKET") {
+        if let Err(error) = send_unix_datagram(&path, state.as_bytes()) {
+            tracing::warn!("sd_notify to {path}: {error}");
+        }
+    }
+}
