@@ -98,7 +98,7 @@ pub enum ResponseError {
 }
 
 /// The synchronization engine. See the module documentation for how to drive it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Engine {
     config: EngineConfig,
     sources: Vec<Source>,
