@@ -1,0 +1,108 @@
+//! The `gnomon-sim` command: run one scenario and print its report, or run the
+//! accuracy benchmark and regenerate docs/accuracy.md.
+//!
+//! Owns argument parsing and file output only; simulation and reporting live in the
+//! library. It must not read the real clock into any simulated value.
+
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use gnomon_sim::bench;
+use gnomon_sim::scenario::Scenario;
+
+#[derive(Parser)]
+#[command(
+    name = "gnomon-sim",
+    about = "Deterministic simulator for gnomon's engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scenario (a file, or a name in sims/) and print its report.
+    Run {
+        scenario: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+        /// Where scenario names are looked up.
+        #[arg(long, default_value = "sims")]
+        sims: PathBuf,
+    },
+    /// Run the required scenarios over several seeds and write docs/accuracy.md.
+    Bench {
+        #[arg(long, default_value_t = 10)]
+        seeds: u64,
+        #[arg(long, default_value = "sims")]
+        sims: PathBuf,
+        #[arg(long, default_value = "docs/accuracy.md")]
+        out: PathBuf,
+    },
+}
+
+fn resolve(scenario: &str, sims: &Path) -> PathBuf {
+    let direct = PathBuf::from(scenario);
+    if direct.is_file() {
+        direct
+    } else {
+        sims.join(format!("{scenario}.toml"))
+    }
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Run {
+            scenario,
+            seed,
+            json,
+            sims,
+        } => {
+            let scenario = match Scenario::load(&resolve(&scenario, &sims)) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("gnomon-sim: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let report = gnomon_sim::run(&scenario, seed);
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_text());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Bench { seeds, sims, out } => {
+            let (runs, markdown) = match bench::run_all(&sims, seeds) {
+                Ok(result) => result,
+                Err(e) => {
+                    eprintln!("gnomon-sim: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            for run in &runs {
+                eprintln!(
+                    "{:<20} mean |offset| {:>9.1} µs  RMS {:>9.1} µs  to 100 µs {:>8.0} s",
+                    run.name,
+                    run.mean_abs_us(),
+                    run.rms_us(),
+                    run.worst_time_to_100us_s()
+                );
+            }
+            if let Err(e) = std::fs::write(&out, markdown) {
+                eprintln!("gnomon-sim: cannot write {}: {e}", out.display());
+                return ExitCode::from(1);
+            }
+            eprintln!("wrote {}", out.display());
+            ExitCode::SUCCESS
+        }
+    }
+}
