@@ -41,6 +41,8 @@ pub struct NodeSource {
     /// Selection rounds in which this source was the reference / combined with it.
     pub times_reference: u64,
     pub times_combined: u64,
+    /// Last time (true seconds since start) it was selected or combined.
+    pub last_chosen_s: Option<f64>,
     pub stopped: Option<StopReason>,
 }
 
@@ -140,6 +142,7 @@ impl SimNode {
                 ),
                 times_reference: 0,
                 times_combined: 0,
+                last_chosen_s: None,
                 stopped: None,
             });
         }
@@ -233,22 +236,30 @@ impl SimNode {
             Ok(outputs) => {
                 self.counters.responses_accepted += 1;
                 self.carry_out(outputs, true_ns, out);
-                self.count_selection();
+                self.count_selection(true_ns);
             }
             Err(_) => self.counters.responses_rejected += 1,
         }
     }
 
-    fn count_selection(&mut self) {
-        let reference = self.engine.reference();
+    /// Count this round's verdicts. The verdicts, not `Engine::reference()`: the
+    /// engine keeps its last reference after a round that found no majority.
+    fn count_selection(&mut self, true_ns: i64) {
+        let t_s = self.since_start_s(true_ns);
         let Some(selection) = self.engine.selection() else {
             return;
         };
         for source in &mut self.sources {
-            if reference == Some(source.id) {
-                source.times_reference += 1;
-            } else if selection.verdict(source.id) == Some(SourceVerdict::Combined) {
-                source.times_combined += 1;
+            match selection.verdict(source.id) {
+                Some(SourceVerdict::Selected) => {
+                    source.times_reference += 1;
+                    source.last_chosen_s = Some(t_s);
+                }
+                Some(SourceVerdict::Combined) => {
+                    source.times_combined += 1;
+                    source.last_chosen_s = Some(t_s);
+                }
+                _ => {}
             }
         }
     }

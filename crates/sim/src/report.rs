@@ -22,6 +22,8 @@ pub struct UpstreamSelection {
     pub times_combined: u64,
     /// Measured nodes that stopped polling it (kiss-o'-death DENY/RSTR).
     pub nodes_stopped: usize,
+    /// Last time it was selected or combined by any measured node (s since start).
+    pub last_chosen_s: Option<f64>,
 }
 
 /// One measured node.
@@ -104,7 +106,12 @@ impl Report {
                         times_reference: 0,
                         times_combined: 0,
                         nodes_stopped: 0,
+                        last_chosen_s: None,
                     });
+                entry.last_chosen_s = match (entry.last_chosen_s, source.last_chosen_s) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
                 entry.times_reference += source.times_reference;
                 entry.times_combined += source.times_combined;
                 entry.nodes_stopped += usize::from(source.stopped.is_some());
@@ -182,12 +189,19 @@ impl Report {
                 us(self.final_spread_s)
             );
         }
-        let _ = writeln!(out, "Upstream         reference  combined  stopped");
+        let _ = writeln!(
+            out,
+            "Upstream         reference  combined  stopped  last chosen"
+        );
         for u in &self.upstreams {
             let _ = writeln!(
                 out,
-                "  {:<16} {:>9} {:>9} {:>8}",
-                u.upstream, u.times_reference, u.times_combined, u.nodes_stopped
+                "  {:<16} {:>9} {:>9} {:>8}  {}",
+                u.upstream,
+                u.times_reference,
+                u.times_combined,
+                u.nodes_stopped,
+                t(u.last_chosen_s)
             );
         }
         if self.nodes.len() <= 4 {

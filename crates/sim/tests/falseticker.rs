@@ -1,0 +1,117 @@
+//! Falseticker rejection: a server 50 ms off among three good ones is never the
+//! reference and never combined.
+
+mod common;
+
+fn pool(initial_offset_s: f64) -> String {
+    format!(
+        r#"
+    name = "falseticker"
+    duration_s = 7200
+    [[servers]]
+    name = "good-a"
+    kind = "truechimer"
+    stratum = 2
+    [[servers]]
+    name = "good-b"
+    kind = "truechimer"
+    stratum = 2
+    [[servers]]
+    name = "good-c"
+    kind = "truechimer"
+    stratum = 2
+    [[servers]]
+    name = "liar"
+    kind = "falseticker"
+    offset_s = 0.05
+    stratum = 2
+    [[nodes]]
+    name = "host"
+    clock = {{ offset_s = {initial_offset_s}, frequency_ppm = -12.0, wander_ppb_per_s = 1.0 }}
+    engine = {{ makestep = [1.0, 3] }}
+    [[nodes.sources]]
+    upstream = "good-a"
+    iburst = true
+    minpoll = 4
+    maxpoll = 6
+    network = {{ delay_s = 5e-3, jitter_s = 1e-3 }}
+    [[nodes.sources]]
+    upstream = "liar"
+    iburst = true
+    minpoll = 4
+    maxpoll = 6
+    network = {{ delay_s = 10e-3, jitter_s = 1e-3 }}
+    [[nodes.sources]]
+    upstream = "good-b"
+    iburst = true
+    minpoll = 4
+    maxpoll = 6
+    network = {{ delay_s = 25e-3, jitter_s = 1e-3 }}
+    [[nodes.sources]]
+    upstream = "good-c"
+    iburst = true
+    minpoll = 4
+    maxpoll = 6
+    network = {{ delay_s = 40e-3, jitter_s = 1e-3 }}
+"#
+    )
+}
+
+fn liar_chosen(report: &gnomon_sim::report::Report) -> (u64, u64, Option<f64>) {
+    let liar = report
+        .upstreams
+        .iter()
+        .find(|u| u.upstream == "liar")
+        .expect("liar is reported");
+    (
+        liar.times_reference,
+        liar.times_combined,
+        liar.last_chosen_s,
+    )
+}
+
+#[test]
+fn falseticker_is_never_selected_and_the_clock_follows_the_majority() {
+    for seed in 1..=3 {
+        let report = gnomon_sim::run(&common::scenario(&pool(0.001)), seed);
+        assert_eq!(liar_chosen(&report), (0, 0, None), "seed {seed}");
+        let good: u64 = report
+            .upstreams
+            .iter()
+            .filter(|u| u.upstream.starts_with("good"))
+            .map(|u| u.times_reference)
+            .sum();
+        assert!(good > 100, "seed {seed}: {good}");
+        // Following the liar even partly would show as tens of milliseconds.
+        assert!(
+            report.after_convergence.max_abs_s < 5e-3,
+            "seed {seed}: {:?}",
+            report.after_convergence
+        );
+    }
+}
+
+#[test]
+fn falseticker_is_rejected_once_the_initial_slew_is_over() {
+    // Starting 0.2 s off: the first update starts a fast slew. After it, the liar is
+    // never chosen again.
+    for seed in 1..=3 {
+        let report = gnomon_sim::run(&common::scenario(&pool(0.2)), seed);
+        let (_, _, last) = liar_chosen(&report);
+        assert!(last.is_none_or(|t| t < 10.0), "seed {seed}: {last:?}");
+        assert!(report.after_convergence.max_abs_s < 5e-3, "seed {seed}");
+    }
+}
+
+/// Engine bug (see docs/accuracy.md, "Engine problems"): while the first slew runs,
+/// a source whose first sample arrives during the slew gets a frequency estimate of
+/// 0 relative to a clock that is being slewed at tens of thousands of ppm, so its
+/// extrapolated offset is wrong and selection can pick the liar for a round or two.
+#[test]
+#[ignore = "engine bug: new sources ignore the slew in progress (crates/core/src/estimator.rs regress)"]
+fn falseticker_is_never_selected_even_during_the_initial_slew() {
+    for seed in 1..=3 {
+        let report = gnomon_sim::run(&common::scenario(&pool(0.2)), seed);
+        assert_eq!(liar_chosen(&report), (0, 0, None), "seed {seed}");
+    }
+}

@@ -1,0 +1,74 @@
+//! What the network does to the clock: route asymmetry shows up as half its size in
+//! the clock's error (no NTP client can see it); loss only slows things down. And
+//! every scenario file in sims/ loads.
+
+mod common;
+
+fn link(network: &str) -> String {
+    format!(
+        r#"
+    name = "link"
+    duration_s = 3600
+    [[servers]]
+    name = "ref"
+    kind = "truechimer"
+    [[nodes]]
+    name = "client"
+    clock = {{ offset_s = 0.001, frequency_ppm = 10.0 }}
+    [[nodes.sources]]
+    upstream = "ref"
+    minpoll = 4
+    maxpoll = 4
+    iburst = true
+    network = {network}
+"#
+    )
+}
+
+#[test]
+fn asymmetry_biases_the_clock_by_half_of_it() {
+    let mut sim = common::simulation(
+        &link("{ delay_s = 100e-6, jitter_s = 5e-6, asymmetry_s = 200e-6 }"),
+        2,
+    );
+    sim.run();
+    let settled: Vec<f64> = sim.recorder.errors_s[0][1000..].to_vec();
+    let mean = settled.iter().sum::<f64>() / settled.len() as f64;
+    assert!((mean - 100e-6).abs() < 10e-6, "mean error {mean}");
+}
+
+#[test]
+fn thirty_percent_loss_and_an_outage_still_converge() {
+    let report = gnomon_sim::run(
+        &common::scenario(&link(
+            "{ delay_s = 100e-6, jitter_s = 10e-6, loss = 0.3, outages = [[600.0, 900.0]] }",
+        )),
+        2,
+    );
+    assert!(
+        report.time_to_100us_s.is_some_and(|t| t < 120.0),
+        "{report:?}"
+    );
+    assert!(report.after_convergence.rms_s < 30e-6, "{report:?}");
+}
+
+#[test]
+fn every_scenario_file_loads_and_the_required_ones_exist() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sims");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let scenario = gnomon_sim::scenario::Scenario::load(&path).unwrap();
+            let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+            assert_eq!(scenario.name, stem, "{}", path.display());
+            names.push(stem);
+        }
+    }
+    for (name, _) in gnomon_sim::bench::CHRONY_FIGURES_US {
+        assert!(names.iter().any(|n| n == name), "missing sims/{name}.toml");
+    }
+    for name in gnomon_sim::bench::TARGET_SCENARIOS {
+        assert!(names.iter().any(|n| n == name), "missing sims/{name}.toml");
+    }
+}
