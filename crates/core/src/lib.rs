@@ -15,6 +15,10 @@
 //! - [`leap`]: UTC calendar and when a leap second may be armed.
 //! - [`system`]: system variables for serving, the clock's error bound.
 //! - [`server`]: replies to clients.
+//! - [`access`]: allow/deny (chrony's subnet table).
+//! - [`client_table`]: the fixed-size log of served clients.
+//! - [`ratelimit`]: chrony's response rate limiting.
+//! - [`serving`]: one received datagram to a reply or a counted drop.
 //! - [`clock_action`]: what the clock driver is asked to do.
 //! - [`engine`]: all of it behind an event API.
 //!
@@ -23,6 +27,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
+pub mod client_table;
 pub mod clock_action;
 pub mod discipline;
 pub mod engine;
@@ -30,8 +36,10 @@ pub mod estimator;
 pub mod leap;
 pub mod measurement;
 pub mod poll;
+pub mod ratelimit;
 pub mod selection;
 pub mod server;
+pub mod serving;
 pub mod source;
 pub mod source_options;
 pub mod system;

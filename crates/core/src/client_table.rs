@@ -1,0 +1,251 @@
+//! The served clients' log: a fixed-size table of per-address records.
+//!
+//! Owns finding (or making room for) the record of one client address, its counters
+//! (requests, rate-limit drops, KoDs, time of the last request, average request
+//! interval) and the token bucket state the rate limiter works on. The table's memory
+//! is allocated once, at construction, and never grows: a flood from spoofed
+//! addresses can only evict records (the least recently seen of a small set-associative
+//! bucket), which is counted like chrony's "Client log records dropped". Slots are
+//! chosen by a keyed hash, so an attacker cannot aim at one bucket without the key.
+//!
+//! It must not decide access or limits (see `access` and `ratelimit`), read a clock
+//! (times are monotonic nanoseconds passed in), or allocate after `new`.
+
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// Records per bucket: a new address may evict the stalest of these.
+const WAYS: usize = 4;
+/// Default number of records (about 600 kB, like chrony's 512 kB clientloglimit).
+pub const DEFAULT_CAPACITY: usize = 8192;
+
+/// One client's log record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClientRecord {
+    pub address: IpAddr,
+    /// Monotonic time of the latest request, ns.
+    pub last_request_ns: i64,
+    /// Requests received (those passing access control).
+    pub requests: u64,
+    /// Requests dropped by the rate limit.
+    pub rate_limit_drops: u64,
+    /// RATE kiss-o'-death replies sent.
+    pub kods_sent: u64,
+    /// Average interval between requests that followed a reply, log2 seconds
+    /// (chronyc clients "Int"); `None` until two requests.
+    pub interval_log2_s: Option<f32>,
+    /// The same after a dropped request (chronyc "IntL"): a client that speeds up
+    /// when not answered shows a shorter interval here.
+    pub limited_interval_log2_s: Option<f32>,
+    /// Token bucket fill, ns of credit (see `ratelimit`).
+    pub tokens_ns: u64,
+    /// The previous request of this client was dropped by the rate limit.
+    pub last_dropped: bool,
+}
+
+impl ClientRecord {
+    fn new(address: IpAddr, now_ns: i64, full_tokens_ns: u64) -> ClientRecord {
+        ClientRecord {
+            address,
+            last_request_ns: now_ns,
+            requests: 0,
+            rate_limit_drops: 0,
+            kods_sent: 0,
+            interval_log2_s: None,
+            limited_interval_log2_s: None,
+            tokens_ns: full_tokens_ns,
+            last_dropped: false,
+        }
+    }
+}
+
+/// Fixed-capacity client log.
+#[derive(Clone, Debug)]
+pub struct ClientTable {
+    slots: Vec<Option<ClientRecord>>,
+    hash_key: u64,
+    evictions: u64,
+}
+
+/// Weight of the newest interval in the running averages.
+const AVERAGE_WEIGHT: f32 = 0.25;
+
+fn average(previous: Option<f32>, sample: f32) -> f32 {
+    match previous {
+        None => sample,
+        Some(previous) => previous + AVERAGE_WEIGHT * (sample - previous),
+    }
+}
+
+impl ClientTable {
+    /// A table of `capacity` records (rounded up to whole buckets, at least one).
+    pub fn new(capacity: usize, hash_key: u64) -> ClientTable {
+        let buckets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
+        ClientTable {
+            slots: vec![None; buckets * WAYS],
+            hash_key,
+            evictions: 0,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Records dropped to make room for new addresses.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    fn bucket(&self, address: IpAddr) -> usize {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.hash_key.hash(&mut hasher);
+        address.hash(&mut hasher);
+        let buckets = self.slots.len() / WAYS;
+        (hasher.finish() as usize & (buckets - 1)) * WAYS
+    }
+
+    /// Log a request from `address` at `now_ns` and return its record, whose token
+    /// bucket the caller refills. Returns the record and the time since the
+    /// client's previous request (None for a new record).
+    pub fn log_request(
+        &mut self,
+        address: IpAddr,
+        now_ns: i64,
+        full_tokens_ns: u64,
+    ) -> (&mut ClientRecord, Option<i64>) {
+        let address = canonical(address);
+        let start = self.bucket(address);
+        let bucket = start..start + WAYS;
+        let found = self.slots[bucket.clone()]
+            .iter()
+            .position(|slot| slot.is_some_and(|record| record.address == address));
+        let (index, elapsed_ns) = match found {
+            Some(offset) => {
+                let record = self.slots[start + offset].as_mut().expect("found");
+                let elapsed_ns = now_ns - record.last_request_ns;
+                (start + offset, Some(elapsed_ns))
+            }
+            None => {
+                let offset = self.slots[bucket]
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, slot)| slot.map_or(i64::MIN, |r| r.last_request_ns))
+                    .map(|(offset, _)| offset)
+                    .expect("WAYS > 0");
+                if self.slots[start + offset].is_some() {
+                    self.evictions += 1;
+                }
+                self.slots[start + offset] =
+                    Some(ClientRecord::new(address, now_ns, full_tokens_ns));
+                (start + offset, None)
+            }
+        };
+        let record = self.slots[index].as_mut().expect("present");
+        record.requests += 1;
+        record.last_request_ns = now_ns;
+        if let Some(elapsed_ns) = elapsed_ns.filter(|&ns| ns > 0) {
+            let interval_log2_s = ((elapsed_ns as f64) * 1e-9).log2() as f32;
+            if record.last_dropped {
+                record.limited_interval_log2_s =
+                    Some(average(record.limited_interval_log2_s, interval_log2_s));
+            } else {
+                record.interval_log2_s = Some(average(record.interval_log2_s, interval_log2_s));
+            }
+        }
+        (record, elapsed_ns)
+    }
+
+    /// The record of `address`, if it is in the table.
+    pub fn get(&self, address: IpAddr) -> Option<&ClientRecord> {
+        let address = canonical(address);
+        let start = self.bucket(address);
+        self.slots[start..start + WAYS]
+            .iter()
+            .flatten()
+            .find(|record| record.address == address)
+    }
+
+    pub fn get_mut(&mut self, address: IpAddr) -> Option<&mut ClientRecord> {
+        let address = canonical(address);
+        let start = self.bucket(address);
+        self.slots[start..start + WAYS]
+            .iter_mut()
+            .flatten()
+            .find(|record| record.address == address)
+    }
+
+    /// Every record, in table order.
+    pub fn records(&self) -> impl Iterator<Item = &ClientRecord> {
+        self.slots.iter().flatten()
+    }
+}
+
+/// IPv4-mapped IPv6 addresses are logged as the IPv4 address.
+fn canonical(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(address, |v4: Ipv4Addr| IpAddr::V4(v4)),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(n: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(n))
+    }
+
+    #[test]
+    fn counts_and_intervals() {
+        let mut table = ClientTable::new(64, 7);
+        let a = v4(0x0a00_0001);
+        let (record, elapsed) = table.log_request(a, 0, 100);
+        assert_eq!(elapsed, None);
+        assert_eq!(record.tokens_ns, 100);
+        for step in 1..=8 {
+            table.log_request(a, step * 2_000_000_000, 100);
+        }
+        let record = table.get(a).unwrap();
+        assert_eq!(record.requests, 9);
+        assert!((record.interval_log2_s.unwrap() - 1.0).abs() < 1e-3);
+        assert_eq!(record.limited_interval_log2_s, None);
+        assert!(table.get("::ffff:10.0.0.1".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn a_spoofed_flood_cannot_grow_the_table() {
+        let mut table = ClientTable::new(256, 99);
+        let capacity = table.capacity();
+        let before = table.slots.capacity();
+        for n in 0..100_000u32 {
+            table.log_request(v4(n), i64::from(n), 0);
+        }
+        assert_eq!(table.capacity(), capacity);
+        assert_eq!(table.slots.capacity(), before);
+        assert_eq!(table.records().count(), capacity);
+        assert_eq!(table.evictions(), 100_000 - capacity as u64);
+        // The newest addresses survive; long-gone ones were evicted.
+        assert!(table.get(v4(99_999)).is_some());
+        assert!(table.get(v4(0)).is_none());
+    }
+
+    #[test]
+    fn an_active_client_survives_a_flood_in_its_bucket() {
+        let mut table = ClientTable::new(64, 3);
+        let regular = v4(0xc000_0201);
+        let mut now_ns = 0;
+        for n in 0..10_000u32 {
+            now_ns += 1_000;
+            if n % 2 == 0 {
+                table.log_request(regular, now_ns, 0);
+            } else {
+                table.log_request(v4(n), now_ns, 0);
+            }
+        }
+        assert_eq!(table.get(regular).unwrap().requests, 5_000);
+    }
+}

@@ -1,0 +1,267 @@
+//! Tests of the serving decision: formats, access matrix, rate limiting, counters.
+
+use super::*;
+use crate::access::AccessRule;
+use gnomon_proto::{LeapIndicator, ReferenceId};
+
+fn request_bytes(version: u8, mode: u8) -> [u8; 48] {
+    let mut bytes = [0u8; 48];
+    bytes[0] = (version << 3) | mode;
+    bytes[2] = 6;
+    bytes[40..48].copy_from_slice(&0x1122_3344_5566_7788u64.to_be_bytes());
+    bytes
+}
+
+fn synced() -> SystemVariables {
+    SystemVariables {
+        synchronized: true,
+        leap: LeapIndicator::NoWarning,
+        stratum: 2,
+        reference_id: ReferenceId::from_u32(0x7f00_0001),
+        reference_time: Some(UnixTime::from_secs(1_800_000_000)),
+        ..SystemVariables::unsynchronized(-20)
+    }
+}
+
+fn rule(allow: bool, all: bool, net: Option<(&str, u8)>) -> AccessRule {
+    AccessRule {
+        allow,
+        all,
+        network: net.map(|(a, p)| (a.parse().unwrap(), p)),
+    }
+}
+
+fn server(rules: &[AccessRule], rate_limit: Option<RateLimitParams>) -> Server {
+    Server::new(ServerConfig {
+        access: AccessTable::from_rules(rules),
+        rate_limit,
+        client_table_capacity: 64,
+        seed: [1; 32],
+    })
+}
+
+fn ask(server: &mut Server, bytes: &[u8], from: &str, now_ns: i64) -> Served {
+    server.on_datagram(
+        bytes,
+        from.parse().unwrap(),
+        UnixTime::from_secs(1_800_000_100),
+        TimestampKind::Kernel,
+        now_ns,
+        &synced(),
+    )
+}
+
+#[test]
+fn v3_and_v4_requests_get_replies_no_larger_than_the_request() {
+    let mut server = server(&[rule(true, false, None)], None);
+    for version in [3, 4] {
+        let served = ask(&mut server, &request_bytes(version, 3), "10.0.0.1", 0);
+        let Served::Reply(reply) = served else {
+            panic!("{served:?}")
+        };
+        assert_eq!(reply.version, version);
+        assert_eq!(reply.mode, Mode::Server);
+        assert_eq!(reply.stratum, 2);
+        assert_eq!(reply.origin_timestamp.to_bits(), 0x1122_3344_5566_7788);
+        assert_eq!(reply.transmit_timestamp, NtpTimestamp::ZERO);
+        assert!(reply_bytes(&reply).len() <= 48);
+    }
+    // A request with an extension field still gets only the 48-byte header.
+    let mut long = [0u8; 48 + 16];
+    long[..48].copy_from_slice(&request_bytes(4, 3));
+    long[48..52].copy_from_slice(&[0x01, 0x04, 0x00, 0x10]);
+    assert!(matches!(
+        ask(&mut server, &long, "10.0.0.1", 1),
+        Served::Reply(_)
+    ));
+    assert_eq!(server.stats().received, 3);
+    assert_eq!(server.stats().kernel_rx_timestamps, 3);
+}
+
+#[test]
+fn unsynchronized_server_says_leap_3() {
+    let mut server = server(&[rule(true, false, None)], None);
+    let served = server.on_datagram(
+        &request_bytes(4, 3),
+        "10.0.0.1".parse().unwrap(),
+        UnixTime::from_secs(1_800_000_100),
+        TimestampKind::Daemon,
+        0,
+        &SystemVariables::unsynchronized(-20),
+    );
+    let Served::Reply(reply) = served else {
+        panic!()
+    };
+    assert_eq!(reply.leap, LeapIndicator::Unsynchronized);
+    assert_eq!(reply.stratum, 16);
+}
+
+#[test]
+fn never_an_amplifier_and_bad_packets_are_counted() {
+    let mut server = server(&[rule(true, false, None)], None);
+    for mode in [0, 1, 2, 4, 5, 6, 7] {
+        assert_eq!(
+            ask(&mut server, &request_bytes(4, mode), "10.0.0.1", 0),
+            Served::Drop(DropReason::NotClientRequest),
+            "mode {mode}"
+        );
+    }
+    // A mode 6 / mode 7 query shorter than a header (as ntpq/ntpdc send) is malformed.
+    assert_eq!(
+        ask(
+            &mut server,
+            &[0x16, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            "10.0.0.1",
+            0
+        ),
+        Served::Drop(DropReason::Malformed)
+    );
+    assert_eq!(
+        ask(
+            &mut server,
+            &[0x17, 0x00, 0x03, 0x2a, 0, 0, 0, 0],
+            "10.0.0.1",
+            0
+        ),
+        Served::Drop(DropReason::Malformed)
+    );
+    for version in [0, 1, 2, 5, 7] {
+        assert_eq!(
+            ask(&mut server, &request_bytes(version, 3), "10.0.0.1", 0),
+            Served::Drop(DropReason::Malformed)
+        );
+    }
+    let mut bad_extension = [0u8; 48 + 28];
+    bad_extension[..48].copy_from_slice(&request_bytes(4, 3));
+    bad_extension[48..52].copy_from_slice(&[0x01, 0x04, 0x00, 0x0e]);
+    assert_eq!(
+        ask(&mut server, &bad_extension, "10.0.0.1", 0),
+        Served::Drop(DropReason::Malformed)
+    );
+    let huge = [0x23u8; MAX_REQUEST_LEN + 1];
+    assert_eq!(
+        ask(&mut server, &huge, "10.0.0.1", 0),
+        Served::Drop(DropReason::Oversized)
+    );
+    let stats = *server.stats();
+    assert_eq!(stats.not_client_request, 7);
+    assert_eq!(stats.malformed, 8);
+    assert_eq!(stats.oversized, 1);
+    assert_eq!(stats.dropped, 16);
+    assert_eq!(stats.received, 16);
+    // Still serving.
+    assert!(matches!(
+        ask(&mut server, &request_bytes(4, 3), "10.0.0.1", 0),
+        Served::Reply(_)
+    ));
+    // Nothing from a bad packet is logged as a client.
+    assert_eq!(server.clients().count(), 1);
+}
+
+#[test]
+fn access_matrix() {
+    let seed_rules = [rule(true, false, Some(("172.31.0.0", 16)))];
+    let layered = [
+        rule(true, false, Some(("10.0.0.0", 8))),
+        rule(false, false, Some(("10.1.0.0", 16))),
+        rule(true, false, Some(("10.1.2.3", 32))),
+        rule(true, false, Some(("2001:db8::", 32))),
+    ];
+    let cases: &[(&[AccessRule], &str, bool)] = &[
+        (&[], "127.0.0.1", false),
+        (&[], "::1", false),
+        (&seed_rules, "172.31.4.5", true),
+        (&seed_rules, "172.30.4.5", false),
+        (&seed_rules, "::ffff:172.31.4.5", true),
+        (&seed_rules, "2001:db8::1", false),
+        (&layered, "10.2.0.1", true),
+        (&layered, "10.1.0.1", false),
+        (&layered, "10.1.2.3", true),
+        (&layered, "2001:db8:5::1", true),
+        (&layered, "2001:db9::1", false),
+        (
+            &[
+                rule(true, false, None),
+                rule(false, false, Some(("10.0.0.0", 8))),
+            ],
+            "10.0.0.1",
+            false,
+        ),
+        (
+            &[
+                rule(true, false, None),
+                rule(false, false, Some(("10.0.0.0", 8))),
+            ],
+            "11.0.0.1",
+            true,
+        ),
+        (
+            &[
+                rule(false, false, Some(("10.0.0.0", 8))),
+                rule(true, true, None),
+            ],
+            "10.0.0.1",
+            true,
+        ),
+    ];
+    for (rules, from, allowed) in cases {
+        let mut server = server(rules, None);
+        let served = ask(&mut server, &request_bytes(4, 3), from, 0);
+        let expected = if *allowed { "reply" } else { "denied" };
+        match served {
+            Served::Reply(_) => assert!(allowed, "{from} with {rules:?}: {expected}"),
+            Served::Drop(DropReason::Denied) => {
+                assert!(!allowed, "{from} with {rules:?}: {expected}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Denied clients leave no record.
+        assert_eq!(server.clients().count(), usize::from(*allowed));
+    }
+}
+
+#[test]
+fn a_burst_from_one_client_is_limited_with_kods() {
+    let params = RateLimitParams {
+        interval_log2_s: 0,
+        burst: 4,
+        leak_log2: 2,
+        kod_log2: 1,
+    };
+    let mut server = server(&[rule(true, false, None)], Some(params));
+    let (mut replies, mut kods, mut drops) = (0, 0, 0);
+    for n in 0..1_000 {
+        let served = ask(&mut server, &request_bytes(4, 3), "10.0.0.7", n * 1_000_000);
+        match served {
+            Served::Reply(_) => replies += 1,
+            Served::KissOfDeath(kod) => {
+                assert_eq!(kod.kiss_code(), Some(KissCode::Rate));
+                assert_eq!(kod.origin_timestamp.to_bits(), 0x1122_3344_5566_7788);
+                kods += 1;
+            }
+            Served::Drop(reason) => {
+                assert_eq!(reason, DropReason::RateLimited);
+                drops += 1
+            }
+        }
+        server.on_sent(&served, true, TimestampKind::Daemon);
+    }
+    assert!((4..400).contains(&replies), "{replies}");
+    assert!(kods > 100 && drops > 100, "{kods} {drops}");
+    // Another client is not affected.
+    assert!(matches!(
+        ask(&mut server, &request_bytes(4, 3), "10.0.0.8", 1_000_000_000),
+        Served::Reply(_)
+    ));
+    let record = server
+        .clients()
+        .find(|r| r.address == "10.0.0.7".parse::<IpAddr>().unwrap())
+        .unwrap();
+    assert_eq!(record.requests, 1_000);
+    assert_eq!(record.rate_limit_drops, drops);
+    assert_eq!(record.kods_sent, kods);
+    let stats = server.stats();
+    assert_eq!(stats.rate_limited, drops);
+    assert_eq!(stats.kods_sent, kods);
+    assert_eq!(stats.replies_sent, replies);
+}
