@@ -170,9 +170,22 @@ pub fn render(runs: &[ScenarioRuns], seeds: u64) -> String {
             .filter(|u| u.upstream.starts_with("falseticker"))
             .map(|u| u.times_reference + u.times_combined)
             .sum();
+        let last_s = run
+            .reports
+            .iter()
+            .flat_map(|r| r.upstreams.iter())
+            .filter(|u| u.upstream.starts_with("falseticker"))
+            .filter_map(|u| u.last_chosen_s)
+            .fold(None, |acc: Option<f64>, t| {
+                Some(acc.map_or(t, |a| a.max(t)))
+            });
+        let when = last_s.map_or(String::new(), |t| {
+            format!(", all in the first {t:.1} s (initial slew)")
+        });
         let _ = writeln!(
             out,
-            "| internet-pool | falseticker selected or combined {chosen} times | never | {} |",
+            "| internet-pool | falseticker selected or combined {chosen} times over {} seeds{when} | never | {} |",
+            run.reports.len(),
             verdict(chosen == 0)
         );
         let rms = run.worst(|r| r.after_convergence.rms_s) * 1e6;
@@ -212,7 +225,10 @@ pub fn render(runs: &[ScenarioRuns], seeds: u64) -> String {
             run.mean(|r| r.requests_sent as f64),
         );
     }
+    out.push_str(FINDINGS);
     out
 }
 
 const METHOD: &str = include_str!("bench_method.md");
+/// Hand-written notes on the misses, dated; regenerating keeps them.
+const FINDINGS: &str = include_str!("bench_findings.md");
