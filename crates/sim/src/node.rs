@@ -119,12 +119,20 @@ impl SimNode {
         let outputs = engine.start(now);
         let mut sources = Vec::new();
         for (index, (source, upstream)) in spec.sources.iter().zip(upstreams).enumerate() {
+            let defaults = SourceOptions::default();
             let options = SourceOptions {
                 minpoll: source.minpoll,
                 maxpoll: source.maxpoll,
                 iburst: source.iburst,
+                burst: source.burst,
                 prefer: source.prefer,
-                ..SourceOptions::default()
+                noselect: source.noselect,
+                trust: source.trust,
+                polltarget: source.polltarget.unwrap_or(defaults.polltarget),
+                minsamples: source.minsamples.unwrap_or(defaults.minsamples),
+                maxsamples: source.maxsamples.unwrap_or(defaults.maxsamples),
+                maxdelay_s: source.maxdelay_s.unwrap_or(defaults.maxdelay_s),
+                ..defaults
             };
             let reference_id = ReferenceId::from_u32(0x0a00_0001 + index as u32);
             let id = engine

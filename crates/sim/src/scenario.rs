@@ -209,6 +209,22 @@ pub struct SourceSpec {
     #[serde(default)]
     pub prefer: bool,
     #[serde(default)]
+    pub burst: bool,
+    #[serde(default)]
+    pub noselect: bool,
+    #[serde(default)]
+    pub trust: bool,
+    /// chrony's `polltarget`, `minsamples`, `maxsamples`, `maxdelay` (engine defaults
+    /// when absent).
+    #[serde(default)]
+    pub polltarget: Option<u32>,
+    #[serde(default)]
+    pub minsamples: Option<usize>,
+    #[serde(default)]
+    pub maxsamples: Option<usize>,
+    #[serde(default)]
+    pub maxdelay_s: Option<f64>,
+    #[serde(default)]
     pub network: NetworkSpec,
 }
 
