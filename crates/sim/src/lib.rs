@@ -7,7 +7,7 @@
 //! simulated day takes seconds. Same scenario and seed: same report, bit for bit.
 //!
 //! Modules, one concern each: [`scenario`] (files), [`rng`], [`clock`], [`network`],
-//! [`servers`], [`node`], [`simulation`] (event loop), [`stats`], [`report`], [`bench`].
+//! [`servers`], [`node`], [`simulation`] (event loop), [`stats`], [`report`], [`trace`], [`bench`].
 
 #![forbid(unsafe_code)]
 
@@ -21,6 +21,7 @@ pub mod scenario;
 pub mod servers;
 pub mod simulation;
 pub mod stats;
+pub mod trace;
 
 use report::Report;
 use scenario::Scenario;

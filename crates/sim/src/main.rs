@@ -12,7 +12,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use gnomon_sim::bench;
+use gnomon_sim::report::Report;
 use gnomon_sim::scenario::Scenario;
+use gnomon_sim::simulation::Simulation;
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +38,9 @@ enum Command {
         /// Where scenario names are looked up.
         #[arg(long, default_value = "sims")]
         sims: PathBuf,
+        /// Also write the sampled truth and every update's estimate error as CSV.
+        #[arg(long)]
+        trace: Option<PathBuf>,
     },
     /// Run the required scenarios over several seeds and write docs/accuracy.md.
     Bench {
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
             seed,
             json,
             sims,
+            trace,
         } => {
             let scenario = match Scenario::load(&resolve(&scenario, &sims)) {
                 Ok(s) => s,
@@ -72,7 +78,15 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let report = gnomon_sim::run(&scenario, seed);
+            let mut sim = Simulation::new(scenario, seed);
+            sim.run();
+            let report = Report::from_simulation(&mut sim);
+            if let Some(path) = trace {
+                if let Err(e) = std::fs::write(&path, gnomon_sim::trace::to_csv(&sim)) {
+                    eprintln!("gnomon-sim: cannot write {}: {e}", path.display());
+                    return ExitCode::from(1);
+                }
+            }
             if json {
                 println!("{}", report.to_json());
             } else {

@@ -59,6 +59,26 @@ pub struct NodeCounters {
     pub leap_actions: Vec<(f64, LeapSecond)>,
     pub max_change_exceeded: u64,
     pub clock_updates: u64,
+    /// Every clock update: what the engine believed beside the truth.
+    pub updates: Vec<UpdateRecord>,
+}
+
+/// One clock update seen from outside the engine.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UpdateRecord {
+    /// True seconds since start.
+    pub t_s: f64,
+    /// The clock's true error (clock − true time) just before the update.
+    pub true_error_s: f64,
+    /// The engine's combined estimate of (sources − clock) at the update.
+    pub estimated_offset_s: f64,
+}
+
+impl UpdateRecord {
+    /// How wrong the engine's estimate was: 0 for a perfect estimate.
+    pub fn estimate_error_s(&self) -> f64 {
+        self.estimated_offset_s + self.true_error_s
+    }
 }
 
 /// A packet the node wants sent: to source `source_index`'s upstream.
@@ -240,10 +260,22 @@ impl SimNode {
         self.clock.advance_to(true_ns);
         let now = self.clock.read();
         let id = self.sources[source_index].id;
+        let true_error_s = self.clock.error_s();
+        let updates_before = self.counters.clock_updates;
         match self.engine.on_response(id, packet, now, now) {
             Ok(outputs) => {
                 self.counters.responses_accepted += 1;
                 self.carry_out(outputs, true_ns, out);
+                let combined = self.engine.selection().and_then(|s| s.combined);
+                if let (true, Some(combined)) =
+                    (self.counters.clock_updates > updates_before, combined)
+                {
+                    self.counters.updates.push(UpdateRecord {
+                        t_s: self.since_start_s(true_ns),
+                        true_error_s,
+                        estimated_offset_s: combined.offset_s,
+                    });
+                }
                 self.count_selection(true_ns);
             }
             Err(_) => self.counters.responses_rejected += 1,
