@@ -176,6 +176,24 @@ mod tests {
     }
 
     #[test]
+    fn truechimer_with_its_own_clock_serves_that_clock() {
+        let mut s = server(ServerKind::Truechimer, 0.0, None);
+        s.spec.announce_leap = false;
+        let spec = crate::scenario::ClockSpec {
+            offset_s: 20e-6,
+            frequency_ppm: 0.1,
+            ..Default::default()
+        };
+        s.clock = Some(VirtualClock::new(&spec, 0, SimRng::derive(0, "c")));
+        let reference = Reference::at(100_000_000_000, None);
+        let reply = s.reply(&request(), &reference).unwrap();
+        let served = reply.transmit_timestamp.to_unix_near(reference.utc());
+        // 20 µs + 0.1 ppm × 100 s = 30 µs ahead of true time.
+        let ahead_ns = served.as_nanos() - reference.utc().as_nanos();
+        assert!((ahead_ns - 30_000).abs() <= 1, "{ahead_ns}");
+    }
+
+    #[test]
     fn kod_unsynchronized_leap_and_silence() {
         let mut kod = server(ServerKind::Kod, 0.0, Some("rate"));
         let reply = kod.reply(&request(), &Reference::at(0, None)).unwrap();

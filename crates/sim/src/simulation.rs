@@ -16,6 +16,7 @@ use std::collections::BinaryHeap;
 
 use gnomon_proto::{NtpHeader, HEADER_LEN};
 
+use crate::clock::VirtualClock;
 use crate::network::Direction;
 use crate::node::{Outgoing, SimNode, Upstream};
 use crate::rng::SimRng;
@@ -302,21 +303,36 @@ impl Simulation {
         Reference::at(self.now_ns, self.scenario.leap.as_ref())
     }
 
-    fn sample(&mut self) {
+    /// Clock − true UTC for `clock`, already advanced to now. Within 2 s of a leap
+    /// second UTC is ambiguous (the inserted second repeats 23:59:59), and a clock
+    /// that inserts its leap a few microseconds before or after true midnight is
+    /// compared with the timescale in the same state rather than counted 1 s off.
+    fn utc_error_s(&self, clock: &VirtualClock) -> f64 {
         let lag_s = self.reference().utc_lag_s as f64;
+        let near_leap = self.scenario.leap.as_ref().is_some_and(|event| {
+            (self.now_ns - event.midnight_unix_s * NANOS_PER_S).abs() < 2 * NANOS_PER_S
+        });
+        if near_leap {
+            clock.error_s() + clock.leaps_applied() as f64
+        } else {
+            clock.error_s() + lag_s
+        }
+    }
+
+    fn sample(&mut self) {
         let now_ns = self.now_ns;
-        let samples: Vec<NodeSample> = self
-            .nodes
-            .iter_mut()
-            .filter(|n| n.measured)
-            .map(|n| {
-                n.clock.advance_to(now_ns);
-                NodeSample {
-                    error_s: n.clock.error_s() + lag_s,
-                    synchronized: n.clock.synchronized(),
-                }
-            })
-            .collect();
+        let mut samples = Vec::new();
+        for index in 0..self.nodes.len() {
+            if !self.nodes[index].measured {
+                continue;
+            }
+            self.nodes[index].clock.advance_to(now_ns);
+            let clock = &self.nodes[index].clock;
+            samples.push(NodeSample {
+                error_s: self.utc_error_s(clock),
+                synchronized: clock.synchronized(),
+            });
+        }
         let t_s = self.elapsed_s();
         self.recorder.record(t_s, &samples);
     }
@@ -335,9 +351,8 @@ impl Simulation {
 
     /// The true error (clock − UTC) of a node right now.
     pub fn node_error_s(&mut self, node: usize) -> f64 {
-        let lag_s = self.reference().utc_lag_s as f64;
         let now_ns = self.now_ns;
         self.nodes[node].clock.advance_to(now_ns);
-        self.nodes[node].clock.error_s() + lag_s
+        self.utc_error_s(&self.nodes[node].clock)
     }
 }
