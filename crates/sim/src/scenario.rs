@@ -345,6 +345,10 @@ impl Scenario {
             }
         }
         for server in &self.servers {
+            let steps = server.clock.as_ref().map_or(&[][..], |c| &c.steps[..]);
+            if steps.windows(2).any(|w| w[0].at_s > w[1].at_s) {
+                return Err(self.invalid(format!("server {}: steps out of order", server.name)));
+            }
             if server.kind == ServerKind::Kod && server.kiss_code.is_none() {
                 return Err(self.invalid(format!("server {}: kod needs kiss_code", server.name)));
             }

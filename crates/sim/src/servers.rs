@@ -21,6 +21,8 @@ pub struct StaticServer {
     clock: Option<VirtualClock>,
     kiss: Option<KissCode>,
     start_true_ns: i64,
+    /// Scheduled steps of `spec.clock` already applied (they are in time order).
+    steps_applied: usize,
     pub requests_received: u64,
 }
 
@@ -79,6 +81,7 @@ impl StaticServer {
             clock,
             kiss,
             start_true_ns,
+            steps_applied: 0,
             requests_received: 0,
         }
     }
@@ -96,6 +99,16 @@ impl StaticServer {
         let mut error_s = self.spec.offset_s;
         if let Some(clock) = &mut self.clock {
             clock.advance_to(reference.true_ns);
+            // Scheduled steps of a server's clock take effect at its next reply.
+            let since_s = (reference.true_ns - self.start_true_ns) as f64 * 1e-9;
+            let spec = self.spec.clock.as_ref().expect("a clock has a spec");
+            while let Some(step) = spec.steps.get(self.steps_applied) {
+                if step.at_s > since_s {
+                    break;
+                }
+                clock.step(step.offset_s);
+                self.steps_applied += 1;
+            }
             error_s += clock.error_s();
         }
         reference.utc().add(NtpDuration::from_seconds_f64(error_s))

@@ -72,3 +72,20 @@ fn every_scenario_file_loads_and_the_required_ones_exist() {
         assert!(names.iter().any(|n| n == name), "missing sims/{name}.toml");
     }
 }
+
+#[test]
+fn clients_follow_a_server_whose_clock_steps() {
+    // The only server's clock jumps 10 ms at 1800 s: the client follows (slewing,
+    // no makestep), because it has nothing better to go by.
+    let text = link("{ delay_s = 100e-6, jitter_s = 5e-6 }").replace(
+        "kind = \"truechimer\"",
+        "kind = \"truechimer\"\n    clock = { steps = [{ at_s = 1800.0, offset_s = 0.01 }] }",
+    );
+    let mut sim = common::simulation(&text, 2);
+    sim.run_until_s(1790.0);
+    assert!(sim.node_error_s(0).abs() < 50e-6);
+    sim.run();
+    let error = sim.node_error_s(0);
+    assert!((error - 0.01).abs() < 100e-6, "{error}");
+    assert!(sim.nodes[0].counters.steps.is_empty());
+}
