@@ -62,6 +62,28 @@ fn resolve(scenario: &str, sims: &Path) -> PathBuf {
     }
 }
 
+/// The git revision of gnomon-core this binary was run from, for the benchmark's
+/// provenance line (best effort: "unknown revision" outside a git checkout).
+fn core_revision() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let Some(commit) = git(&["log", "-1", "--format=%h", "--", "crates/core"]) else {
+        return "unknown revision".to_string();
+    };
+    let dirty = git(&["status", "--porcelain", "--", "crates/core"]).is_some_and(|s| !s.is_empty());
+    if dirty {
+        format!("gnomon-core as of commit {commit} plus uncommitted changes")
+    } else {
+        format!("gnomon-core as of commit {commit}")
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run {
@@ -95,7 +117,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Bench { seeds, sims, out } => {
-            let (runs, markdown) = match bench::run_all(&sims, seeds) {
+            let (runs, markdown) = match bench::run_all(&sims, seeds, &core_revision()) {
                 Ok(result) => result,
                 Err(e) => {
                     eprintln!("gnomon-sim: {e}");
