@@ -133,6 +133,11 @@ impl Server {
         self.clients.evictions()
     }
 
+    /// How many clients the log can hold.
+    pub fn client_log_capacity(&self) -> usize {
+        self.clients.capacity()
+    }
+
     pub fn clients(&self) -> impl Iterator<Item = &ClientRecord> {
         self.clients.records()
     }

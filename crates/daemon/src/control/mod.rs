@@ -2,4 +2,5 @@
 
 pub mod protocol;
 pub mod server;
+pub mod serving_views;
 pub mod views;

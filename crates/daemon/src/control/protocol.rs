@@ -23,6 +23,10 @@ pub enum Request {
     Makestep,
     /// Start a burst of requests on every source (root only).
     Burst,
+    /// NTP clients served (chronyc clients).
+    Clients,
+    /// Server totals (chronyc serverstats).
+    Serverstats,
 }
 
 impl Request {
@@ -61,6 +65,8 @@ pub enum ResponseData {
     Sources(Vec<SourceReport>),
     Sourcestats(Vec<SourceStats>),
     Activity(Activity),
+    Clients(ClientList),
+    Serverstats(ServerStatsReport),
     Done(Done),
 }
 
@@ -152,6 +158,63 @@ pub struct Activity {
     pub burst_online: usize,
     pub burst_offline: usize,
     pub unresolved: usize,
+}
+
+/// `gnomon clients`: the served clients' log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientList {
+    /// False when gnomond does not serve (no `allow`, or `port 0`).
+    pub serving: bool,
+    pub clients: Vec<ClientReport>,
+}
+
+/// One row of `gnomon clients`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientReport {
+    pub address: String,
+    /// NTP requests that passed access control (chronyc "NTP").
+    pub ntp_requests: u64,
+    /// Requests dropped by the rate limit (chronyc "Drop").
+    pub ntp_dropped: u64,
+    /// RATE kiss-o'-death replies sent.
+    pub kods_sent: u64,
+    /// Average request interval, log2 seconds (chronyc "Int"); null if unknown.
+    pub interval_log2_s: Option<i8>,
+    /// Average interval after a dropped request (chronyc "IntL"); null if unknown.
+    pub limited_interval_log2_s: Option<i8>,
+    /// Seconds since the last request (chronyc "Last").
+    pub last_request_ago_s: f64,
+}
+
+/// `gnomon serverstats`: totals since start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerStatsReport {
+    pub serving: bool,
+    /// The bound server sockets, e.g. "0.0.0.0:123".
+    pub sockets: Vec<String>,
+    /// Every datagram received on the server sockets.
+    pub ntp_packets_received: u64,
+    /// Datagrams that got no reply (the sum of the reasons below).
+    pub ntp_packets_dropped: u64,
+    pub ntp_packets_denied: u64,
+    pub ntp_packets_rate_limited: u64,
+    pub ntp_packets_malformed: u64,
+    pub ntp_packets_oversized: u64,
+    /// Not client requests (mode 6/7 control queries, replies, broadcasts).
+    pub ntp_packets_not_requests: u64,
+    pub ntp_replies_sent: u64,
+    pub ntp_kods_sent: u64,
+    pub ntp_send_failures: u64,
+    /// Control-socket requests handled.
+    pub command_requests: u64,
+    pub client_log_records_dropped: u64,
+    pub client_log_capacity: u64,
+    pub ntp_daemon_rx_timestamps: u64,
+    pub ntp_daemon_tx_timestamps: u64,
+    pub ntp_kernel_rx_timestamps: u64,
+    pub ntp_kernel_tx_timestamps: u64,
+    pub ntp_hardware_rx_timestamps: u64,
+    pub ntp_hardware_tx_timestamps: u64,
 }
 
 /// The answer to a command that changes state.

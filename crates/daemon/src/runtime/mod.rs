@@ -7,12 +7,14 @@
 //! returns in order. DESIGN rule 3: glibc calls only (through crate::sys), no other
 //! thread does IO, no busy loop. Policy lives in gnomon-core, not here.
 
+pub mod serve;
 pub mod sources;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::control::protocol::{Done, Request, Response, ResponseData};
 use crate::control::server::ControlServer;
+use crate::control::serving_views;
 use crate::control::views::{self, SourceLabel};
 use crate::driftfile;
 use crate::engine_config::{engine_config, source_options};
@@ -24,6 +26,7 @@ use gnomon_core::clock_action::ClockAction;
 use gnomon_core::discipline::UpdateOutcome;
 use gnomon_core::engine::{Engine, EngineOutput};
 use gnomon_proto::UnixTime;
+use serve::Serving;
 use sources::SourceSlot;
 use std::io;
 use std::time::Duration;
@@ -64,6 +67,9 @@ pub struct Daemon {
     unresolved: Vec<usize>,
     next_resolve_ns: i64,
     control: Option<ControlServer>,
+    /// NTP server sockets and state, when `allow` serves clients.
+    serving: Option<Serving>,
+    control_requests: u64,
     next_drift_save_ns: i64,
     one_shot_result: Option<f64>,
     failure: Option<String>,
@@ -126,6 +132,10 @@ impl Daemon {
             },
             _ => None,
         };
+        let serving = match options.one_shot {
+            None => Serving::open(&config, rand::random()),
+            Some(_) => None,
+        };
         let now_ns = monotonic_now_ns();
         let mut daemon = Daemon {
             next_drift_save_ns: now_ns + i64::from(config.drift_file_interval_s) * 1_000_000_000,
@@ -137,6 +147,8 @@ impl Daemon {
             unresolved: Vec::new(),
             next_resolve_ns: now_ns,
             control,
+            serving,
+            control_requests: 0,
             one_shot_result: None,
             failure: None,
         };
@@ -279,7 +291,15 @@ impl Daemon {
 
     fn handle_request(&mut self, request: &Request) -> Response {
         let now = self.clock.now();
+        self.control_requests += 1;
         match request {
+            Request::Clients => Response::ok(ResponseData::Clients(serving_views::clients(
+                self.serving.as_ref(),
+                monotonic_now_ns(),
+            ))),
+            Request::Serverstats => Response::ok(ResponseData::Serverstats(
+                serving_views::serverstats(self.serving.as_ref(), self.control_requests),
+            )),
             Request::Tracking => Response::ok(ResponseData::Tracking(views::tracking(
                 &self.engine,
                 &self.labels(),
@@ -386,6 +406,10 @@ impl Daemon {
                     )
                 })
                 .collect();
+            let sources_end = entries.len();
+            if let Some(serving) = &self.serving {
+                entries.extend(serving.poll_entries());
+            }
             let control_start = entries.len();
             if let Some(control) = &self.control {
                 entries.extend(control.poll_entries());
@@ -401,12 +425,20 @@ impl Daemon {
                 let outputs = self.engine.on_timer(now);
                 self.carry_out(outputs);
             }
-            for (index, readiness) in ready[..control_start].iter().copied().enumerate() {
+            for (index, readiness) in ready[..sources_end].iter().copied().enumerate() {
                 if readiness.priority || readiness.error {
                     self.drain_tx_timestamps(index);
                 }
                 if readiness.readable || readiness.error {
                     self.drain_replies(index, &mut buffer);
+                }
+            }
+            if let Some(serving) = &mut self.serving {
+                let system = self.engine.system_variables();
+                for (index, readiness) in ready[sources_end..control_start].iter().enumerate() {
+                    if readiness.readable || readiness.error {
+                        serving.drain(index, self.clock.as_ref(), system);
+                    }
                 }
             }
             if self.control.is_some() {

@@ -227,6 +227,48 @@ impl UdpSocket {
         self.timestamps
     }
 
+    /// Ask for kernel software RX timestamps only (a server socket: TX timestamps
+    /// would queue one error-queue entry per reply).
+    pub fn enable_rx_timestamps(&mut self) -> TimestampSupport {
+        let flags = libc::SOF_TIMESTAMPING_RX_SOFTWARE | libc::SOF_TIMESTAMPING_SOFTWARE;
+        self.timestamps = if set_int_option(
+            &self.fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPING,
+            flags as libc::c_int,
+        )
+        .is_ok()
+            || set_int_option(&self.fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).is_ok()
+        {
+            TimestampSupport::RxOnly
+        } else {
+            TimestampSupport::None
+        };
+        self.timestamps
+    }
+
+    /// A socket bound to `address` with SO_REUSEPORT set first, so several sockets
+    /// (one per server worker thread) share the port and the kernel spreads clients.
+    pub fn bind_reuse_port(address: SocketAddr) -> io::Result<UdpSocket> {
+        let family = if address.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        let fd = new_socket(family, libc::SOCK_DGRAM)?;
+        if address.is_ipv6() {
+            set_int_option(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+        }
+        set_int_option(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        let (storage, len) = to_sockaddr(&address);
+        // SAFETY: storage holds a valid sockaddr of length len.
+        check(unsafe { libc::bind(fd.raw(), &storage as *const _ as *const libc::sockaddr, len) })?;
+        Ok(UdpSocket {
+            fd,
+            timestamps: TimestampSupport::None,
+        })
+    }
+
     /// Send on a connected socket.
     pub fn send(&self, data: &[u8]) -> io::Result<usize> {
         // SAFETY: data is a live buffer of data.len() bytes; no address for a connected socket.

@@ -1,0 +1,83 @@
+//! The server-side monitoring views: the served clients' log and the totals.
+//!
+//! Owns turning gnomon-core's `Server` state into [`ClientList`] and
+//! [`ServerStatsReport`]. Read-only: it never changes the server.
+
+use super::protocol::{ClientList, ClientReport, ServerStatsReport};
+use crate::runtime::serve::Serving;
+
+fn rounded_log2(value: Option<f32>) -> Option<i8> {
+    value.map(|v| v.round().clamp(-128.0, 127.0) as i8)
+}
+
+/// `clients`: one row per logged client, most requests first. `now_ns` is monotonic.
+pub fn clients(serving: Option<&Serving>, now_ns: i64) -> ClientList {
+    let Some(serving) = serving else {
+        return ClientList {
+            serving: false,
+            clients: Vec::new(),
+        };
+    };
+    let mut clients: Vec<ClientReport> = serving
+        .server()
+        .clients()
+        .map(|record| ClientReport {
+            address: record.address.to_string(),
+            ntp_requests: record.requests,
+            ntp_dropped: record.rate_limit_drops,
+            kods_sent: record.kods_sent,
+            interval_log2_s: rounded_log2(record.interval_log2_s),
+            limited_interval_log2_s: rounded_log2(record.limited_interval_log2_s),
+            last_request_ago_s: (now_ns - record.last_request_ns).max(0) as f64 * 1e-9,
+        })
+        .collect();
+    clients.sort_by(|a, b| {
+        b.ntp_requests
+            .cmp(&a.ntp_requests)
+            .then_with(|| a.address.cmp(&b.address))
+    });
+    ClientList {
+        serving: true,
+        clients,
+    }
+}
+
+/// `serverstats`. `command_requests` is counted by the control server.
+pub fn serverstats(serving: Option<&Serving>, command_requests: u64) -> ServerStatsReport {
+    let (stats, sockets, evictions, capacity) = match serving {
+        Some(serving) => (
+            *serving.server().stats(),
+            serving
+                .sockets()
+                .iter()
+                .map(|socket| socket.local.to_string())
+                .collect(),
+            serving.server().client_log_evictions(),
+            serving.server().client_log_capacity() as u64,
+        ),
+        None => (Default::default(), Vec::new(), 0, 0),
+    };
+    ServerStatsReport {
+        serving: serving.is_some(),
+        sockets,
+        ntp_packets_received: stats.received,
+        ntp_packets_dropped: stats.dropped,
+        ntp_packets_denied: stats.denied,
+        ntp_packets_rate_limited: stats.rate_limited,
+        ntp_packets_malformed: stats.malformed,
+        ntp_packets_oversized: stats.oversized,
+        ntp_packets_not_requests: stats.not_client_request,
+        ntp_replies_sent: stats.replies_sent,
+        ntp_kods_sent: stats.kods_sent,
+        ntp_send_failures: stats.send_failures,
+        command_requests,
+        client_log_records_dropped: evictions,
+        client_log_capacity: capacity,
+        ntp_daemon_rx_timestamps: stats.daemon_rx_timestamps,
+        ntp_daemon_tx_timestamps: stats.daemon_tx_timestamps,
+        ntp_kernel_rx_timestamps: stats.kernel_rx_timestamps,
+        ntp_kernel_tx_timestamps: stats.kernel_tx_timestamps,
+        ntp_hardware_rx_timestamps: stats.hardware_rx_timestamps,
+        ntp_hardware_tx_timestamps: stats.hardware_tx_timestamps,
+    }
+}
