@@ -14,6 +14,11 @@
 //! length follows chrony's `corrtimeratio` rule: about `corrtimeratio` update intervals
 //! for an offset as large as the noise, quicker for larger ones, never faster than
 //! `maxslewrate`.
+//!
+//! Timescales: the clock's reading moves with the slew, but sources are measured
+//! against the *corrected* reading (reading + correction still to be slewed), as
+//! chrony does; see [`ClockChange`]. A slew in progress is then invisible to every
+//! source's regression, including a source whose first sample arrives mid-slew.
 
 use gnomon_proto::{NtpDuration, UnixTime};
 
@@ -74,19 +79,27 @@ pub struct SavedFrequency {
 }
 
 /// How the engine changed the clock at one instant, for re-scaling sample histories.
+///
+/// Sample histories live on the *corrected* timescale: the clock's reading plus the
+/// correction its slew in progress has still to make (chrony's "cooked" time). That
+/// timescale runs at the base frequency whatever the slew, so a slew never shows up
+/// in a source's frequency; it moves only when the base frequency changes, when a
+/// new correction is started (it jumps by the new correction minus what the old slew
+/// had left) and when the clock is stepped.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ClockChange {
-    /// Change of the frequency correction, ppm.
-    pub frequency_change_ppm: f64,
-    /// The clock now runs `1 + rate_change` times as fast as before (against true
-    /// time): the frequency change divided by the clock's rate before it.
+    /// The corrected timescale now runs `1 + rate_change` times as fast as before
+    /// (against true time): the base frequency change over its rate before it.
     pub rate_change: f64,
+    /// The corrected timescale jumped forward by this much, seconds.
+    pub corrected_step_s: f64,
+    /// The clock's reading jumped forward by this much (a step), seconds.
     pub step_s: f64,
 }
 
 impl ClockChange {
     pub fn is_none(&self) -> bool {
-        self.frequency_change_ppm == 0.0 && self.step_s == 0.0
+        self.rate_change == 0.0 && self.corrected_step_s == 0.0 && self.step_s == 0.0
     }
 }
 
@@ -117,7 +130,8 @@ pub struct DisciplineInput {
     /// Standard error of `offset_s`: an offset this size is slewed in about
     /// `corrtimeratio` update intervals (larger ones faster, smaller ones slower).
     pub offset_error_s: f64,
-    /// Sources' frequency relative to the clock as it runs now (slew included), ppm.
+    /// Sources' frequency relative to the corrected clock (the base frequency, slew
+    /// excluded; see [`ClockChange`]), ppm.
     pub frequency_ppm: f64,
     pub skew_ppm: f64,
     /// Used as the update interval for the first update.
@@ -231,22 +245,26 @@ impl Discipline {
         }
     }
 
-    /// End a slew that is due. Returns the action and the change, if any.
-    pub fn on_timer(&mut self, now: UnixTime) -> Option<(ClockAction, ClockChange)> {
+    /// The corrected reading of the clock at `now`: the reading plus the correction
+    /// still to be slewed (the timescale sample histories live on).
+    pub fn corrected_time(&self, now: UnixTime) -> UnixTime {
+        match self.slew {
+            Some(_) => now.add(NtpDuration::from_seconds_f64(
+                self.remaining_correction_s(now),
+            )),
+            None => now,
+        }
+    }
+
+    /// End a slew that is due: the action to apply, if any. The corrected timescale
+    /// does not move (the slew has made exactly the correction it had left).
+    pub fn on_timer(&mut self, now: UnixTime) -> Option<ClockAction> {
         let slew = self.slew?;
         if now < slew.ends_at {
             return None;
         }
         self.slew = None;
-        let rate = slew.rate_ppm * 1e-6;
-        Some((
-            self.frequency_action(),
-            ClockChange {
-                frequency_change_ppm: -slew.rate_ppm,
-                rate_change: -rate / (1.0 + rate),
-                step_s: 0.0,
-            },
-        ))
+        Some(self.frequency_action())
     }
 
     /// Apply one combined estimate at `now`.
@@ -271,7 +289,8 @@ impl Discipline {
             }
         }
         self.maxchange_ignored = 0;
-        let previous_total_ppm = self.total_frequency_ppm();
+        let previous_base_ppm = self.base_frequency_ppm;
+        let remaining_before_s = self.remaining_correction_s(now);
         let update_interval_s = match self.last_update {
             Some(last) => seconds_between(last, now).max(0.0),
             None => input.poll_interval_s,
@@ -279,9 +298,10 @@ impl Discipline {
 
         // Frequency: move towards the sources' estimate by the skew-weighted gain.
         if input.skew_ppm.is_finite() && input.skew_ppm <= self.options.maxupdateskew_ppm {
-            // The sources' frequency is per local second; the clock's rate is what counts.
+            // The sources' frequency is per corrected second (which runs at the base
+            // frequency); the clock's rate is what counts.
             let estimate_ppm =
-                previous_total_ppm + input.frequency_ppm / (1.0 + input.frequency_ppm * 1e-6);
+                previous_base_ppm + input.frequency_ppm / (1.0 + input.frequency_ppm * 1e-6);
             let gain = self.skew_ppm.powi(2) / (self.skew_ppm.powi(2) + input.skew_ppm.powi(2));
             let limit = self.options.max_frequency_ppm;
             self.base_frequency_ppm = (self.base_frequency_ppm
@@ -338,13 +358,14 @@ impl Discipline {
         } else {
             (0.9 * self.rms_offset_s.powi(2) + 0.1 * offset_s.powi(2)).sqrt()
         };
-        let frequency_change_ppm = self.total_frequency_ppm() - previous_total_ppm;
-        // The clock's rate against true time before the change, taking the new base
-        // frequency as the best estimate of its natural error.
-        let rate_before = 1.0 + (previous_total_ppm - self.base_frequency_ppm) * 1e-6;
+        let base_change = (self.base_frequency_ppm - previous_base_ppm) * 1e-6;
+        // The corrected clock's rate against true time before the change is 1 - the
+        // change, taking the new base frequency as the best estimate of its error.
+        // Stepped or slewed, the corrected reading jumps by the new correction minus
+        // what the old slew had left: a new slew's remaining correction is `offset_s`.
         let change = ClockChange {
-            frequency_change_ppm,
-            rate_change: frequency_change_ppm * 1e-6 / rate_before,
+            rate_change: base_change / (1.0 - base_change),
+            corrected_step_s: offset_s - remaining_before_s,
             step_s,
         };
         (outcome, change)
@@ -427,11 +448,23 @@ mod tests {
         let end = discipline.next_deadline().unwrap();
         assert!((seconds_between(at(0.0), end) - duration_s).abs() < 1e-6);
         // The slew's integral is the offset.
-        let rate = change.frequency_change_ppm * 1e-6;
+        let rate = discipline.slew_rate_ppm() * 1e-6;
         assert!((rate * duration_s / (1.0 + rate) - 0.001).abs() < 1e-9);
         assert!((discipline.remaining_correction_s(at(0.0)) - 0.001).abs() < 1e-9);
+        // The corrected timescale jumps by the whole correction at once, and runs
+        // on at the base rate: at the slew's end it meets the clock's reading.
+        assert!(
+            (change.corrected_step_s - 0.001).abs() < 1e-12,
+            "{change:?}"
+        );
+        assert_eq!(change.step_s, 0.0);
+        let corrected = discipline.corrected_time(at(0.0));
+        assert!((seconds_between(at(0.0), corrected) - 0.001).abs() < 1e-9);
+        let midway = at(duration_s / 2.0);
+        let corrected = discipline.corrected_time(midway);
+        assert!((seconds_between(midway, corrected) - 0.0005).abs() < 1e-9);
         assert!(discipline.on_timer(at(0.0)).is_none());
-        let (action, change) = discipline.on_timer(end).unwrap();
+        let action = discipline.on_timer(end).unwrap();
         assert_eq!(
             action,
             ClockAction::SetFrequency {
@@ -439,7 +472,7 @@ mod tests {
                 slew_ppm: 0.0
             }
         );
-        assert!((change.rate_change + rate / (1.0 + rate)).abs() < 1e-15);
+        assert_eq!(discipline.corrected_time(end), end);
         assert_eq!(discipline.next_deadline(), None);
     }
 

@@ -241,8 +241,7 @@ impl Engine {
     /// Time has reached `now`: send due requests, end a finished slew.
     pub fn on_timer(&mut self, now: UnixTime) -> Vec<EngineOutput> {
         let mut outputs = Vec::new();
-        if let Some((action, change)) = self.discipline.on_timer(now) {
-            self.apply_clock_change(now, change);
+        if let Some(action) = self.discipline.on_timer(now) {
             outputs.push(EngineOutput::Clock(action));
         }
         for index in 0..self.sources.len() {
@@ -252,8 +251,9 @@ impl Engine {
                 .is_some_and(|t| t <= now);
             if due {
                 let cookie = NtpTimestamp::from_bits(self.cookies.next_u64());
+                let correction_s = self.discipline.remaining_correction_s(now);
                 let source = &mut self.sources[index];
-                let packet = source.make_request(now, cookie);
+                let packet = source.make_request(now, correction_s, cookie);
                 outputs.push(EngineOutput::Send {
                     source: source.id(),
                     packet,
@@ -280,8 +280,9 @@ impl Engine {
 
     /// The kernel's transmit timestamp of the last request to `source`.
     pub fn on_transmit_timestamp(&mut self, source: SourceId, sent_at: UnixTime) {
+        let correction_s = self.discipline.remaining_correction_s(sent_at);
         if let Some(source) = self.sources.iter_mut().find(|s| s.id() == source) {
-            source.on_transmit_timestamp(sent_at);
+            source.on_transmit_timestamp(sent_at, correction_s);
         }
     }
 
@@ -305,7 +306,8 @@ impl Engine {
             .iter()
             .position(|s| s.id() == source)
             .ok_or(ResponseError::UnknownSource(source))?;
-        match self.sources[index].on_reply(&header, received_at, &limits) {
+        let correction_s = self.discipline.remaining_correction_s(received_at);
+        match self.sources[index].on_reply(&header, received_at, correction_s, &limits) {
             ReplyOutcome::Accepted(_) => Ok(self.update(now)),
             ReplyOutcome::Rejected(reason) => {
                 if let Some(reason) = self.sources[index].stopped() {
@@ -329,10 +331,19 @@ impl Engine {
         build_reply(request, received_at, transmit_at, &self.system)
     }
 
+    /// The sources as selection sees them at `now`, offsets from the clock's reading
+    /// (the sources estimate them from the corrected reading; the correction still to
+    /// be slewed is the difference, the same for all).
     fn candidates(&self, now: UnixTime) -> Vec<SelectionCandidate> {
+        let correction_s = self.discipline.remaining_correction_s(now);
+        let corrected_now = self.discipline.corrected_time(now);
         self.sources
             .iter()
-            .filter_map(|s| s.selection_candidate(now, self.config.max_clock_error_ppm))
+            .filter_map(|s| s.selection_candidate(corrected_now, self.config.max_clock_error_ppm))
+            .map(|c| SelectionCandidate {
+                offset_s: c.offset_s + correction_s,
+                ..c
+            })
             .collect()
     }
 
@@ -366,6 +377,7 @@ impl Engine {
             poll_interval_s: poll,
         };
         let mut actions = Vec::new();
+        let corrected_now = self.discipline.corrected_time(now);
         let (outcome, change) = self.discipline.update(now, &input, &mut actions);
         match outcome {
             UpdateOutcome::Ignored { .. } => {
@@ -381,7 +393,7 @@ impl Engine {
             }
             _ => {}
         }
-        self.apply_clock_change(now, change);
+        self.apply_clock_change(corrected_now, change);
         let now = now.add(NtpDuration::from_seconds_f64(change.step_s));
         outputs.extend(actions.into_iter().map(EngineOutput::Clock));
         outputs.push(EngineOutput::Updated {
@@ -422,12 +434,14 @@ impl Engine {
         outputs
     }
 
-    fn apply_clock_change(&mut self, now: UnixTime, change: ClockChange) {
+    /// Re-express every source's history after `change`, made when the corrected
+    /// reading was `corrected_now`.
+    fn apply_clock_change(&mut self, corrected_now: UnixTime, change: ClockChange) {
         if change.is_none() {
             return;
         }
         for source in &mut self.sources {
-            source.apply_clock_change(now, change.rate_change, change.step_s);
+            source.apply_clock_change(corrected_now, &change);
         }
         if change.step_s != 0.0 {
             let step = NtpDuration::from_seconds_f64(change.step_s);

@@ -4,7 +4,10 @@
 //! Owns chrony-style selection: the intersection of correctness intervals (offset ±
 //! root distance, Marzullo's algorithm), falseticker rejection (a source whose interval
 //! misses the intersection), `minsources`, `prefer`, `require`, `trust`, `noselect`,
-//! the `maxdistance` and stratum limits, hysteresis (`reselectdist`), and combining the
+//! the `maxdistance` and stratum limits, chrony's "bad stats" rule (a source is not
+//! selectable before its estimator has a regression, three samples: one or two samples
+//! give no frequency, and a liar among early sources could then outvote the few honest
+//! ones heard so far), hysteresis (`reselectdist`), and combining the
 //! survivors (offset weighted by 1/distance, frequency by 1/skew²). It must not keep
 //! history beyond the previous choice, nor change any source or the clock.
 
@@ -134,7 +137,8 @@ pub fn select(
     for candidate in candidates {
         let verdict = if candidate.noselect {
             Some(SourceVerdict::NoSelect)
-        } else if !candidate.reachable {
+        } else if !candidate.reachable || !candidate.regression_ok {
+            // chrony's "bad stats": a source is not selectable on one or two samples.
             Some(SourceVerdict::Unselectable)
         } else if candidate.stratum >= 16
             || !candidate.root_distance_s.is_finite()
@@ -331,6 +335,7 @@ mod tests {
             trust: false,
             require: false,
             reachable: true,
+            regression_ok: true,
         }
     }
 
@@ -350,6 +355,24 @@ mod tests {
         let combined = result.combined.unwrap();
         assert_ne!(combined.reference, SourceId(4));
         assert!(combined.offset_s.abs() < 0.003, "{combined:?}");
+    }
+
+    #[test]
+    fn sources_without_a_regression_are_not_selectable() {
+        let early = SelectionCandidate {
+            regression_ok: false,
+            ..candidate(2, 0.05, 0.01)
+        };
+        let result = select(
+            &[candidate(1, 0.0, 0.01), early],
+            &SelectionOptions::default(),
+            None,
+        );
+        assert_eq!(
+            result.verdict(SourceId(2)),
+            Some(SourceVerdict::Unselectable)
+        );
+        assert_eq!(result.combined.unwrap().reference, SourceId(1));
     }
 
     #[test]

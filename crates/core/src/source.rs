@@ -5,9 +5,16 @@
 //! transmit timestamp the engine supplies), matching the reply to it, counting what
 //! was rejected and why, feeding good samples to the estimator, and describing itself
 //! to selection. It must not look at other sources or touch the clock.
+//!
+//! Two timescales meet here. Polling (send times, the outstanding request) runs on
+//! the clock's reading; samples and the estimator run on the *corrected* reading, the
+//! reading plus the correction the slew in progress has still to make (see
+//! [`crate::discipline::ClockChange`]). The engine tells the source that correction
+//! for each timestamp it hands over.
 
 use gnomon_proto::{LeapIndicator, NtpDuration, NtpHeader, NtpTimestamp, ReferenceId, UnixTime};
 
+use crate::discipline::ClockChange;
 use crate::estimator::{seconds_between, Estimate, Estimator, StoredSample};
 use crate::measurement::{
     check_reply_header, compute_sample, ExchangeTimes, MeasurementLimits, RejectReason, Sample,
@@ -22,7 +29,11 @@ pub struct SourceId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct OutstandingRequest {
     cookie: NtpTimestamp,
+    /// The clock's reading when the request left.
     sent_at: UnixTime,
+    /// The correction still to be slewed at `sent_at`, in the corrected timescale of
+    /// now (kept up to date across clock changes), seconds.
+    sent_correction_s: f64,
 }
 
 /// Counters of one source, for `sources -v` style views and metrics.
@@ -71,6 +82,8 @@ pub struct SelectionCandidate {
     pub trust: bool,
     pub require: bool,
     pub reachable: bool,
+    /// The estimator has a regression (at least three samples): chrony's `select_ok`.
+    pub regression_ok: bool,
 }
 
 /// A client association with one server.
@@ -147,36 +160,42 @@ impl Source {
 
     /// Build the request to send at `now`, remembering `cookie` (random bits from the
     /// engine) as its transmit timestamp: the reply must echo it as its origin.
+    /// `correction_s` is the correction still to be slewed at `now`.
     pub fn make_request(
         &mut self,
         now: UnixTime,
+        correction_s: f64,
         cookie: NtpTimestamp,
     ) -> [u8; gnomon_proto::HEADER_LEN] {
         self.poll.on_send(now);
         self.outstanding = Some(OutstandingRequest {
             cookie,
             sent_at: now,
+            sent_correction_s: correction_s,
         });
         self.counters.requests_sent += 1;
         NtpHeader::client_request(cookie, self.poll.poll()).to_bytes()
     }
 
-    /// The kernel's transmit timestamp of the outstanding request replaces t1.
-    pub fn on_transmit_timestamp(&mut self, sent_at: UnixTime) {
+    /// The kernel's transmit timestamp of the outstanding request replaces t1;
+    /// `correction_s` is the correction still to be slewed at `sent_at`.
+    pub fn on_transmit_timestamp(&mut self, sent_at: UnixTime, correction_s: f64) {
         if let Some(request) = &mut self.outstanding {
             request.sent_at = sent_at;
+            request.sent_correction_s = correction_s;
         }
     }
 
     /// Handle a reply received at local time `received_at` (the kernel RX timestamp if
-    /// there is one).
+    /// there is one), when the correction still to be slewed was `correction_s`.
     pub fn on_reply(
         &mut self,
         reply: &NtpHeader,
         received_at: UnixTime,
+        correction_s: f64,
         limits: &MeasurementLimits,
     ) -> ReplyOutcome {
-        let outcome = self.process_reply(reply, received_at, limits);
+        let outcome = self.process_reply(reply, received_at, correction_s, limits);
         match outcome {
             ReplyOutcome::Accepted(sample) => {
                 self.counters.samples_accepted += 1;
@@ -206,6 +225,7 @@ impl Source {
         &mut self,
         reply: &NtpHeader,
         received_at: UnixTime,
+        correction_s: f64,
         limits: &MeasurementLimits,
     ) -> ReplyOutcome {
         if self.last_reply_transmit == Some(reply.transmit_timestamp) {
@@ -235,11 +255,14 @@ impl Source {
             .take()
             .expect("origin matched an outstanding request");
         self.last_reply_transmit = Some(reply.transmit_timestamp);
+        // On the corrected timescale: a slew in progress is not part of the sample.
         let times = ExchangeTimes {
-            t1_local: request.sent_at,
+            t1_local: request
+                .sent_at
+                .add(NtpDuration::from_seconds_f64(request.sent_correction_s)),
             t2_server: reply.receive_timestamp,
             t3_server: reply.transmit_timestamp,
-            t4_local: received_at,
+            t4_local: received_at.add(NtpDuration::from_seconds_f64(correction_s)),
         };
         let source_limits = MeasurementLimits {
             maxdelay_s: self.options.maxdelay_s,
@@ -285,25 +308,35 @@ impl Source {
         ReplyOutcome::Accepted(sample)
     }
 
-    /// The engine changed the clock at `now` (see [`Estimator::apply_clock_change`]).
-    pub fn apply_clock_change(&mut self, now: UnixTime, frequency_change_ppm: f64, step_s: f64) {
-        self.estimator
-            .apply_clock_change(now, frequency_change_ppm, step_s);
-        if step_s != 0.0 {
-            let step = NtpDuration::from_seconds_f64(step_s);
+    /// The engine changed the clock when the corrected reading was `corrected_now`
+    /// (see [`ClockChange`] and [`Estimator::apply_clock_change`]).
+    pub fn apply_clock_change(&mut self, corrected_now: UnixTime, change: &ClockChange) {
+        self.estimator.apply_clock_change(
+            corrected_now,
+            change.rate_change,
+            change.corrected_step_s,
+        );
+        if let Some(sample) = &mut self.last_sample {
+            sample.local_time = sample
+                .local_time
+                .add(NtpDuration::from_seconds_f64(change.corrected_step_s));
+            sample.offset_s -= change.corrected_step_s;
+        }
+        if let Some(request) = &mut self.outstanding {
+            // t1 keeps its corrected value in the new corrected timescale.
+            request.sent_correction_s += change.corrected_step_s - change.step_s;
+        }
+        if change.step_s != 0.0 {
+            let step = NtpDuration::from_seconds_f64(change.step_s);
             self.poll.shift(step);
             if let Some(request) = &mut self.outstanding {
                 request.sent_at = request.sent_at.add(step);
             }
-            if let Some(sample) = &mut self.last_sample {
-                sample.local_time = sample.local_time.add(step);
-                sample.offset_s -= step_s;
-            }
         }
     }
 
-    /// Describe the source to selection at local time `now`; `None` when it has no
-    /// estimate yet or is stopped.
+    /// Describe the source to selection at corrected local time `now` (offsets are
+    /// from the corrected clock); `None` when it has no estimate yet or is stopped.
     pub fn selection_candidate(
         &self,
         now: UnixTime,
@@ -336,6 +369,7 @@ impl Source {
             trust: self.options.trust,
             require: self.options.require,
             reachable: self.poll.is_reachable(),
+            regression_ok: estimate.samples_used >= crate::estimator::MIN_SAMPLES_FOR_REGRESSION,
         })
     }
 }
@@ -378,18 +412,19 @@ mod tests {
     #[test]
     fn request_reply_sample_and_duplicate() {
         let mut source = source(SourceOptions::default());
-        let bytes = source.make_request(at(0.0), NtpTimestamp::from_bits(0x1234_5678_9abc_def0));
+        let bytes =
+            source.make_request(at(0.0), 0.0, NtpTimestamp::from_bits(0x1234_5678_9abc_def0));
         let (request, _) = NtpHeader::parse(&bytes).unwrap();
         assert_eq!(request.mode, Mode::Client);
         assert_eq!(request.transmit_timestamp.to_bits(), 0x1234_5678_9abc_def0);
         let (reply, received) = answer(&bytes, 0.0, 0.1);
         let limits = MeasurementLimits::default();
-        let ReplyOutcome::Accepted(sample) = source.on_reply(&reply, received, &limits) else {
+        let ReplyOutcome::Accepted(sample) = source.on_reply(&reply, received, 0.0, &limits) else {
             panic!("rejected");
         };
         assert!((sample.offset_s - 0.1).abs() < 1e-8);
         assert_eq!(
-            source.on_reply(&reply, received, &limits),
+            source.on_reply(&reply, received, 0.0, &limits),
             ReplyOutcome::Rejected(RejectReason::Duplicate)
         );
         let forged = NtpHeader {
@@ -397,7 +432,7 @@ mod tests {
             ..reply
         };
         assert_eq!(
-            source.on_reply(&forged, received, &limits),
+            source.on_reply(&forged, received, 0.0, &limits),
             ReplyOutcome::Rejected(RejectReason::Duplicate)
         );
         assert_eq!(source.counters().duplicates, 2);
@@ -410,12 +445,12 @@ mod tests {
     #[test]
     fn kernel_tx_timestamp_replaces_t1() {
         let mut source = source(SourceOptions::default());
-        let bytes = source.make_request(at(0.0), NtpTimestamp::from_bits(77));
+        let bytes = source.make_request(at(0.0), 0.0, NtpTimestamp::from_bits(77));
         // The packet really left 0.5 ms after the engine built it.
-        source.on_transmit_timestamp(at(0.0005));
+        source.on_transmit_timestamp(at(0.0005), 0.0);
         let (reply, received) = answer(&bytes, 0.0005, 0.0);
         let ReplyOutcome::Accepted(sample) =
-            source.on_reply(&reply, received, &MeasurementLimits::default())
+            source.on_reply(&reply, received, 0.0, &MeasurementLimits::default())
         else {
             panic!("rejected");
         };
@@ -426,14 +461,14 @@ mod tests {
     #[test]
     fn kiss_of_death_deny_stops_the_source() {
         let mut source = source(SourceOptions::default());
-        let bytes = source.make_request(at(0.0), NtpTimestamp::from_bits(5));
+        let bytes = source.make_request(at(0.0), 0.0, NtpTimestamp::from_bits(5));
         let (reply, received) = answer(&bytes, 0.0, 0.0);
         let kod = NtpHeader {
             stratum: 0,
             reference_id: KissCode::Deny.to_reference_id(),
             ..reply
         };
-        let outcome = source.on_reply(&kod, received, &MeasurementLimits::default());
+        let outcome = source.on_reply(&kod, received, 0.0, &MeasurementLimits::default());
         assert_eq!(
             outcome,
             ReplyOutcome::Rejected(RejectReason::KissOfDeath(KissCode::Deny))
@@ -448,10 +483,10 @@ mod tests {
             maxdelay_s: 0.001,
             ..Default::default()
         });
-        let bytes = source.make_request(at(0.0), NtpTimestamp::from_bits(5));
+        let bytes = source.make_request(at(0.0), 0.0, NtpTimestamp::from_bits(5));
         let (reply, received) = answer(&bytes, 0.0, 0.0);
         assert_eq!(
-            source.on_reply(&reply, received, &MeasurementLimits::default()),
+            source.on_reply(&reply, received, 0.0, &MeasurementLimits::default()),
             ReplyOutcome::Rejected(RejectReason::DelayTooLarge)
         );
         assert!(

@@ -103,12 +103,13 @@ fn falseticker_is_rejected_once_the_initial_slew_is_over() {
     }
 }
 
-/// Engine bug (see docs/accuracy.md, "Engine problems"): while the first slew runs,
-/// a source whose first sample arrives during the slew gets a frequency estimate of
-/// 0 relative to a clock that is being slewed at tens of thousands of ppm, so its
-/// extrapolated offset is wrong and selection can pick the liar for a round or two.
+/// Once an engine bug: while the first slew ran, a source whose first sample arrived
+/// during the slew got a frequency estimate of 0 relative to a clock being slewed at
+/// tens of thousands of ppm, and single-sample sources were selectable, so selection
+/// picked or combined the liar for a round or two. The engine now measures sources
+/// against the corrected clock and, like chrony, selects only sources with at least
+/// three samples.
 #[test]
-#[ignore = "engine bug: new sources ignore the slew in progress (crates/core/src/estimator.rs regress)"]
 fn falseticker_is_never_selected_even_during_the_initial_slew() {
     for seed in 1..=3 {
         let report = gnomon_sim::run(&common::scenario(&pool(0.2)), seed);

@@ -31,7 +31,9 @@ fn large_initial_error_is_stepped_then_a_later_jump_is_slewed() {
     let steps = sim.nodes[client].counters.steps.clone();
     assert_eq!(steps.len(), 1, "one step at start: {steps:?}");
     let (at_s, offset_s) = steps[0];
-    assert!(at_s < 3.0, "stepped at {at_s} s");
+    // iburst samples come 2 s apart and a source is selectable from its third (as in
+    // chrony), so the first update (the step) comes at about 4 s.
+    assert!(at_s < 5.0, "stepped at {at_s} s");
     assert!((offset_s + 2.0).abs() < 1e-3, "stepped by {offset_s} s");
     assert!(sim.node_error_s(client).abs() < 1e-3);
 
