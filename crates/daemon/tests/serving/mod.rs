@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
+
 use gnomon_testkit::chronyd::TempDir;
 use serde_json::Value;
 use std::io::{Read, Write};
