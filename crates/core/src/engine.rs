@@ -32,7 +32,9 @@ use crate::selection::{select, SelectionOptions, SelectionResult};
 use crate::server::{build_reply, ReplyError};
 use crate::source::{ReplyOutcome, SelectionCandidate, Source, SourceId};
 use crate::source_options::{OptionsError, SourceOptions};
-use crate::system::{ClockErrorBound, LocalStratum, SystemVariables, LOCAL_REFERENCE_ID};
+use crate::system::{
+    ClockErrorBound, LocalStratum, SystemVariables, LOCAL_REFERENCE_ID, UNSYNCHRONIZED_STRATUM,
+};
 
 /// Engine-wide settings (chrony's global directives).
 #[derive(Clone, Debug, PartialEq)]
@@ -357,9 +359,7 @@ impl Engine {
         );
         let Some(combined) = result.combined else {
             self.selection = Some(result);
-            if self.reference.is_none() {
-                self.use_local_reference_if_configured(now);
-            }
+            self.lose_reference(now, &mut outputs);
             return outputs;
         };
         self.selection = Some(result);
@@ -450,6 +450,30 @@ impl Engine {
                 *t = t.add(step);
             }
         }
+    }
+
+    /// Selection found nothing to follow (no majority, too few sources): chrony's
+    /// "Can't synchronise". Forget the reference, stop claiming synchronisation (the
+    /// `local` reference takes over if configured) and tell the clock. Holdover: the
+    /// frequency is kept, and the root dispersion of the last update keeps growing.
+    fn lose_reference(&mut self, now: UnixTime, outputs: &mut Vec<EngineOutput>) {
+        self.reference = None;
+        if !self.system.synchronized || self.system.local_reference {
+            self.use_local_reference_if_configured(now);
+            return;
+        }
+        self.system = SystemVariables {
+            synchronized: false,
+            leap: LeapIndicator::Unsynchronized,
+            stratum: UNSYNCHRONIZED_STRATUM,
+            ..self.system
+        };
+        if self.armed_leap != LeapSecond::None {
+            self.armed_leap = LeapSecond::None;
+            outputs.push(EngineOutput::Clock(ClockAction::SetLeap(LeapSecond::None)));
+        }
+        self.use_local_reference_if_configured(now);
+        outputs.push(EngineOutput::Clock(self.synchronized_action(now)));
     }
 
     fn use_local_reference_if_configured(&mut self, now: UnixTime) {

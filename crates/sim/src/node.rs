@@ -282,8 +282,7 @@ impl SimNode {
         }
     }
 
-    /// Count this round's verdicts. The verdicts, not `Engine::reference()`: the
-    /// engine keeps its last reference after a round that found no majority.
+    /// Count this round's verdicts (they say what this very round chose).
     fn count_selection(&mut self, true_ns: i64) {
         let t_s = self.since_start_s(true_ns);
         let Some(selection) = self.engine.selection() else {

@@ -148,11 +148,9 @@ fn two_disagreeing_sources_never_combine() {
     assert_eq!((b.times_reference, b.times_combined), (0, 0));
 }
 
-/// Engine gap (see docs/accuracy.md): after a round without a majority the engine
-/// keeps its previous reference and stays synchronised (chrony: "Can't synchronise:
-/// no majority" and unsynchronised).
+/// After a round without a majority the engine drops its reference and is no longer
+/// synchronised (chrony: "Can't synchronise: no majority"). It used to keep both.
 #[test]
-#[ignore = "engine gap: no SetSynchronized(false) when selection finds no majority (crates/core/src/engine.rs update)"]
 fn no_majority_means_not_synchronised() {
     let mut sim = common::simulation(NO_MAJORITY, 1);
     sim.run_until_s(300.0);
