@@ -7,11 +7,13 @@
 //! with `fcntl`, `recvmsg` always has exactly one iovec, and waiting is `poll(2)` only.
 //! Policy (what to send, when, which clock change) does not belong here.
 //!
+//! - [`batch`]: recvmmsg/sendmmsg batches (worker threads and the load generator).
 //! - [`fd`]: owned file descriptors, `fcntl` flags, `poll`.
 //! - [`socket`]: UDP and Unix sockets, kernel timestamps (SO_TIMESTAMPING), peer creds.
 //! - [`timex`]: reading the clock and the adjtimex interface.
 //! - [`signal`]: SIGTERM/SIGINT/SIGHUP to flags the main loop polls.
 
+pub mod batch;
 pub mod fd;
 pub mod signal;
 pub mod socket;

@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-fn to_sockaddr(address: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+pub(super) fn to_sockaddr(address: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
     let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
     let len = match address {
@@ -51,7 +51,7 @@ fn to_sockaddr(address: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t
     (storage, len as libc::socklen_t)
 }
 
-fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+pub(super) fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match storage.ss_family as libc::c_int {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in.
@@ -353,12 +353,12 @@ impl UdpSocket {
 }
 
 #[derive(Default)]
-struct ControlData {
-    software_time: Option<UnixTime>,
+pub(super) struct ControlData {
+    pub(super) software_time: Option<UnixTime>,
     timestamping_id: Option<u32>,
 }
 
-fn parse_control(message: &libc::msghdr) -> ControlData {
+pub(super) fn parse_control(message: &libc::msghdr) -> ControlData {
     let mut data = ControlData::default();
     // SAFETY: message was filled by recvmsg; CMSG_* walk only within msg_controllen.
     let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(message) };
