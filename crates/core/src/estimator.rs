@@ -1,9 +1,9 @@
 //! Per-source estimation of offset and frequency: chrony-style weighted linear
 //! regression over an adaptive window, chosen by a runs test.
 //!
-//! Owns a source's sample history (in the local clock's current time scale), the
-//! regression over it, and the re-scaling of that history whenever the engine changes
-//! the clock (frequency change, step). It must not decide anything about the clock or
+//! Owns a source's sample history (on the corrected timescale, see
+//! [`crate::discipline::ClockChange`]), the regression over it, and the re-scaling of
+//! that history whenever the engine changes the clock (frequency change, step). It must not decide anything about the clock or
 //! other sources; it only answers "what is this source's offset and frequency relative
 //! to our clock, and how sure are we".
 //!
@@ -25,18 +25,27 @@
 //! - The targets are chrony's own numbers; its method is known to reach them, and the
 //!   simulator can measure any improvement against this baseline.
 //!
-//! Weights: the variance of sample *i* is taken as `1 + ((d_i - d_min) / s)^2`, where
-//! `d_i` is its peer distance (delay/2 + dispersion), `d_min` the smallest among the
-//! stored samples and `s` the previous regression's standard deviation (unweighted:
-//! a weighted one can collapse onto a few lucky samples and then starve the
-//! regression through the `maxdelaydevratio` test).
+//! # The window
 //!
-//! Measured with the closed-loop probe in `tests/accuracy_probe.rs` (a rough model,
-//! not crates/sim's scenarios), mean clock error is 0.9-1.45x chrony's published
-//! figures (worst at 10 µs jitter, where the model's frequency wander dominates).
-//! Tuning the frequency gain and the weight scale moved it by less than 10 %; the
-//! slew length (which must use the offset's standard error, not the samples' spread)
-//! mattered most. crates/sim should measure the window choice and poll adaptation.
+//! The line is fitted to the newest samples; the oldest are dropped while the
+//! residuals fail a Wald–Wolfowitz runs test (too few sign changes: the line no longer
+//! fits, the frequency wandered). As in chrony, the runs test also counts the
+//! residuals of up to as many older samples again ([`RUNS_RATIO`]), already dropped
+//! from the line: within a short window, wander looks like noise, and only the older
+//! samples drifting away from the extrapolated line reveal it. Without them the
+//! window grew to 20–64 samples under 10 ppb/s of wander and the offset estimate was
+//! 90 µs RMS off at 100 µs jitter (crates/sim's test2-jitter-100us); with them the
+//! window settles where wander and jitter balance (a few samples at low jitter, up to
+//! `maxsamples` at 10 ms), with no noise model to tune.
+//!
+//! Weights (chrony's): the variance of sample *i* is taken as
+//! `(1 + (d_i - d_min) / s)^2`, where `d_i` is its peer distance (delay/2 +
+//! dispersion), `d_min` the smallest in the window and `s` the median distance's
+//! excess over `d_min` divided by 0.7, kept within `[1 ns, d_min]`. Exponential
+//! jitter makes the excess delay of a sample a bound on its error, so the lucky
+//! samples weigh most.
+//!
+//! Measured with crates/sim (docs/accuracy.md has the tables).
 
 use std::collections::VecDeque;
 
@@ -48,10 +57,15 @@ pub const WORST_CASE_SKEW_PPM: f64 = 2000.0;
 pub const MIN_SAMPLES_FOR_REGRESSION: usize = 3;
 /// Fewest samples before the maxdelaydevratio test applies (chrony: 6).
 pub const MIN_SAMPLES_FOR_DELAY_TEST: usize = 6;
-/// Lower bound of the regression's standard deviation used for weighting, seconds.
+/// Lower bound of the weighting scale, seconds.
 const MIN_WEIGHT_SCALE_S: f64 = 1e-9;
 /// One-sided 5 % point of the normal distribution, for the runs test.
 const RUNS_TEST_Z: f64 = 1.645;
+/// The runs test looks at up to this many times as many samples as the regression
+/// uses: older samples, already dropped from the line, must still sit around its
+/// extrapolation (chrony's `REGRESS_RUNS_RATIO`). Without them a short window always
+/// looks random, and the window never shrinks for wander.
+pub const RUNS_RATIO: usize = 2;
 
 /// One sample as kept in the history.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -108,7 +122,10 @@ pub fn seconds_between(earlier: UnixTime, later: UnixTime) -> f64 {
 /// Sample history and regression of one source.
 #[derive(Clone, Debug)]
 pub struct Estimator {
+    /// Oldest first. The newest `regression_len` are the regression's; the ones before
+    /// them only extend the runs test (at most `(RUNS_RATIO - 1) * regression_len`).
     samples: VecDeque<StoredSample>,
+    regression_len: usize,
     min_samples: usize,
     max_samples: usize,
     estimate: Option<Estimate>,
@@ -118,19 +135,24 @@ impl Estimator {
     pub fn new(min_samples: usize, max_samples: usize) -> Self {
         let max_samples = max_samples.max(MIN_SAMPLES_FOR_REGRESSION);
         Estimator {
-            samples: VecDeque::with_capacity(max_samples),
+            samples: VecDeque::with_capacity(max_samples * RUNS_RATIO),
+            regression_len: 0,
             min_samples: min_samples.clamp(MIN_SAMPLES_FOR_REGRESSION, max_samples),
             max_samples,
             estimate: None,
         }
     }
 
+    /// Samples in the regression.
     pub fn sample_count(&self) -> usize {
-        self.samples.len()
+        self.regression_len
     }
 
+    /// The regression's samples, oldest first.
     pub fn samples(&self) -> impl Iterator<Item = &StoredSample> {
-        self.samples.iter()
+        self.samples
+            .iter()
+            .skip(self.samples.len() - self.regression_len)
     }
 
     pub fn estimate(&self) -> Option<&Estimate> {
@@ -140,13 +162,14 @@ impl Estimator {
     /// Forget all samples (e.g. after the source was replaced or stopped).
     pub fn clear(&mut self) {
         self.samples.clear();
+        self.regression_len = 0;
         self.estimate = None;
     }
 
     /// chrony's maxdelayratio / maxdelaydevratio tests: is a sample with this delay
     /// good enough to add? Ratios of 0 turn a test off.
     pub fn accepts_delay(&self, delay_s: f64, maxdelayratio: f64, maxdelaydevratio: f64) -> bool {
-        let Some(min_delay_s) = self.samples.iter().map(|s| s.delay_s).reduce(f64::min) else {
+        let Some(min_delay_s) = self.samples().map(|s| s.delay_s).reduce(f64::min) else {
             return true;
         };
         if maxdelayratio > 0.0 && delay_s > maxdelayratio * min_delay_s {
@@ -170,14 +193,17 @@ impl Estimator {
         if let Some(last) = self.samples.back() {
             if sample.local_time < last.local_time {
                 // Out of order (a clock step raced a reply): history is unusable.
-                self.samples.clear();
+                self.clear();
             }
         }
-        if self.samples.len() == self.max_samples {
-            self.samples.pop_front();
+        if self.regression_len == self.max_samples {
+            // The oldest regression sample now only extends the runs test.
+            self.regression_len -= 1;
         }
         self.samples.push_back(sample);
+        self.regression_len += 1;
         self.regress();
+        self.trim_runs_samples();
     }
 
     /// Re-express the history after the engine changed the clock at local time `now`:
@@ -204,10 +230,17 @@ impl Estimator {
         }
     }
 
+    fn trim_runs_samples(&mut self) {
+        let keep = self.regression_len * RUNS_RATIO;
+        while self.samples.len() > keep {
+            self.samples.pop_front();
+        }
+    }
+
     fn regress(&mut self) {
         let newest = *self.samples.back().expect("regress runs after a push");
         let previous_frequency_ppm = self.estimate.map_or(0.0, |e| e.frequency_ppm);
-        if self.samples.len() < MIN_SAMPLES_FOR_REGRESSION {
+        if self.regression_len < MIN_SAMPLES_FOR_REGRESSION {
             // Not enough for a line: the newest offset, the old frequency, no confidence.
             self.estimate = Some(Estimate {
                 reference_time: newest.local_time,
@@ -216,42 +249,47 @@ impl Estimator {
                 skew_ppm: WORST_CASE_SKEW_PPM,
                 offset_sd_s: newest.peer_distance_s(),
                 offset_error_s: newest.peer_distance_s(),
-                samples_used: self.samples.len(),
+                samples_used: self.regression_len,
             });
             return;
         }
-        let scale_s = self
-            .estimate
-            .filter(|e| e.samples_used >= MIN_SAMPLES_FOR_REGRESSION)
-            .map_or(f64::INFINITY, |e| e.offset_sd_s)
-            .max(MIN_WEIGHT_SCALE_S);
-        let min_distance_s = self
-            .samples
-            .iter()
-            .map(StoredSample::peer_distance_s)
-            .fold(f64::INFINITY, f64::min);
+        let mut distances_s: Vec<f64> = self.samples().map(StoredSample::peer_distance_s).collect();
+        distances_s.sort_by(f64::total_cmp);
+        let min_distance_s = distances_s[0];
+        let median_distance_s = median_of_sorted(&distances_s);
+        let scale_s = ((median_distance_s - min_distance_s) / 0.7)
+            .clamp(MIN_WEIGHT_SCALE_S, min_distance_s.max(MIN_WEIGHT_SCALE_S));
+        // All stored samples: the older ones only for the runs test (weight unused).
         let points: Vec<RegressionPoint> = self
             .samples
             .iter()
             .map(|s| RegressionPoint {
                 x_s: seconds_between(newest.local_time, s.local_time),
                 y_s: s.offset_s,
-                weight: 1.0 / (1.0 + ((s.peer_distance_s() - min_distance_s) / scale_s).powi(2)),
+                weight: 1.0
+                    / (1.0 + (s.peer_distance_s() - min_distance_s).max(0.0) / scale_s).powi(2),
             })
             .collect();
-        let n = points.len();
+        let total = points.len();
+        let n = self.regression_len;
+        let first = total - n;
         let keep_at_least = self.min_samples.min(n);
         let mut start = 0;
         let fit = loop {
-            let fit = fit_line(&points[start..]);
             let used = n - start;
-            if used <= keep_at_least || runs_test_passes(&fit.residual_signs) {
+            let fit = fit_line(&points[first + start..]);
+            let runs_from = total.saturating_sub(used * RUNS_RATIO);
+            let signs: Vec<bool> = points[runs_from..]
+                .iter()
+                .map(|p| p.y_s - fit.intercept_s - fit.slope * p.x_s >= 0.0)
+                .collect();
+            if used <= keep_at_least || runs_test_passes(&signs) {
                 break fit;
             }
             start += 1;
         };
-        // The samples that no longer fit the line are of no further use.
-        self.samples.drain(..start);
+        // The samples that no longer fit the line only extend later runs tests.
+        self.regression_len -= start;
         self.estimate = Some(Estimate {
             reference_time: newest.local_time,
             offset_s: fit.intercept_s,
@@ -261,6 +299,15 @@ impl Estimator {
             offset_error_s: fit.intercept_error_s,
             samples_used: n - start,
         });
+    }
+}
+
+fn median_of_sorted(values: &[f64]) -> f64 {
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
 }
 
@@ -278,7 +325,6 @@ struct LineFit {
     intercept_error_s: f64,
     slope_error: f64,
     unweighted_residual_sd_s: f64,
-    residual_signs: Vec<bool>,
 }
 
 /// Weighted least squares `y = a + b x`; `a` is the value at x = 0 (the newest sample).
@@ -324,7 +370,6 @@ fn fit_line(points: &[RegressionPoint]) -> LineFit {
         unweighted_residual_sd_s: (residuals.iter().map(|r| r * r).sum::<f64>()
             / degrees_of_freedom)
             .sqrt(),
-        residual_signs: residuals.iter().map(|r| *r >= 0.0).collect(),
     }
 }
 
@@ -347,153 +392,5 @@ fn runs_test_passes(signs: &[bool]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use gnomon_proto::NtpDuration;
-    use proptest::prelude::*;
-
-    fn at(seconds: f64) -> UnixTime {
-        UnixTime::from_secs(1_800_000_000).add(NtpDuration::from_seconds_f64(seconds))
-    }
-
-    fn sample(t_s: f64, offset_s: f64, delay_s: f64) -> StoredSample {
-        StoredSample {
-            local_time: at(t_s),
-            offset_s,
-            delay_s,
-            dispersion_s: 1e-6,
-        }
-    }
-
-    /// Deterministic pseudo-noise in [-1, 1].
-    fn noise(i: u64) -> f64 {
-        let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ 0x5851_F42D_4C95_7F2D;
-        (x % 2_000_001) as f64 / 1_000_000.0 - 1.0
-    }
-
-    #[test]
-    fn recovers_offset_and_frequency_of_a_line() {
-        let mut estimator = Estimator::new(6, 64);
-        for i in 0..20 {
-            let t = i as f64 * 64.0;
-            estimator.add_sample(sample(t, 0.001 + 5e-6 * t + 1e-6 * noise(i), 0.01));
-        }
-        let e = estimator.estimate().unwrap();
-        assert!((e.frequency_ppm - 5.0).abs() < 0.05, "{e:?}");
-        assert!(
-            (e.offset_s - (0.001 + 5e-6 * 19.0 * 64.0)).abs() < 2e-6,
-            "{e:?}"
-        );
-        assert!(e.skew_ppm < 0.05 && e.skew_ppm > 0.0);
-        assert!(e.offset_sd_s < 2e-6);
-    }
-
-    #[test]
-    fn high_delay_samples_weigh_less() {
-        let mut estimator = Estimator::new(6, 64);
-        for i in 0..30 {
-            let t = i as f64 * 16.0;
-            // Every third sample is delayed one way by 10 ms: its offset is off by 5 ms.
-            let (offset, delay) = if i % 3 == 2 {
-                (0.005, 0.021)
-            } else {
-                (0.0, 0.001)
-            };
-            estimator.add_sample(sample(t, offset + 1e-7 * noise(i), delay));
-        }
-        let e = estimator.estimate().unwrap();
-        // An unweighted line would sit at 5 ms / 3 = 1.7 ms.
-        assert!(e.offset_s.abs() < 5e-4, "pulled by delayed samples: {e:?}");
-    }
-
-    #[test]
-    fn runs_test_drops_samples_before_a_frequency_change() {
-        let mut estimator = Estimator::new(6, 64);
-        for i in 0..40 {
-            let t = i as f64 * 64.0;
-            // Frequency jumps from 0 to 10 ppm at sample 20.
-            let offset = if i < 20 {
-                0.0
-            } else {
-                10e-6 * (t - 20.0 * 64.0)
-            };
-            estimator.add_sample(sample(t, offset + 1e-7 * noise(i), 0.001));
-        }
-        let e = estimator.estimate().unwrap();
-        assert!(e.samples_used <= 22, "kept stale samples: {e:?}");
-        assert!((e.frequency_ppm - 10.0).abs() < 0.1, "{e:?}");
-        assert_eq!(estimator.sample_count(), e.samples_used);
-    }
-
-    #[test]
-    fn clock_change_rescales_history() {
-        let mut estimator = Estimator::new(6, 64);
-        for i in 0..10 {
-            let t = i as f64 * 10.0;
-            estimator.add_sample(sample(t, 0.5 + 20e-6 * t, 0.001));
-        }
-        // Step forward by the offset and speed the clock up by the frequency error.
-        let now = at(90.0);
-        let before = *estimator.estimate().unwrap();
-        estimator.apply_clock_change(now, before.frequency_ppm * 1e-6, before.offset_at_s(now));
-        let after = estimator.estimate().unwrap();
-        assert!(
-            after.offset_at_s(at(90.0 + before.offset_at_s(now))).abs() < 1e-9,
-            "{after:?}"
-        );
-        assert!(after.frequency_ppm.abs() < 1e-6, "{after:?}");
-        for s in estimator.samples() {
-            assert!(s.offset_s.abs() < 1e-8, "{s:?}");
-        }
-        // A new sample on the corrected clock fits the old line.
-        estimator.add_sample(sample(100.5, 0.0, 0.001));
-        assert!(estimator.estimate().unwrap().frequency_ppm.abs() < 1e-3);
-    }
-
-    #[test]
-    fn runs_test_on_signs() {
-        let alternating: Vec<bool> = (0..20).map(|i| i % 2 == 0).collect();
-        assert!(runs_test_passes(&alternating));
-        let two_runs: Vec<bool> = (0..20).map(|i| i < 10).collect();
-        assert!(!runs_test_passes(&two_runs));
-    }
-
-    #[test]
-    fn delay_tests() {
-        let mut estimator = Estimator::new(6, 64);
-        assert!(estimator.accepts_delay(5.0, 2.0, 10.0));
-        for i in 0..10 {
-            estimator.add_sample(sample(i as f64, 1e-6 * noise(i), 0.010));
-        }
-        assert!(estimator.accepts_delay(0.015, 2.0, 0.0));
-        assert!(!estimator.accepts_delay(0.025, 2.0, 0.0));
-        assert!(estimator.accepts_delay(0.025, 0.0, 0.0));
-        assert!(!estimator.accepts_delay(0.025, 0.0, 10.0));
-    }
-
-    #[test]
-    fn delay_deviation_test_waits_for_enough_samples() {
-        let mut estimator = Estimator::new(6, 64);
-        for i in 0..(MIN_SAMPLES_FOR_DELAY_TEST - 1) {
-            // Identical samples: a tiny deviation that would reject everything.
-            estimator.add_sample(sample(i as f64, 0.0, 0.010));
-        }
-        assert!(estimator.accepts_delay(0.030, 0.0, 10.0));
-        estimator.add_sample(sample(10.0, 0.0, 0.010));
-        assert!(!estimator.accepts_delay(0.030, 0.0, 10.0));
-    }
-
-    proptest! {
-        #[test]
-        fn sample_count_stays_within_limits(offsets in prop::collection::vec(-1.0f64..1.0, 1..150)) {
-            let mut estimator = Estimator::new(6, 32);
-            for (i, offset) in offsets.iter().enumerate() {
-                estimator.add_sample(sample(i as f64, *offset, 0.01));
-                prop_assert!(estimator.sample_count() <= 32);
-                prop_assert!(estimator.sample_count() >= 6.min(i + 1));
-                let e = estimator.estimate().unwrap();
-                prop_assert!(e.offset_s.is_finite() && e.frequency_ppm.is_finite());
-            }
-        }
-    }
-}
+#[path = "estimator_tests.rs"]
+mod tests;
