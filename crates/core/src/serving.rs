@@ -86,6 +86,46 @@ pub struct ServerStats {
     pub hardware_tx_timestamps: u64,
 }
 
+impl ServerStats {
+    /// Add `other`'s counts (the totals of several worker threads).
+    pub fn accumulate(&mut self, other: &ServerStats) {
+        let ServerStats {
+            received,
+            dropped,
+            malformed,
+            oversized,
+            not_client_request,
+            denied,
+            rate_limited,
+            kods_sent,
+            replies_sent,
+            send_failures,
+            daemon_rx_timestamps,
+            kernel_rx_timestamps,
+            hardware_rx_timestamps,
+            daemon_tx_timestamps,
+            kernel_tx_timestamps,
+            hardware_tx_timestamps,
+        } = *other;
+        self.received += received;
+        self.dropped += dropped;
+        self.malformed += malformed;
+        self.oversized += oversized;
+        self.not_client_request += not_client_request;
+        self.denied += denied;
+        self.rate_limited += rate_limited;
+        self.kods_sent += kods_sent;
+        self.replies_sent += replies_sent;
+        self.send_failures += send_failures;
+        self.daemon_rx_timestamps += daemon_rx_timestamps;
+        self.kernel_rx_timestamps += kernel_rx_timestamps;
+        self.hardware_rx_timestamps += hardware_rx_timestamps;
+        self.daemon_tx_timestamps += daemon_tx_timestamps;
+        self.kernel_tx_timestamps += kernel_tx_timestamps;
+        self.hardware_tx_timestamps += hardware_tx_timestamps;
+    }
+}
+
 /// What the server needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {

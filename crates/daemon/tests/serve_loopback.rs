@@ -282,3 +282,77 @@ fn unsynchronised_without_local_answers_leap_3() {
     assert_eq!(reply[0] & 7, 4, "mode");
     drop(gnomond);
 }
+
+#[test]
+fn server_threads_serve_from_worker_threads() {
+    let port = free_udp_port();
+    let gnomond = Gnomond::start(
+        &["-4"],
+        &server_lines(
+            port,
+            &["allow 127.0.0.1", "local stratum 4", "server_threads 2"],
+        ),
+    );
+    let stats = gnomond.control("serverstats");
+    assert_eq!(stats["worker_threads"], 2, "{stats}");
+    // The local reference engages in the main thread; workers see it via the snapshot.
+    let started = Instant::now();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    loop {
+        let reply = exchange(
+            &socket,
+            loopback(port),
+            &request(4, 1),
+            Duration::from_secs(1),
+        );
+        if reply.as_ref().is_some_and(|r| r[1] == 4) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{reply:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Many source ports (spread over the workers by the kernel), each answered.
+    let mut asked = 1;
+    for n in 0..40u64 {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let reply = exchange(
+            &socket,
+            loopback(port),
+            &request(4, 100 + n),
+            Duration::from_secs(2),
+        )
+        .expect("reply");
+        assert_eq!(&reply[24..32], &(100 + n).to_be_bytes());
+        assert_eq!(reply[1], 4);
+        // Transmit timestamp close to now (the clock mapping reaches the workers).
+        let transmit_s = u32::from_be_bytes(reply[40..44].try_into().unwrap());
+        let now_s = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 2_208_988_800) as u32;
+        assert!(
+            now_s.wrapping_sub(transmit_s) <= 1,
+            "{transmit_s} vs {now_s}"
+        );
+        asked += 1;
+    }
+    let stats = gnomond.control("serverstats");
+    assert!(
+        stats["ntp_replies_sent"].as_u64().unwrap() >= asked,
+        "{stats}"
+    );
+    let clients = gnomond.control("clients");
+    assert_eq!(clients["clients"].as_array().unwrap().len(), 1, "{clients}");
+    assert!(clients["clients"][0]["ntp_requests"].as_u64().unwrap() >= asked);
+    let status = {
+        let mut gnomond = gnomond;
+        let pid = gnomond.pid();
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+        gnomond.wait_exit(Duration::from_secs(5))
+    };
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+}

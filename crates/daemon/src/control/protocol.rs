@@ -192,6 +192,9 @@ pub struct ServerStatsReport {
     pub serving: bool,
     /// The bound server sockets, e.g. "0.0.0.0:123".
     pub sockets: Vec<String>,
+    /// `server_threads`: worker threads serving (0: the main loop serves).
+    #[serde(default)]
+    pub worker_threads: u64,
     /// Every datagram received on the server sockets.
     pub ntp_packets_received: u64,
     /// Datagrams that got no reply (the sum of the reasons below).

@@ -1,7 +1,8 @@
 //! The server-side monitoring views: the served clients' log and the totals.
 //!
-//! Owns turning gnomon-core's `Server` state into [`ClientList`] and
-//! [`ServerStatsReport`]. Read-only: it never changes the server.
+//! Owns turning the serving report (the main loop's server, or every worker's,
+//! merged) into [`ClientList`] and [`ServerStatsReport`]. Read-only: it never changes
+//! the servers.
 
 use super::protocol::{ClientList, ClientReport, ServerStatsReport};
 use crate::runtime::serve::Serving;
@@ -19,8 +20,9 @@ pub fn clients(serving: Option<&Serving>, now_ns: i64) -> ClientList {
         };
     };
     let mut clients: Vec<ClientReport> = serving
-        .server()
-        .clients()
+        .report()
+        .clients
+        .iter()
         .map(|record| ClientReport {
             address: record.address.to_string(),
             ntp_requests: record.requests,
@@ -44,22 +46,14 @@ pub fn clients(serving: Option<&Serving>, now_ns: i64) -> ClientList {
 
 /// `serverstats`. `command_requests` is counted by the control server.
 pub fn serverstats(serving: Option<&Serving>, command_requests: u64) -> ServerStatsReport {
-    let (stats, sockets, evictions, capacity) = match serving {
-        Some(serving) => (
-            *serving.server().stats(),
-            serving
-                .sockets()
-                .iter()
-                .map(|socket| socket.local.to_string())
-                .collect(),
-            serving.server().client_log_evictions(),
-            serving.server().client_log_capacity() as u64,
-        ),
-        None => (Default::default(), Vec::new(), 0, 0),
-    };
+    let report = serving.map(Serving::report);
+    let stats = report.as_ref().map(|r| r.stats).unwrap_or_default();
     ServerStatsReport {
         serving: serving.is_some(),
-        sockets,
+        sockets: report.as_ref().map_or_else(Vec::new, |r| {
+            r.local_addresses.iter().map(|a| a.to_string()).collect()
+        }),
+        worker_threads: report.as_ref().map_or(0, |r| r.worker_threads as u64),
         ntp_packets_received: stats.received,
         ntp_packets_dropped: stats.dropped,
         ntp_packets_denied: stats.denied,
@@ -71,8 +65,8 @@ pub fn serverstats(serving: Option<&Serving>, command_requests: u64) -> ServerSt
         ntp_kods_sent: stats.kods_sent,
         ntp_send_failures: stats.send_failures,
         command_requests,
-        client_log_records_dropped: evictions,
-        client_log_capacity: capacity,
+        client_log_records_dropped: report.as_ref().map_or(0, |r| r.client_log_evictions),
+        client_log_capacity: report.as_ref().map_or(0, |r| r.client_log_capacity as u64),
         ntp_daemon_rx_timestamps: stats.daemon_rx_timestamps,
         ntp_daemon_tx_timestamps: stats.daemon_tx_timestamps,
         ntp_kernel_rx_timestamps: stats.kernel_rx_timestamps,

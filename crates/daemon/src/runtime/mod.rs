@@ -8,7 +8,9 @@
 //! thread does IO, no busy loop. Policy lives in gnomon-core, not here.
 
 pub mod serve;
+pub mod snapshot;
 pub mod sources;
+pub mod workers;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -133,7 +135,11 @@ impl Daemon {
             _ => None,
         };
         let serving = match options.one_shot {
-            None => Serving::open(&config, rand::random()),
+            None => Serving::open(
+                &config,
+                rand::random(),
+                &serve::snapshot_of(engine.system_variables(), clock.as_ref()),
+            ),
             Some(_) => None,
         };
         let now_ns = monotonic_now_ns();
@@ -386,6 +392,12 @@ impl Daemon {
                 })
                 .unwrap_or(MAX_POLL_WAIT)
                 .min(MAX_POLL_WAIT)
+                .min(
+                    self.serving
+                        .as_ref()
+                        .and_then(Serving::max_wait)
+                        .unwrap_or(MAX_POLL_WAIT),
+                )
                 .min(if self.options.one_shot.is_some() {
                     Duration::from_millis(500)
                 } else {
@@ -435,7 +447,8 @@ impl Daemon {
             }
             if let Some(serving) = &mut self.serving {
                 let system = self.engine.system_variables();
-                for (index, readiness) in ready[sources_end..control_start].iter().enumerate() {
+                let server_ready = ready[sources_end..].iter().take(serving.socket_count());
+                for (index, readiness) in server_ready.enumerate() {
                     if readiness.readable || readiness.error {
                         serving.drain(index, self.clock.as_ref(), system);
                     }
@@ -449,6 +462,9 @@ impl Daemon {
                     &mut |request, _| self.handle_request(request),
                 );
                 self.control = Some(control);
+            }
+            if let Some(serving) = &self.serving {
+                serving.publish(self.engine.system_variables(), self.clock.as_ref());
             }
             self.housekeeping();
         }

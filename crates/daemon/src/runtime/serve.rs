@@ -25,6 +25,53 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::RawFd;
 
+use super::snapshot::ServingSnapshot;
+use super::workers::Workers;
+use crate::sys::timex::realtime_now;
+use gnomon_core::client_table::ClientRecord;
+use gnomon_core::serving::ServerStats;
+use gnomon_proto::NtpDuration;
+
+/// What the monitoring views need, from the main loop's server or all workers'.
+#[derive(Clone, Debug)]
+pub struct ServingReport {
+    pub stats: ServerStats,
+    pub client_log_evictions: u64,
+    pub client_log_capacity: usize,
+    pub clients: Vec<ClientRecord>,
+    pub local_addresses: Vec<SocketAddr>,
+    pub worker_threads: usize,
+}
+
+fn merge_record(merged: &mut ClientRecord, other: &ClientRecord) {
+    merged.requests += other.requests;
+    merged.rate_limit_drops += other.rate_limit_drops;
+    merged.kods_sent += other.kods_sent;
+    if other.last_request_ns > merged.last_request_ns {
+        merged.last_request_ns = other.last_request_ns;
+    }
+    merged.interval_log2_s = merged.interval_log2_s.or(other.interval_log2_s);
+    merged.limited_interval_log2_s = merged
+        .limited_interval_log2_s
+        .or(other.limited_interval_log2_s);
+}
+
+/// The system variables and the clock's mapping from system time, now.
+pub fn snapshot_of(system: &SystemVariables, clock: &dyn Clock) -> ServingSnapshot {
+    let system_at = realtime_now();
+    let clock_at = clock.clock_time_of_system(system_at);
+    let one_second_later =
+        clock.clock_time_of_system(system_at.add(NtpDuration::from_nanos(1_000_000_000)));
+    let rate_offset =
+        (one_second_later.as_nanos() - clock_at.as_nanos() - 1_000_000_000) as f64 * 1e-9;
+    ServingSnapshot {
+        system: *system,
+        system_at,
+        clock_at,
+        clock_rate_offset: rate_offset,
+    }
+}
+
 /// Most datagrams taken from one socket per main-loop turn, so the control socket
 /// and timers still get their turn under a flood (poll is level-triggered: the rest
 /// wait for the next turn).
@@ -41,6 +88,8 @@ pub struct ServerSocket {
 pub struct Serving {
     sockets: Vec<ServerSocket>,
     server: Server,
+    /// `server_threads N`: the workers serve and `sockets` is empty.
+    workers: Option<Workers>,
     buffer: Box<[u8; MAX_REQUEST_LEN + 1]>,
 }
 
@@ -114,6 +163,11 @@ pub fn open_server_socket(address: SocketAddr, reuse_port: bool) -> io::Result<S
 
 /// The core server for a configuration.
 pub fn core_server(config: &Config, seed: [u8; 32]) -> Server {
+    core_server_with_capacity(config, seed, DEFAULT_CAPACITY)
+}
+
+/// The same with a client log of `capacity` records.
+pub fn core_server_with_capacity(config: &Config, seed: [u8; 32], capacity: usize) -> Server {
     let rules = resolve_access_rules(&config.access_rules);
     Server::new(ServerConfig {
         access: AccessTable::from_rules(&rules),
@@ -123,7 +177,7 @@ pub fn core_server(config: &Config, seed: [u8; 32]) -> Server {
             leak_log2: limit.leak_log2,
             kod_log2: limit.kod_log2,
         }),
-        client_table_capacity: DEFAULT_CAPACITY,
+        client_table_capacity: capacity,
         seed,
     })
 }
@@ -132,9 +186,18 @@ impl Serving {
     /// Open the server sockets when the configuration serves clients (`allow` and a
     /// non-zero `port`). A socket that cannot be opened is logged once and skipped
     /// (an IPv6 socket on a host without IPv6 is expected); None when not serving.
-    pub fn open(config: &Config, seed: [u8; 32]) -> Option<Serving> {
+    pub fn open(config: &Config, seed: [u8; 32], initial: &ServingSnapshot) -> Option<Serving> {
         if !config.serves_clients() {
             return None;
+        }
+        let threads = config.server_threads.unwrap_or(0) as usize;
+        if threads > 0 {
+            return Some(Serving {
+                sockets: Vec::new(),
+                server: core_server_with_capacity(config, seed, 64),
+                workers: Some(Workers::start(config, threads, seed, initial)),
+                buffer: Box::new([0u8; MAX_REQUEST_LEN + 1]),
+            });
         }
         let mut sockets = Vec::new();
         for address in server_addresses(config) {
@@ -163,16 +226,65 @@ impl Serving {
         Some(Serving {
             sockets,
             server: core_server(config, seed),
+            workers: None,
             buffer: Box::new([0u8; MAX_REQUEST_LEN + 1]),
         })
     }
 
-    pub fn server(&self) -> &Server {
-        &self.server
+    /// Totals and client records of the main loop's server and every worker's,
+    /// merged by client address.
+    pub fn report(&self) -> ServingReport {
+        let mut report = ServingReport {
+            stats: *self.server.stats(),
+            client_log_evictions: self.server.client_log_evictions(),
+            client_log_capacity: self.server.client_log_capacity(),
+            clients: self.server.clients().copied().collect(),
+            local_addresses: self.sockets.iter().map(|socket| socket.local).collect(),
+            worker_threads: 0,
+        };
+        if let Some(workers) = &self.workers {
+            report.client_log_capacity = 0;
+            report.worker_threads = workers.thread_count();
+            report.local_addresses = workers.local_addresses().to_vec();
+            for server in workers.servers() {
+                let Ok(server) = server.lock() else {
+                    continue;
+                };
+                report.stats.accumulate(server.stats());
+                report.client_log_evictions += server.client_log_evictions();
+                report.client_log_capacity += server.client_log_capacity();
+                for record in server.clients() {
+                    match report
+                        .clients
+                        .iter_mut()
+                        .find(|r| r.address == record.address)
+                    {
+                        Some(merged) => merge_record(merged, record),
+                        None => report.clients.push(*record),
+                    }
+                }
+            }
+        }
+        report
     }
 
-    pub fn sockets(&self) -> &[ServerSocket] {
-        &self.sockets
+    /// Publish the state the worker threads read (nothing to do without workers).
+    pub fn publish(&self, system: &SystemVariables, clock: &dyn Clock) {
+        if let Some(workers) = &self.workers {
+            workers.publish(&snapshot_of(system, clock));
+        }
+    }
+
+    /// The longest the main loop may sleep so workers see fresh state (None: no limit).
+    pub fn max_wait(&self) -> Option<std::time::Duration> {
+        self.workers
+            .as_ref()
+            .map(|_| std::time::Duration::from_secs(1))
+    }
+
+    /// How many sockets [`Serving::poll_entries`] lists.
+    pub fn socket_count(&self) -> usize {
+        self.sockets.len()
     }
 
     /// What to poll: every server socket, readable.

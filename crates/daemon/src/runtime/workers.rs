@@ -1,0 +1,239 @@
+//! `server_threads N`: NTP served by worker threads with batched IO.
+//!
+//! Owns N threads, each with its own SO_REUSEPORT server socket per address (the
+//! kernel spreads clients over them by address and port), its own gnomon-core
+//! `Server` (access table, client log of 1/N of the capacity, rate limiter), and
+//! recvmmsg/sendmmsg batches. Workers read the system variables and the clock mapping
+//! from the main thread's lock-free [`SnapshotCell`]; the transmit timestamp of a batch
+//! is read just before its sendmmsg. The `Server` of a worker sits behind a mutex that
+//! only the monitoring views contend for. A worker waits in poll(2) at most
+//! [`WORKER_WAIT`] so it notices a stop. Without `server_threads` (the default) none
+//! of this runs: DESIGN rule 3's one-thread mode serves from the main loop instead.
+//!
+//! It must not touch the engine or the clock object (they belong to the main
+//! thread), log per packet, or allocate per packet.
+
+use super::serve::{core_server_with_capacity, open_server_socket, server_addresses, ServerSocket};
+use super::snapshot::{ServingSnapshot, SnapshotCell};
+use crate::config::Config;
+use crate::sys::batch::Batch;
+use crate::sys::fd::{poll, Readiness};
+use crate::sys::timex::{monotonic_now_ns, realtime_now};
+use gnomon_core::client_table::DEFAULT_CAPACITY;
+use gnomon_core::serving::{DropReason, Served, Server, TimestampKind};
+use gnomon_proto::NtpTimestamp;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Datagrams per recvmmsg/sendmmsg.
+pub const BATCH_LEN: usize = 64;
+/// Longest poll of a worker, so it sees the stop flag.
+pub const WORKER_WAIT: Duration = Duration::from_millis(200);
+/// Batches taken from one socket before polling again.
+const MAX_BATCHES_PER_WAKE: usize = 64;
+
+/// The running workers.
+pub struct Workers {
+    threads: Vec<JoinHandle<()>>,
+    servers: Vec<Arc<Mutex<Server>>>,
+    snapshot: Arc<SnapshotCell>,
+    stop: Arc<AtomicBool>,
+    local_addresses: Vec<SocketAddr>,
+}
+
+impl Workers {
+    /// Open the sockets and start `count` workers. Sockets that cannot be opened are
+    /// logged once (IPv6 as a warning); a worker with no socket is not started.
+    pub fn start(
+        config: &Config,
+        count: usize,
+        seed: [u8; 32],
+        initial: &ServingSnapshot,
+    ) -> Workers {
+        let snapshot = Arc::new(SnapshotCell::new(initial));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut workers = Workers {
+            threads: Vec::new(),
+            servers: Vec::new(),
+            snapshot,
+            stop,
+            local_addresses: Vec::new(),
+        };
+        let capacity = (DEFAULT_CAPACITY / count.max(1)).max(64);
+        for index in 0..count {
+            let mut sockets = Vec::new();
+            for address in server_addresses(config) {
+                match open_server_socket(address, true) {
+                    Ok(socket) => {
+                        if index == 0 {
+                            tracing::info!(
+                                "serving NTP on {} with {count} worker threads (kernel timestamps: {:?})",
+                                socket.local,
+                                socket.timestamps
+                            );
+                            workers.local_addresses.push(socket.local);
+                        }
+                        sockets.push(socket);
+                    }
+                    Err(error) if index == 0 && address.is_ipv6() => tracing::warn!(
+                        "cannot open the IPv6 NTP server socket {address}: {error}; serving IPv4 only"
+                    ),
+                    Err(error) if index == 0 => {
+                        tracing::error!("cannot open the NTP server socket {address}: {error}")
+                    }
+                    Err(_) => {}
+                }
+            }
+            if sockets.is_empty() {
+                continue;
+            }
+            let mut worker_seed = seed;
+            worker_seed[31] ^= index as u8;
+            worker_seed[30] ^= (index >> 8) as u8;
+            let server = Arc::new(Mutex::new(core_server_with_capacity(
+                config,
+                worker_seed,
+                capacity,
+            )));
+            workers.servers.push(Arc::clone(&server));
+            let snapshot = Arc::clone(&workers.snapshot);
+            let stop = Arc::clone(&workers.stop);
+            let initial = *initial;
+            let spawned = std::thread::Builder::new()
+                .name(format!("ntp-worker-{index}"))
+                .spawn(move || run_worker(sockets, server, snapshot, stop, initial));
+            match spawned {
+                Ok(handle) => workers.threads.push(handle),
+                Err(error) => tracing::error!("cannot start NTP worker thread {index}: {error}"),
+            }
+        }
+        workers
+    }
+
+    /// Hand the workers the main thread's current state.
+    pub fn publish(&self, snapshot: &ServingSnapshot) {
+        self.snapshot.publish(snapshot);
+    }
+
+    pub fn servers(&self) -> &[Arc<Mutex<Server>>] {
+        &self.servers
+    }
+
+    pub fn local_addresses(&self) -> &[SocketAddr] {
+        &self.local_addresses
+    }
+
+    pub fn thread_count(&self) -> usize {
+        self.threads.len()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for handle in self.threads.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn run_worker(
+    sockets: Vec<ServerSocket>,
+    server: Arc<Mutex<Server>>,
+    cell: Arc<SnapshotCell>,
+    stop: Arc<AtomicBool>,
+    initial: ServingSnapshot,
+) {
+    let entries: Vec<_> = sockets
+        .iter()
+        .map(|socket| {
+            (
+                socket.socket.raw_fd(),
+                Readiness {
+                    readable: true,
+                    ..Readiness::default()
+                },
+            )
+        })
+        .collect();
+    let mut incoming = Batch::new(BATCH_LEN);
+    let mut outgoing = Batch::new(BATCH_LEN);
+    let placeholder: SocketAddr = ([0, 0, 0, 0], 0).into();
+    let mut pending = [(Served::Drop(DropReason::Malformed), placeholder); BATCH_LEN];
+    let mut last = initial;
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(ready) = poll(&entries, Some(WORKER_WAIT)) else {
+            continue;
+        };
+        for (socket, readiness) in sockets.iter().zip(ready) {
+            if !(readiness.readable || readiness.error) {
+                continue;
+            }
+            for _ in 0..MAX_BATCHES_PER_WAKE {
+                let count = match incoming.recv(&socket.socket) {
+                    Ok(count) if count > 0 => count,
+                    _ => break,
+                };
+                if let Some(snapshot) = cell.read() {
+                    last = snapshot;
+                }
+                let Ok(mut server) = server.lock() else {
+                    return;
+                };
+                let now_ns = monotonic_now_ns();
+                let mut out = 0;
+                for index in 0..count {
+                    let Some(packet) = incoming.received(index) else {
+                        continue;
+                    };
+                    let Some(from) = packet.from else {
+                        continue;
+                    };
+                    let (received_at, rx_kind) = match packet.kernel_rx {
+                        Some(kernel) => (last.clock_time_of_system(kernel), TimestampKind::Kernel),
+                        None => (
+                            last.clock_time_of_system(realtime_now()),
+                            TimestampKind::Daemon,
+                        ),
+                    };
+                    let served = server.on_datagram(
+                        packet.data,
+                        from.ip(),
+                        received_at,
+                        rx_kind,
+                        now_ns,
+                        &last.system,
+                    );
+                    if !matches!(served, Served::Drop(_)) {
+                        pending[out] = (served, from);
+                        out += 1;
+                    }
+                }
+                // The transmit timestamp: one clock read just before the send call.
+                let transmit = NtpTimestamp::from_unix(last.clock_time_of_system(realtime_now()));
+                for (slot, (served, to)) in pending[..out].iter().enumerate() {
+                    let bytes = match *served {
+                        Served::Reply(mut reply) => {
+                            reply.transmit_timestamp = transmit;
+                            reply.to_bytes()
+                        }
+                        Served::KissOfDeath(kod) => kod.to_bytes(),
+                        Served::Drop(_) => continue,
+                    };
+                    outgoing.set_outgoing(slot, &bytes, *to);
+                }
+                let sent = outgoing.send(&socket.socket, out).unwrap_or(0);
+                for (slot, (served, _)) in pending[..out].iter().enumerate() {
+                    server.on_sent(served, slot < sent, TimestampKind::Daemon);
+                }
+                drop(server);
+                if count < incoming.capacity() {
+                    break;
+                }
+            }
+        }
+    }
+}
