@@ -5,11 +5,13 @@
 //! own module.
 
 mod address;
+mod daemon_views;
 mod measure;
 mod query;
 mod sample;
 
 use clap::{Parser, Subcommand};
+use daemon_views::View;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,18 +24,61 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    socket: daemon_views::SocketArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Measure NTP servers once (like `chronyd -Q`, `ntpdate -q`); never changes the clock.
     Query(query::QueryArgs),
+    /// The local gnomond's clock: reference, offset, frequency, error (chronyc tracking).
+    Tracking(daemon_views::ViewArgs),
+    /// The local gnomond's time sources (chronyc sources).
+    Sources(daemon_views::VerboseViewArgs),
+    /// Statistics of each source's samples (chronyc sourcestats).
+    Sourcestats(daemon_views::VerboseViewArgs),
+    /// How many sources are online, offline, bursting, unresolved (chronyc activity).
+    Activity(daemon_views::ViewArgs),
+    /// Start a burst of requests on every source (root only).
+    Burst(daemon_views::ViewArgs),
+    /// Correct the clock now by stepping (root only).
+    Makestep(daemon_views::ViewArgs),
+    /// Wait until the local gnomond is synchronised (for boot scripts).
+    Waitsync(daemon_views::WaitsyncArgs),
+}
+
+/// A view that cannot reach the daemon exits 3 (environment), not 2 (usage).
+fn daemon_view(cli: &Cli, view: View, json: bool) -> Result<i32, String> {
+    daemon_views::run_view(&cli.socket, view, json).or_else(|message| {
+        eprintln!("gnomon: {message}");
+        Ok(3)
+    })
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Query(args) => query::run(args),
+        Command::Tracking(args) => daemon_view(&cli, View::Tracking, args.json),
+        Command::Sources(args) => daemon_view(
+            &cli,
+            View::Sources {
+                verbose: args.verbose,
+            },
+            args.view.json,
+        ),
+        Command::Sourcestats(args) => daemon_view(
+            &cli,
+            View::Sourcestats {
+                verbose: args.verbose,
+            },
+            args.view.json,
+        ),
+        Command::Activity(args) => daemon_view(&cli, View::Activity, args.json),
+        Command::Burst(args) => daemon_view(&cli, View::Burst, args.json),
+        Command::Makestep(args) => daemon_view(&cli, View::Makestep, args.json),
+        Command::Waitsync(args) => daemon_views::run_waitsync(&cli.socket, args),
     };
     let code = match result {
         Ok(code) => code,

@@ -3,12 +3,14 @@
 //! - [`Responder`]: a scriptable NTP server on a loopback port, in a thread of the
 //!   test process. It serves time shifted by a chosen offset, or misbehaves in a
 //!   chosen way (wrong origin, kiss-o'-death, unsynchronised, garbage, silence).
+//! - [`gnomond`]: starts the workspace's own `gnomond -x` the same way.
 //! - [`chronyd`]: starts a real `chronyd -x` (clock control off) on a loopback port
 //!   with its own pidfile, driftfile and command socket, and stops it by PID.
 //!
 //! Everything binds to 127.0.0.1 and stops when its handle is dropped.
 
 pub mod chronyd;
+pub mod gnomond;
 mod responder;
 
 pub use responder::{Behaviour, Responder};

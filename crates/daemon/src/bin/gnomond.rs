@@ -22,9 +22,10 @@ Exit status: 0 stopped cleanly (SIGTERM/SIGINT) or -q/-Q measured; 1 configurati
 2 usage error; 3 runtime failure (no measurement for -q/-Q, maxchange exceeded, IO error)."
 )]
 struct Args {
-    /// Configuration file (chrony.conf syntax).
-    #[arg(short = 'f', value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
-    config_file: PathBuf,
+    /// Configuration file (chrony.conf syntax). Default /etc/gnomon/gnomon.conf,
+    /// which is not read when directives are given on the command line (as chronyd).
+    #[arg(short = 'f', value_name = "FILE")]
+    config_file: Option<PathBuf>,
     /// Do not change the system clock: discipline a virtual clock over it instead
     /// (measure, report and serve; the machine's clock is left alone).
     #[arg(short = 'x')]
@@ -100,7 +101,15 @@ fn init_logging(level: i8) {
 fn main() -> ExitCode {
     let args = Args::parse();
     let _ = (args.foreground, args.debug);
-    let mut parsed = match Config::load(&args.config_file, &args.extra_lines) {
+    let loaded = match &args.config_file {
+        Some(path) => Config::load(path, &args.extra_lines),
+        None if !args.extra_lines.is_empty() => Config::parse_str(
+            &args.extra_lines.join("\n"),
+            gnomon_daemon::config::COMMAND_LINE_ORIGIN,
+        ),
+        None => Config::load(std::path::Path::new(DEFAULT_CONFIG_PATH), &[]),
+    };
+    let mut parsed = match loaded {
         Ok(parsed) => parsed,
         Err(error) => {
             eprintln!("gnomond: {error}");

@@ -359,7 +359,7 @@ impl Daemon {
 
     /// Run until SIGTERM/SIGINT (or the one-shot measurement).
     pub fn run(&mut self) -> io::Result<Exit> {
-        signal::install_handlers()?;
+        let wake_pipe = signal::install_handlers()?;
         notify("READY=1\nSTATUS=running");
         let started_ns = monotonic_now_ns();
         let mut buffer = [0u8; 2048];
@@ -422,11 +422,22 @@ impl Daemon {
             if let Some(serving) = &self.serving {
                 entries.extend(serving.poll_entries());
             }
+            let wake_index = entries.len();
+            entries.push((
+                wake_pipe.raw_fd(),
+                Readiness {
+                    readable: true,
+                    ..Readiness::default()
+                },
+            ));
             let control_start = entries.len();
             if let Some(control) = &self.control {
                 entries.extend(control.poll_entries());
             }
             let ready = poll(&entries, Some(wait))?;
+            if ready[wake_index].readable {
+                wake_pipe.drain();
+            }
 
             let now = self.clock.now();
             if self

@@ -1,0 +1,270 @@
+//! gnomond as an NTP client, seen through `gnomon`'s views: against a real chronyd,
+//! against a falseticker, one-shot modes, permissions, and a proof (strace) that -x
+//! never asks the kernel to change the clock.
+
+use gnomon_testkit::chronyd::Chronyd;
+use gnomon_testkit::gnomond::{workspace_binary, Gnomond};
+use gnomon_testkit::{Behaviour, Responder};
+use serde_json::Value;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn gnomon(gnomond: &Gnomond, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gnomon"))
+        .arg("--socket")
+        .arg(gnomond.socket_path())
+        .args(args)
+        .output()
+        .expect("run gnomon")
+}
+
+fn json(gnomond: &Gnomond, view: &str) -> Value {
+    let output = gnomon(gnomond, &[view, "--json"]);
+    assert!(
+        output.status.success(),
+        "{view}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON view")
+}
+
+#[test]
+fn syncs_to_chronyd_and_shows_it_selected() {
+    let chronyd = Chronyd::local_stratum(8);
+    let server = format!(
+        "server 127.0.0.1 port {} iburst minpoll 0 maxpoll 0",
+        chronyd.port()
+    );
+    let gnomond = Gnomond::start(&[], &[&server]);
+    let started = Instant::now();
+    let wait = gnomon(
+        &gnomond,
+        &[
+            "waitsync",
+            "--timeout",
+            "20",
+            "--interval",
+            "0.2",
+            "--max-offset",
+            "0.001",
+        ],
+    );
+    assert!(
+        wait.status.success(),
+        "waitsync: {}\nlog:\n{}",
+        String::from_utf8_lossy(&wait.stderr),
+        gnomond.log()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let tracking = json(&gnomond, "tracking");
+    assert_eq!(tracking["synchronized"], true);
+    assert_eq!(tracking["stratum"], 9, "chronyd's stratum 8 + 1");
+    assert_eq!(tracking["reference_id"], "7F000001");
+    assert!(tracking["system_time_offset_s"].as_f64().unwrap().abs() < 0.001);
+    assert!(tracking["error_bound_s"].as_f64().unwrap() < 0.001);
+    assert_eq!(tracking["leap_status"], "Normal");
+
+    let sources = json(&gnomond, "sources");
+    assert_eq!(sources[0]["state"], "*");
+    assert_eq!(sources[0]["stratum"], 8);
+    assert!(sources[0]["measured_offset_s"].as_f64().unwrap().abs() < 0.001);
+
+    let text = String::from_utf8(gnomon(&gnomond, &["sources"]).stdout).unwrap();
+    let row = text.lines().nth(2).expect("a source row");
+    assert!(row.starts_with("^* 127.0.0.1 "), "{text}");
+    assert!(String::from_utf8(gnomon(&gnomond, &["tracking"]).stdout)
+        .unwrap()
+        .contains("Stratum         : 9\n"));
+    let stats = json(&gnomond, "sourcestats");
+    assert!(stats[0]["samples"].as_u64().unwrap() >= 1, "{stats}");
+    let activity = json(&gnomond, "activity");
+    let online = activity["online"].as_u64().unwrap() + activity["burst_online"].as_u64().unwrap();
+    assert_eq!(online, 1, "{activity}");
+    assert_eq!(activity["offline"], 0);
+
+    // SIGTERM: a clean exit.
+    let status = gnomond
+        .terminate(Duration::from_secs(5))
+        .expect("exits on SIGTERM");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn falseticker_is_marked_and_never_selected() {
+    let good_a = Responder::start(Behaviour::offset(0.0)).unwrap();
+    let good_b = Responder::start(Behaviour::offset(0.0)).unwrap();
+    let shifted = Responder::start(Behaviour::offset(0.100)).unwrap();
+    let lines: Vec<String> = [&good_a, &good_b, &shifted]
+        .iter()
+        .map(|r| {
+            format!(
+                "server 127.0.0.1 port {} iburst minpoll -1 maxpoll -1",
+                r.address().port()
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let gnomond = Gnomond::start(&[], &refs);
+    let shifted_name = "127.0.0.1";
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut saw_falseticker = false;
+    while Instant::now() < deadline {
+        let sources = json(&gnomond, "sources");
+        let rows = sources.as_array().unwrap();
+        assert_eq!(rows.len(), 3);
+        // The third configured source is the shifted one.
+        assert_eq!(rows[2]["name"], shifted_name);
+        assert_ne!(
+            rows[2]["state"], "*",
+            "the falseticker was selected: {sources}"
+        );
+        saw_falseticker |= rows[2]["state"] == "x";
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(saw_falseticker, "never marked x; log:\n{}", gnomond.log());
+    let tracking = json(&gnomond, "tracking");
+    assert!(
+        tracking["system_time_offset_s"].as_f64().unwrap().abs() < 0.005,
+        "{tracking}"
+    );
+}
+
+#[test]
+fn print_offset_once_like_chronyd_q() {
+    let ahead = Responder::start(Behaviour::offset(0.25)).unwrap();
+    let output = Command::new(workspace_binary("gnomond"))
+        .args(["-Q", "-t", "20"])
+        .arg(format!(
+            "server 127.0.0.1 port {} iburst",
+            ahead.address().port()
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: f64 = stdout
+        .split("System clock wrong by ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no offset in {stdout:?}"));
+    assert!((value - 0.25).abs() < 0.002, "{value}");
+}
+
+#[test]
+fn state_changing_commands_are_for_root_only() {
+    let responder = Responder::start(Behaviour::offset(0.0)).unwrap();
+    let server = format!(
+        "server 127.0.0.1 port {} minpoll 0 maxpoll 0",
+        responder.address().port()
+    );
+    let gnomond = Gnomond::start(&[], &[&server]);
+    let as_root = gnomon(&gnomond, &["burst"]);
+    assert!(
+        as_root.status.success(),
+        "{}",
+        String::from_utf8_lossy(&as_root.stderr)
+    );
+    assert!(String::from_utf8_lossy(&as_root.stdout).contains("burst started on 1 sources"));
+    // The same command as user nobody is refused; a monitoring view is allowed.
+    let run_as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_gnomon"))
+            .arg("--socket")
+            .arg(gnomond.socket_path())
+            .args(args)
+            .output()
+            .expect("setpriv (util-linux)")
+    };
+    let refused = run_as_nobody(&["burst"]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("permission denied"),
+        "{refused:?}"
+    );
+    let allowed = run_as_nobody(&["activity"]);
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+}
+
+#[test]
+fn no_daemon_is_a_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_gnomon"))
+        .args(["--socket", "/nonexistent/gnomond.sock", "tracking"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/nonexistent/gnomond.sock") && stderr.contains("is it running"),
+        "{stderr}"
+    );
+}
+
+/// DESIGN rule 1, checked on the real binary: under strace, gnomond -x makes no
+/// clock-changing call (clock_adjtime/adjtimex with non-zero modes, clock_settime,
+/// settimeofday) while it synchronises.
+#[test]
+fn no_clock_changing_syscalls_with_x() {
+    let responder = Responder::start(Behaviour::offset(0.5)).unwrap();
+    let dir = gnomon_testkit::chronyd::TempDir::new("strace");
+    let trace = dir.path().join("trace");
+    let socket = dir.path().join("g.sock");
+    let mut child = Command::new("strace")
+        .args([
+            "-f",
+            "-e",
+            "trace=clock_adjtime,adjtimex,clock_settime,settimeofday",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(workspace_binary("gnomond"))
+        .args(["-x", "-f", "/dev/null"])
+        .arg(format!(
+            "server 127.0.0.1 port {} iburst minpoll -1 maxpoll -1",
+            responder.address().port()
+        ))
+        .arg("makestep 0.1 -1")
+        .arg(format!("bindcmdaddress {}", socket.display()))
+        .arg(format!("pidfile {}/g.pid", dir.path().display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("strace (apt-get install strace)");
+    std::thread::sleep(Duration::from_secs(4));
+    // Stop gnomond itself (its pidfile), so strace sees it exit and ends too.
+    let pid = std::fs::read_to_string(dir.path().join("g.pid")).expect("gnomond's pidfile");
+    let _ = Command::new("kill").arg("-TERM").arg(pid.trim()).status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "gnomond under strace: {status:?}");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(
+        text.contains("+++ exited with 0 +++"),
+        "strace saw the whole run:\n{text}"
+    );
+    assert!(
+        responder.requests() >= 4,
+        "it did synchronise: {} requests",
+        responder.requests()
+    );
+    for line in text.lines() {
+        let changes_clock = line.contains("clock_settime(")
+            || line.contains("settimeofday(")
+            || ((line.contains("clock_adjtime(") || line.contains("adjtimex("))
+                && !line.contains("modes=0,"));
+        assert!(!changes_clock, "clock-changing call: {line}");
+    }
+}
