@@ -268,3 +268,35 @@ fn no_clock_changing_syscalls_with_x() {
         assert!(!changes_clock, "clock-changing call: {line}");
     }
 }
+
+/// `user nobody`: after opening its sockets gnomond runs as nobody with exactly
+/// CAP_SYS_TIME, and still answers on its control socket.
+#[test]
+fn drops_root_keeping_only_cap_sys_time() {
+    let responder = Responder::start(Behaviour::offset(0.0)).unwrap();
+    let server = format!(
+        "server 127.0.0.1 port {} minpoll 0 maxpoll 0",
+        responder.address().port()
+    );
+    let gnomond = Gnomond::start(&[], &[&server, "user nobody"]);
+    // The control socket appears before the drop; give the daemon a moment to pass it.
+    std::thread::sleep(Duration::from_millis(300));
+    let status_text = std::fs::read_to_string(format!("/proc/{}/status", gnomond.pid())).unwrap();
+    let line = |name: &str| {
+        status_text
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .unwrap_or_else(|| panic!("{name} in {status_text}"))
+            .to_owned()
+    };
+    assert_eq!(line("Uid:"), "65534", "{status_text}");
+    let effective = u64::from_str_radix(&line("CapEff:"), 16).unwrap();
+    assert_eq!(effective, 1 << 25, "only CAP_SYS_TIME: {status_text}");
+    let tracking = gnomon(&gnomond, &["activity"]);
+    assert!(
+        tracking.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tracking.stderr)
+    );
+}

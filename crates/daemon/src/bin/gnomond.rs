@@ -79,6 +79,10 @@ struct Args {
         allow_hyphen_values = true
     )]
     virtual_frequency: f64,
+    /// Drop root to this user after opening sockets, keeping CAP_SYS_TIME
+    /// (overrides the `user` directive).
+    #[arg(short = 'u', value_name = "USER")]
+    user: Option<String>,
     /// Configuration lines read after the file.
     #[arg(value_name = "DIRECTIVE")]
     extra_lines: Vec<String>,
@@ -161,9 +165,13 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     }
+    let user = args.user.clone().or_else(|| parsed.config.user.clone());
     let result = Daemon::new(parsed.config, RunOptions { one_shot }, clock)
         .map_err(|e| e.to_string())
         .and_then(|mut daemon| {
+            if let Some(user) = &user {
+                drop_privileges(user)?;
+            }
             tracing::info!("gnomond {} started", env!("CARGO_PKG_VERSION"));
             daemon.run().map_err(|error| format!("main loop: {error}"))
         });
@@ -177,6 +185,23 @@ fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// `user NAME`: with every socket open, become NAME keeping only CAP_SYS_TIME.
+/// Not root already: nothing to drop, so the directive is ignored with a note.
+fn drop_privileges(user: &str) -> Result<(), String> {
+    use gnomon_daemon::sys::privileges::{drop_to, effective_uid, lookup_user};
+    if effective_uid() != 0 {
+        tracing::info!("not running as root; user {user} ignored");
+        return Ok(());
+    }
+    let account = lookup_user(user).map_err(|error| format!("user {user}: {error}"))?;
+    if account.uid == 0 {
+        return Ok(());
+    }
+    drop_to(account).map_err(|error| format!("cannot switch to user {user}: {error}"))?;
+    tracing::info!("running as {user} (uid {}) with CAP_SYS_TIME", account.uid);
+    Ok(())
 }
 
 /// Microseconds per kernel tick at zero correction: 1e6 / USER_HZ.

@@ -11,10 +11,12 @@
 //! - [`fd`]: owned file descriptors, `fcntl` flags, `poll`.
 //! - [`socket`]: UDP and Unix sockets, kernel timestamps (SO_TIMESTAMPING), peer creds.
 //! - [`timex`]: reading the clock and the adjtimex interface.
+//! - [`privileges`]: dropping root, keeping CAP_SYS_TIME.
 //! - [`signal`]: SIGTERM/SIGINT/SIGHUP to flags the main loop polls.
 
 pub mod batch;
 pub mod fd;
+pub mod privileges;
 pub mod signal;
 pub mod socket;
 pub mod timex;
