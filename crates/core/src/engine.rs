@@ -25,7 +25,7 @@ use crate::clock_action::{ClockAction, LeapSecond};
 use crate::discipline::{
     ClockChange, Discipline, DisciplineInput, DisciplineOptions, SavedFrequency, UpdateOutcome,
 };
-use crate::leap::leap_to_arm;
+use crate::leap::{leap_to_announce, leap_to_arm};
 use crate::measurement::{MeasurementLimits, RejectReason, DEFAULT_MAX_CLOCK_ERROR_PPM};
 use crate::poll::StopReason;
 use crate::selection::{select, SelectionOptions, SelectionResult};
@@ -410,11 +410,7 @@ impl Engine {
         self.system = SystemVariables {
             synchronized: true,
             local_reference: false,
-            leap: match leap {
-                LeapSecond::None => LeapIndicator::NoWarning,
-                LeapSecond::Insert => LeapIndicator::InsertSecond,
-                LeapSecond::Delete => LeapIndicator::DeleteSecond,
-            },
+            leap: leap_to_announce(combined.leap, now),
             stratum: combined.stratum.saturating_add(1).min(15),
             precision: self.config.precision_log2,
             reference_id: combined.reference_id,

@@ -1,9 +1,17 @@
-//! Leap seconds: when a leap announced by the sources may be armed, in UTC date math.
+//! Leap seconds: when a leap announced by the sources is passed on and when it is
+//! armed, in UTC date math.
 //!
-//! Owns the calendar (civil date from Unix time, no tables, no time zones) and the rule
-//! that a leap second happens only at the end of June 30 or December 31 UTC, so a
-//! leap indicator seen on any other day is remembered as pending but not armed. It
-//! must not decide which sources to believe: selection's majority vote does that.
+//! Owns the calendar (civil date from Unix time, no tables, no time zones) and two
+//! rules. A leap second happens only at the end of June 30 or December 31 UTC, so the
+//! kernel is armed only on that day ([`leap_to_arm`]). The warning we serve follows
+//! RFC 5905 (LI: a leap "in the last minute of the current month"): it is announced
+//! all through June or December once the sources' majority announces it, and never in
+//! other months ([`leap_to_announce`]); clients polling every 1024 s or less than
+//! daily then learn of it before the day. chrony serves LI only on the leap day itself
+//! (reference.c, `update_leap_status`): safe for clients that arm the kernel as soon as
+//! they see LI, late for those that poll rarely. A gnomon client arms only on the day
+//! whatever its servers announce, so it is safe either way. This module must not
+//! decide which sources to believe: selection's majority vote does that.
 
 use gnomon_proto::{LeapIndicator, UnixTime};
 
@@ -42,6 +50,22 @@ pub fn utc_date(time: UnixTime) -> UtcDate {
 pub fn is_leap_second_day(time: UnixTime) -> bool {
     let date = utc_date(time);
     (date.month == 6 && date.day == 30) || (date.month == 12 && date.day == 31)
+}
+
+/// True in June and December UTC, the months whose last day may end with a leap second.
+pub fn is_leap_second_month(time: UnixTime) -> bool {
+    matches!(utc_date(time).month, 6 | 12)
+}
+
+/// The leap warning to serve at `now` given what the sources' majority announces: the
+/// announcement during June or December, no warning otherwise.
+pub fn leap_to_announce(announced: LeapIndicator, now: UnixTime) -> LeapIndicator {
+    match announced {
+        LeapIndicator::InsertSecond | LeapIndicator::DeleteSecond if is_leap_second_month(now) => {
+            announced
+        }
+        _ => LeapIndicator::NoWarning,
+    }
 }
 
 /// What to arm at `now` given the leap the sources announce.
@@ -116,6 +140,25 @@ mod tests {
             previous = date;
         }
         assert_eq!(previous.year, 2010);
+    }
+
+    #[test]
+    fn announced_all_month_in_june_and_december_only() {
+        let june_1_2015 = UnixTime::from_secs(1_433_116_800 + 60);
+        let june_29_2015 = UnixTime::from_secs(1_435_536_000 + 3_600);
+        let july_1_2015 = UnixTime::from_secs(1_435_708_800 + 1);
+        let may_31_2015 = UnixTime::from_secs(1_433_116_800 - 60);
+        let dec_2_2016 = UnixTime::from_secs(1_480_636_800);
+        use LeapIndicator::*;
+        assert_eq!(leap_to_announce(InsertSecond, june_1_2015), InsertSecond);
+        assert_eq!(leap_to_announce(InsertSecond, june_29_2015), InsertSecond);
+        assert_eq!(leap_to_announce(DeleteSecond, dec_2_2016), DeleteSecond);
+        assert_eq!(leap_to_announce(InsertSecond, july_1_2015), NoWarning);
+        assert_eq!(leap_to_announce(InsertSecond, may_31_2015), NoWarning);
+        assert_eq!(leap_to_announce(Unsynchronized, june_29_2015), NoWarning);
+        assert_eq!(leap_to_announce(NoWarning, june_29_2015), NoWarning);
+        // Announced is not armed: the kernel waits for the day.
+        assert_eq!(leap_to_arm(InsertSecond, june_29_2015), LeapSecond::None);
     }
 
     #[test]

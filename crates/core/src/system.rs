@@ -10,6 +10,7 @@
 use gnomon_proto::{LeapIndicator, NtpShort, NtpTimestamp, ReferenceId, UnixTime};
 
 use crate::estimator::seconds_between;
+use crate::leap::is_leap_second_month;
 
 /// chrony's reference ID while serving from the local clock (`local` directive).
 pub const LOCAL_REFERENCE_ID: ReferenceId = ReferenceId::from_u32(0x7F7F_0101);
@@ -103,10 +104,20 @@ impl SystemVariables {
         self.root_delay_s / 2.0 + self.root_dispersion_at_s(now)
     }
 
-    /// The fields of a server reply that come from the system, at `now`.
+    /// The fields of a server reply that come from the system, at `now`. A leap
+    /// warning is served only in June or December: once the leap has happened (or the
+    /// month has ended without one) it goes, even before the next clock update.
     pub fn reply_fields(&self, now: UnixTime) -> ReplyFields {
+        let leap = match self.leap {
+            LeapIndicator::InsertSecond | LeapIndicator::DeleteSecond
+                if !is_leap_second_month(now) =>
+            {
+                LeapIndicator::NoWarning
+            }
+            leap => leap,
+        };
         ReplyFields {
-            leap: self.leap,
+            leap,
             stratum: self.stratum,
             precision: self.precision,
             reference_id: self.reference_id,

@@ -330,6 +330,38 @@ fn leap_from_majority_is_armed_on_june_30_only() {
 }
 
 #[test]
+fn leap_is_announced_to_clients_before_the_day_but_armed_only_on_it() {
+    let mut sim = Harness::new(EngineConfig::default(), JUNE_29_2026_20H_S, 0.0, 0.0, 9);
+    for announcing in [true, true, false] {
+        sim.add_server(
+            SourceOptions {
+                iburst: true,
+                ..Default::default()
+            },
+            VirtualServer {
+                leap: if announcing {
+                    LeapIndicator::InsertSecond
+                } else {
+                    LeapIndicator::NoWarning
+                },
+                jitter_s: 10e-6,
+                ..Default::default()
+            },
+        );
+    }
+    sim.run_until(JUNE_29_2026_20H_S as f64 + 600.0, |_| {});
+    assert_eq!(sim.clock.leap, LeapSecond::None, "armed on June 29");
+    let request = NtpHeader::client_request(gnomon_proto::NtpTimestamp::from_bits(1), 6);
+    let now = UnixTime::from_nanos(sim.true_ns);
+    let reply = sim.engine.build_reply(&request, now, now).unwrap();
+    assert_eq!(reply.leap, LeapIndicator::InsertSecond);
+    // After the month (no new update needed), the warning is gone.
+    let july = UnixTime::from_secs(JUNE_30_2026_S + 86_400 + 10);
+    let reply = sim.engine.build_reply(&request, july, july).unwrap();
+    assert_eq!(reply.leap, LeapIndicator::NoWarning);
+}
+
+#[test]
 fn leap_from_a_minority_is_ignored() {
     let (sim, armed_at) = leap_sim(1);
     assert!(armed_at.is_empty(), "armed on a minority's word");
