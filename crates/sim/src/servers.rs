@@ -216,17 +216,22 @@ mod tests {
         let reply = unsync.reply(&request(), &Reference::at(0, None)).unwrap();
         assert_eq!(reply.leap, LeapIndicator::Unsynchronized);
 
+        // 2016-12-31: a leap warning is served only in June or December.
+        const MIDNIGHT_S: i64 = 1_483_228_800;
         let event = LeapEvent {
-            midnight_unix_s: 10,
+            midnight_unix_s: MIDNIGHT_S,
             delete: false,
         };
         let mut leap = server(ServerKind::Truechimer, 0.0, None);
         let before = leap
-            .reply(&request(), &Reference::at(0, Some(&event)))
+            .reply(
+                &request(),
+                &Reference::at((MIDNIGHT_S - 10) * 1_000_000_000, Some(&event)),
+            )
             .unwrap();
         assert_eq!(before.leap, LeapIndicator::InsertSecond);
-        let after_ref = Reference::at(11_000_000_000, Some(&event));
-        assert_eq!(after_ref.utc().as_nanos(), 10_000_000_000);
+        let after_ref = Reference::at((MIDNIGHT_S + 1) * 1_000_000_000, Some(&event));
+        assert_eq!(after_ref.utc().as_nanos(), MIDNIGHT_S * 1_000_000_000);
         let after = leap.reply(&request(), &after_ref).unwrap();
         assert_eq!(after.leap, LeapIndicator::NoWarning);
 
