@@ -300,3 +300,43 @@ fn drops_root_keeping_only_cap_sys_time() {
         String::from_utf8_lossy(&tracking.stderr)
     );
 }
+
+/// `logdir` + `log tracking measurements statistics`: the three files fill with
+/// chrony-style lines while gnomond synchronises.
+#[test]
+fn writes_chrony_style_logs() {
+    let responder = Responder::start(Behaviour::offset(0.0)).unwrap();
+    let dir = gnomon_testkit::chronyd::TempDir::new("logs");
+    let server = format!(
+        "server 127.0.0.1 port {} iburst minpoll -1 maxpoll -1",
+        responder.address().port()
+    );
+    let logdir = format!("logdir {}", dir.path().display());
+    let gnomond = Gnomond::start(
+        &[],
+        &[&server, &logdir, "log tracking measurements statistics"],
+    );
+    let wait = gnomon(
+        &gnomond,
+        &["waitsync", "--timeout", "10", "--interval", "0.2"],
+    );
+    assert!(wait.status.success());
+    std::thread::sleep(Duration::from_secs(2));
+    for (file, header) in [
+        ("tracking.log", "IP Address   St   Freq ppm"),
+        ("measurements.log", "IP Address   L St    Offset"),
+        ("statistics.log", "Std dev'n Est offset"),
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(text.contains(header), "{file}:\n{text}");
+        let data_lines = text
+            .lines()
+            .filter(|line| line.contains(" 127.0.0.1 "))
+            .count();
+        assert!(
+            data_lines >= 2,
+            "{file} has {data_lines} data lines:\n{text}"
+        );
+    }
+}

@@ -5,6 +5,7 @@ pub mod config;
 pub mod control;
 pub mod driftfile;
 pub mod engine_config;
+pub mod logs;
 pub mod pidfile;
 pub mod runtime;
 pub mod sys;

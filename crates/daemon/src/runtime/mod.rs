@@ -20,6 +20,7 @@ use crate::control::serving_views;
 use crate::control::views::{self, SourceLabel};
 use crate::driftfile;
 use crate::engine_config::{engine_config, source_options};
+use crate::logs::Logs;
 use crate::sys::fd::{poll, Readiness};
 use crate::sys::signal;
 use crate::sys::socket::{send_unix_datagram, TimestampSupport};
@@ -27,6 +28,7 @@ use crate::sys::timex::monotonic_now_ns;
 use gnomon_core::clock_action::ClockAction;
 use gnomon_core::discipline::UpdateOutcome;
 use gnomon_core::engine::{Engine, EngineOutput};
+use gnomon_core::selection::SourceVerdict;
 use gnomon_proto::UnixTime;
 use serve::Serving;
 use sources::SourceSlot;
@@ -75,6 +77,7 @@ pub struct Daemon {
     next_drift_save_ns: i64,
     one_shot_result: Option<f64>,
     failure: Option<String>,
+    logs: Logs,
 }
 
 /// The local clock's reading precision as log2 seconds: the smallest step seen
@@ -157,7 +160,17 @@ impl Daemon {
             control_requests: 0,
             one_shot_result: None,
             failure: None,
+            logs: Logs::default(),
         };
+        if let Some(dir) = &daemon.config.log_dir {
+            let selection = &daemon.config.logs;
+            daemon.logs = Logs::open(
+                dir,
+                selection.tracking,
+                selection.measurements || selection.raw_measurements,
+                selection.statistics,
+            );
+        }
         let outputs = daemon.engine.start(daemon.clock.now());
         daemon.carry_out(outputs);
         daemon.unresolved = (0..daemon.config.sources.len()).collect();
@@ -258,6 +271,25 @@ impl Daemon {
                         | UpdateOutcome::MaxChangeExceeded { offset_s } => offset_s,
                     };
                     tracing::debug!("update from {name}: {outcome:?}");
+                    let now = self.clock.now();
+                    let combined = self.engine.selection().map_or(0, |result| {
+                        result
+                            .verdicts
+                            .iter()
+                            .filter(|(_, verdict)| {
+                                matches!(verdict, SourceVerdict::Selected | SourceVerdict::Combined)
+                            })
+                            .count()
+                    });
+                    let remaining_s = self.engine.clock_error_bound(now).offset_s;
+                    let address = name.rsplit_once(':').map_or(name.as_str(), |(ip, _)| ip);
+                    self.logs.tracking(
+                        now,
+                        address,
+                        self.engine.system_variables(),
+                        combined,
+                        remaining_s,
+                    );
                     if self.options.one_shot.is_some() && self.one_shot_result.is_none() {
                         self.one_shot_result = Some(offset_s);
                     }
@@ -536,11 +568,32 @@ impl Daemon {
                 .engine
                 .on_response(id, &buffer[..received.len], received_at, now)
             {
-                Ok(outputs) => self.carry_out(outputs),
+                Ok(outputs) => {
+                    self.log_sample(id, now);
+                    self.carry_out(outputs);
+                }
                 Err(error) => {
                     tracing::debug!("{}: reply dropped: {error}", self.sources[index].address)
                 }
             }
+        }
+    }
+
+    /// measurements.log and statistics.log lines for the sample just accepted.
+    fn log_sample(&mut self, id: gnomon_core::source::SourceId, now: UnixTime) {
+        let Some(source) = self.engine.source(id) else {
+            return;
+        };
+        let Some(slot) = self.sources.iter().find(|slot| slot.id == id) else {
+            return;
+        };
+        let address = slot.address.ip().to_string();
+        if let Some(sample) = source.last_sample() {
+            self.logs.measurement(&address, sample);
+        }
+        if let Some(estimate) = source.estimate() {
+            self.logs
+                .statistics(now, &address, estimate, source.estimator().sample_count());
         }
     }
 
