@@ -28,7 +28,7 @@ use crate::discipline::{
 use crate::leap::{leap_to_announce, leap_to_arm};
 use crate::measurement::{MeasurementLimits, RejectReason, DEFAULT_MAX_CLOCK_ERROR_PPM};
 use crate::poll::StopReason;
-use crate::selection::{select, SelectionOptions, SelectionResult};
+use crate::selection::{select, OrphanMode, SelectionOptions, SelectionResult};
 use crate::server::{build_reply, ReplyError};
 use crate::source::{ReplyOutcome, SelectionCandidate, Source, SourceId};
 use crate::source_options::{OptionsError, SourceOptions};
@@ -49,6 +49,9 @@ pub struct EngineConfig {
     pub max_clock_error_ppm: f64,
     /// log2 seconds of the local clock's reading precision (the daemon measures it).
     pub precision_log2: i8,
+    /// The reference ID other servers know this host by (its IPv4 address): with
+    /// `local ... orphan`, an orphan source is followed only if its ID is smaller.
+    pub own_reference_id: Option<ReferenceId>,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +63,7 @@ impl Default for EngineConfig {
             local_stratum: None,
             max_clock_error_ppm: DEFAULT_MAX_CLOCK_ERROR_PPM,
             precision_log2: -20,
+            own_reference_id: None,
         }
     }
 }
@@ -352,10 +356,19 @@ impl Engine {
     /// Select and, when a majority agrees, discipline the clock.
     fn update(&mut self, now: UnixTime) -> Vec<EngineOutput> {
         let mut outputs = Vec::new();
+        let orphan = self
+            .config
+            .local_stratum
+            .filter(|local| local.orphan)
+            .map(|local| OrphanMode {
+                stratum: local.stratum,
+                own_reference_id: self.config.own_reference_id,
+            });
         let result = select(
             &self.candidates(now),
             &self.config.selection,
             self.reference,
+            orphan.as_ref(),
         );
         let Some(combined) = result.combined else {
             self.selection = Some(result);

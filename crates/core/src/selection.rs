@@ -42,6 +42,22 @@ impl Default for SelectionOptions {
     }
 }
 
+/// chrony's `local ... orphan`: sources at or above the local stratum serve no real
+/// time (they are orphans like us, or synchronised to one). They are left out of
+/// selection, except that when no other source is selectable, the reachable orphan
+/// at exactly the local stratum with the smallest reference ID is followed, provided
+/// its ID is smaller than ours. A group of servers polling each other with the same
+/// `local stratum N orphan` line so settles on one root (the smallest ID) serving its
+/// own clock, the others following it; when it fails, the next smallest takes over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrphanMode {
+    /// The `local` stratum.
+    pub stratum: u8,
+    /// The reference ID other orphans know this host by (its IPv4 address). Without
+    /// it no orphan is ever followed (each host would follow the other).
+    pub own_reference_id: Option<ReferenceId>,
+}
+
 /// The verdict on one source, as chronyc's `sources` state column shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourceVerdict {
@@ -126,14 +142,17 @@ fn best_intersection(intervals: &[(f64, f64)]) -> (usize, f64, f64) {
     (best.max(0) as usize, best_low, best_high)
 }
 
-/// Select among `candidates`. `previous` is the reference of the last round.
+/// Select among `candidates`. `previous` is the reference of the last round; `orphan`
+/// is set in `local ... orphan` mode.
 pub fn select(
     candidates: &[SelectionCandidate],
     options: &SelectionOptions,
     previous: Option<SourceId>,
+    orphan: Option<&OrphanMode>,
 ) -> SelectionResult {
     let mut verdicts: Vec<(SourceId, SourceVerdict)> = Vec::with_capacity(candidates.len());
     let mut selectable: Vec<&SelectionCandidate> = Vec::with_capacity(candidates.len());
+    let mut best_orphan: Option<&SelectionCandidate> = None;
     for candidate in candidates {
         let verdict = if candidate.noselect {
             Some(SourceVerdict::NoSelect)
@@ -150,7 +169,28 @@ pub fn select(
         };
         match verdict {
             Some(v) => verdicts.push((candidate.id, v)),
-            None => selectable.push(candidate),
+            None => match orphan {
+                Some(mode) if candidate.stratum >= mode.stratum => {
+                    verdicts.push((candidate.id, SourceVerdict::Unselectable));
+                    if candidate.stratum == mode.stratum
+                        && best_orphan.is_none_or(|b| {
+                            candidate.reference_id.to_u32() < b.reference_id.to_u32()
+                        })
+                    {
+                        best_orphan = Some(candidate);
+                    }
+                }
+                _ => selectable.push(candidate),
+            },
+        }
+    }
+    if let (true, Some(mode), Some(root)) = (selectable.is_empty(), orphan, best_orphan) {
+        if mode
+            .own_reference_id
+            .is_some_and(|own| root.reference_id.to_u32() < own.to_u32())
+        {
+            verdicts.retain(|(id, _)| *id != root.id);
+            selectable.push(root);
         }
     }
     let fail = |mut verdicts: Vec<(SourceId, SourceVerdict)>, rest: &[&SelectionCandidate]| {
@@ -347,7 +387,7 @@ mod tests {
             candidate(3, 0.000, 0.040),
             candidate(4, 0.050, 0.005),
         ];
-        let result = select(&sources, &SelectionOptions::default(), None);
+        let result = select(&sources, &SelectionOptions::default(), None, None);
         assert_eq!(
             result.verdict(SourceId(4)),
             Some(SourceVerdict::Falseticker)
@@ -367,6 +407,7 @@ mod tests {
             &[candidate(1, 0.0, 0.01), early],
             &SelectionOptions::default(),
             None,
+            None,
         );
         assert_eq!(
             result.verdict(SourceId(2)),
@@ -376,9 +417,71 @@ mod tests {
     }
 
     #[test]
+    fn orphan_mode_follows_the_smallest_orphan_only_when_nothing_else_is_there() {
+        let at_stratum = |id: u32, stratum: u8| SelectionCandidate {
+            stratum,
+            ..candidate(id, 0.0, 0.01)
+        };
+        let mode = OrphanMode {
+            stratum: 5,
+            own_reference_id: Some(ReferenceId::from_u32(3)),
+        };
+        let options = SelectionOptions::default();
+        // A real source wins; orphans are left out.
+        let result = select(
+            &[at_stratum(1, 5), at_stratum(2, 5), at_stratum(7, 2)],
+            &options,
+            None,
+            Some(&mode),
+        );
+        assert_eq!(result.combined.unwrap().reference, SourceId(7));
+        assert_eq!(
+            result.verdict(SourceId(1)),
+            Some(SourceVerdict::Unselectable)
+        );
+        // Only orphans: the smallest ID below ours is followed, alone.
+        let result = select(
+            &[at_stratum(2, 5), at_stratum(1, 5), at_stratum(0, 6)],
+            &options,
+            None,
+            Some(&mode),
+        );
+        let combined = result.combined.unwrap();
+        assert_eq!(
+            (combined.reference, combined.sources_combined),
+            (SourceId(1), 1)
+        );
+        // Our own ID is the smallest: we are the root and follow nobody.
+        let root = OrphanMode {
+            own_reference_id: Some(ReferenceId::from_u32(1)),
+            ..mode
+        };
+        let result = select(
+            &[at_stratum(2, 5), at_stratum(1, 5)],
+            &options,
+            None,
+            Some(&root),
+        );
+        assert!(result.combined.is_none());
+        // Synchronised to an orphan (a stratum above ours): never followed.
+        let result = select(&[at_stratum(0, 6)], &options, None, Some(&mode));
+        assert!(result.combined.is_none());
+        // Without our own ID there is no order to settle on.
+        let unknown = OrphanMode {
+            own_reference_id: None,
+            ..mode
+        };
+        let result = select(&[at_stratum(1, 5)], &options, None, Some(&unknown));
+        assert!(result.combined.is_none());
+        // Not in orphan mode: a stratum-5 source is an ordinary one.
+        let result = select(&[at_stratum(1, 5)], &options, None, None);
+        assert_eq!(result.combined.unwrap().reference, SourceId(1));
+    }
+
+    #[test]
     fn two_disagreeing_sources_have_no_majority() {
         let sources = [candidate(1, 0.0, 0.001), candidate(2, 1.0, 0.001)];
-        let result = select(&sources, &SelectionOptions::default(), None);
+        let result = select(&sources, &SelectionOptions::default(), None, None);
         assert!(result.combined.is_none());
     }
 
@@ -388,7 +491,7 @@ mod tests {
             minsources: 2,
             ..Default::default()
         };
-        assert!(select(&[candidate(1, 0.0, 0.01)], &options, None)
+        assert!(select(&[candidate(1, 0.0, 0.01)], &options, None, None)
             .combined
             .is_none());
 
@@ -396,6 +499,7 @@ mod tests {
         let result = select(
             &[candidate(1, 0.0, 0.01), far],
             &SelectionOptions::default(),
+            None,
             None,
         );
         assert_eq!(result.verdict(SourceId(2)), Some(SourceVerdict::TooDistant));
@@ -407,6 +511,7 @@ mod tests {
         let result = select(
             &[candidate(1, 0.0, 0.01), quiet],
             &SelectionOptions::default(),
+            None,
             None,
         );
         assert_eq!(result.verdict(SourceId(3)), Some(SourceVerdict::NoSelect));
@@ -420,6 +525,7 @@ mod tests {
             &[candidate(4, 0.0, 0.001), preferred],
             &SelectionOptions::default(),
             None,
+            None,
         );
         let combined = result.combined.unwrap();
         assert_eq!(combined.reference, SourceId(5));
@@ -429,9 +535,14 @@ mod tests {
     #[test]
     fn hysteresis_keeps_the_current_reference() {
         let sources = [candidate(1, 0.0, 0.010), candidate(2, 0.0, 0.00995)];
-        let result = select(&sources, &SelectionOptions::default(), Some(SourceId(1)));
+        let result = select(
+            &sources,
+            &SelectionOptions::default(),
+            Some(SourceId(1)),
+            None,
+        );
         assert_eq!(result.combined.unwrap().reference, SourceId(1));
-        let result = select(&sources, &SelectionOptions::default(), None);
+        let result = select(&sources, &SelectionOptions::default(), None, None);
         assert_eq!(result.combined.unwrap().reference, SourceId(2));
     }
 
@@ -442,7 +553,7 @@ mod tests {
             ..candidate(1, 0.5, 0.01)
         };
         let sources = [trusted, candidate(2, 0.0, 0.01), candidate(3, 0.0, 0.01)];
-        let result = select(&sources, &SelectionOptions::default(), None);
+        let result = select(&sources, &SelectionOptions::default(), None, None);
         assert_eq!(result.combined.unwrap().reference, SourceId(1));
         assert_eq!(
             result.verdict(SourceId(2)),
@@ -483,7 +594,7 @@ mod tests {
                 liar.prefer = i % 2 == 0;
                 sources.push(liar);
             }
-            let result = select(&sources, &SelectionOptions::default(), None);
+            let result = select(&sources, &SelectionOptions::default(), None, None);
             if let Some(combined) = result.combined {
                 prop_assert!(combined.reference.0 < 100, "minority selected: {combined:?}");
             }

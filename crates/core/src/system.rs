@@ -21,6 +21,8 @@ pub const UNSYNCHRONIZED_STRATUM: u8 = 16;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LocalStratum {
     pub stratum: u8,
+    /// Orphan mode: see [`crate::selection::OrphanMode`] (needs
+    /// [`crate::engine::EngineConfig::own_reference_id`]).
     pub orphan: bool,
     /// The local reference is used only while the selected source's root distance is
     /// above this (chrony default 1 s).
