@@ -340,3 +340,36 @@ fn writes_chrony_style_logs() {
         );
     }
 }
+
+/// A pool member that never answers is dropped and the pool name is resolved again
+/// for an address not tried yet (chrony's pool behaviour). `--resolve` makes the pool
+/// name give a dead address first.
+#[test]
+fn unreachable_pool_member_is_replaced() {
+    let live = Responder::start_on("127.0.0.1:0".parse().unwrap(), Behaviour::offset(0.0)).unwrap();
+    let port = live.address().port();
+    let pool = format!("pool time.pool.test port {port} maxsources 1 iburst minpoll -3 maxpoll -3");
+    // 127.0.0.2 has nothing on that port: its requests meet ICMP port unreachable.
+    let gnomond = Gnomond::start(
+        &["--resolve", "time.pool.test=127.0.0.2,127.0.0.1"],
+        &[&pool],
+    );
+    let first = json(&gnomond, "sources");
+    assert_eq!(first[0]["address"], "127.0.0.2", "{first}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let sources = json(&gnomond, "sources");
+        let rows = sources.as_array().unwrap();
+        if rows.len() == 1 && rows[0]["address"] == "127.0.0.1" && rows[0]["state"] == "*" {
+            assert_eq!(rows[0]["mode"], "pool");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not replaced: {sources}\nlog:\n{}",
+            gnomond.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(live.requests() > 0);
+}

@@ -83,6 +83,10 @@ struct Args {
     /// (overrides the `user` directive).
     #[arg(short = 'u', value_name = "USER")]
     user: Option<String>,
+    /// Answer for NAME with these addresses instead of asking DNS (like curl --resolve;
+    /// for testing pools and split-horizon set-ups). Repeatable.
+    #[arg(long, value_name = "NAME=ADDR[,ADDR...]", value_parser = parse_resolve)]
+    resolve: Vec<(String, Vec<std::net::IpAddr>)>,
     /// Configuration lines read after the file.
     #[arg(value_name = "DIRECTIVE")]
     extra_lines: Vec<String>,
@@ -166,15 +170,22 @@ fn main() -> ExitCode {
         }
     }
     let user = args.user.clone().or_else(|| parsed.config.user.clone());
-    let result = Daemon::new(parsed.config, RunOptions { one_shot }, clock)
-        .map_err(|e| e.to_string())
-        .and_then(|mut daemon| {
-            if let Some(user) = &user {
-                drop_privileges(user)?;
-            }
-            tracing::info!("gnomond {} started", env!("CARGO_PKG_VERSION"));
-            daemon.run().map_err(|error| format!("main loop: {error}"))
-        });
+    let result = Daemon::new(
+        parsed.config,
+        RunOptions {
+            one_shot,
+            resolve_overrides: args.resolve.clone(),
+        },
+        clock,
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|mut daemon| {
+        if let Some(user) = &user {
+            drop_privileges(user)?;
+        }
+        tracing::info!("gnomond {} started", env!("CARGO_PKG_VERSION"));
+        daemon.run().map_err(|error| format!("main loop: {error}"))
+    });
     if let Some(path) = &pid_file {
         let _ = std::fs::remove_file(path);
     }
@@ -185,6 +196,22 @@ fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+fn parse_resolve(text: &str) -> Result<(String, Vec<std::net::IpAddr>), String> {
+    let (name, list) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected NAME=ADDR[,ADDR...]"))?;
+    let addresses = list
+        .split(',')
+        .map(|address| {
+            address
+                .trim()
+                .parse()
+                .map_err(|_| format!("{address:?} is not an IP address"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((name.to_owned(), addresses))
 }
 
 /// `user NAME`: with every socket open, become NAME keeping only CAP_SYS_TIME.

@@ -14,6 +14,7 @@ pub mod workers;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::config::SourceKind;
 use crate::control::protocol::{Done, Request, Response, ResponseData};
 use crate::control::server::ControlServer;
 use crate::control::serving_views;
@@ -29,6 +30,7 @@ use gnomon_core::clock_action::ClockAction;
 use gnomon_core::discipline::UpdateOutcome;
 use gnomon_core::engine::{Engine, EngineOutput};
 use gnomon_core::selection::SourceVerdict;
+use gnomon_core::source::SourceId;
 use gnomon_proto::UnixTime;
 use serve::Serving;
 use sources::SourceSlot;
@@ -46,6 +48,8 @@ pub struct OneShot {
 /// How the daemon runs, from its command line.
 pub struct RunOptions {
     pub one_shot: Option<OneShot>,
+    /// `--resolve NAME=ADDR,...`: answers for these names without asking DNS.
+    pub resolve_overrides: Vec<(String, Vec<std::net::IpAddr>)>,
 }
 
 /// How a run ended.
@@ -59,6 +63,10 @@ pub enum Exit {
 
 /// Longest sleep in one poll, so housekeeping (drift file, re-resolving) happens.
 const MAX_POLL_WAIT: Duration = Duration::from_secs(60);
+/// A pool member with an empty reach register after this many requests is replaced.
+const UNREACHABLE_REQUESTS: u64 = 8;
+/// Replaced pool addresses remembered so they are not picked again at once.
+const MAX_REMEMBERED_REPLACED: usize = 64;
 /// How often unresolvable names are tried again.
 const RESOLVE_RETRY_NS: i64 = 64_000_000_000;
 
@@ -78,6 +86,7 @@ pub struct Daemon {
     one_shot_result: Option<f64>,
     failure: Option<String>,
     logs: Logs,
+    replaced_addresses: Vec<std::net::SocketAddr>,
 }
 
 /// The local clock's reading precision as log2 seconds: the smallest step seen
@@ -161,6 +170,7 @@ impl Daemon {
             one_shot_result: None,
             failure: None,
             logs: Logs::default(),
+            replaced_addresses: Vec::new(),
         };
         if let Some(dir) = &daemon.config.log_dir {
             let selection = &daemon.config.logs;
@@ -186,7 +196,11 @@ impl Daemon {
         let pending = std::mem::take(&mut self.unresolved);
         for index in pending {
             let source = self.config.sources[index].clone();
-            let addresses = match sources::resolve(&source, self.config.address_family) {
+            let addresses = match sources::resolve(
+                &source,
+                self.config.address_family,
+                &self.options.resolve_overrides,
+            ) {
                 Ok(addresses) => addresses,
                 Err(message) => {
                     tracing::warn!("{}: {message}; will retry", source.origin);
@@ -194,47 +208,113 @@ impl Daemon {
                     continue;
                 }
             };
-            let mut options = source_options(&source);
-            if self.options.one_shot.is_some() {
-                options.iburst = true;
-            }
-            for address in addresses {
-                let (socket, support) = match sources::open_socket(address) {
-                    Ok(opened) => opened,
-                    Err(error) => {
-                        tracing::warn!(
-                            "{}: cannot open a socket to {address}: {error}",
-                            source.origin
-                        );
-                        continue;
-                    }
-                };
-                if support != TimestampSupport::RxAndTx {
-                    tracing::info!("{address}: kernel timestamps: {support:?}; the rest is taken in user space");
-                }
-                let now = self.clock.now();
-                match self.engine.add_source(
-                    options.clone(),
-                    sources::reference_id_for(&address),
-                    now,
-                ) {
-                    Ok(id) => {
-                        tracing::info!("source {} ({address}) added", source.name);
-                        self.sources.push(SourceSlot {
-                            id,
-                            name: source.name.clone(),
-                            address,
-                            from_pool: source.kind == crate::config::SourceKind::Pool,
-                            socket,
-                            sends: 0,
-                            awaiting_tx_index: None,
-                        });
-                    }
-                    Err(error) => tracing::error!("{}: {error}", source.origin),
-                }
-            }
+            self.add_addresses(index, &addresses);
         }
         self.next_resolve_ns = monotonic_now_ns() + RESOLVE_RETRY_NS;
+    }
+
+    /// Open a socket and add an engine source for each address of config line `index`.
+    fn add_addresses(&mut self, index: usize, addresses: &[std::net::SocketAddr]) {
+        let source = self.config.sources[index].clone();
+        let mut options = source_options(&source);
+        if self.options.one_shot.is_some() {
+            options.iburst = true;
+        }
+        for &address in addresses {
+            let (socket, support) = match sources::open_socket(address) {
+                Ok(opened) => opened,
+                Err(error) => {
+                    tracing::warn!(
+                        "{}: cannot open a socket to {address}: {error}",
+                        source.origin
+                    );
+                    continue;
+                }
+            };
+            if support != TimestampSupport::RxAndTx {
+                tracing::info!(
+                    "{address}: kernel timestamps: {support:?}; the rest is taken in user space"
+                );
+            }
+            let now = self.clock.now();
+            match self
+                .engine
+                .add_source(options.clone(), sources::reference_id_for(&address), now)
+            {
+                Ok(id) => {
+                    tracing::info!("source {} ({address}) added", source.name);
+                    self.sources.push(SourceSlot {
+                        id,
+                        name: source.name.clone(),
+                        address,
+                        from_pool: source.kind == SourceKind::Pool,
+                        config_index: index,
+                        socket,
+                        sends: 0,
+                        awaiting_tx_index: None,
+                    });
+                }
+                Err(error) => tracing::error!("{}: {error}", source.origin),
+            }
+        }
+    }
+
+    /// chrony's pool behaviour: a pool member that never answered (reach 0 after
+    /// [`UNREACHABLE_REQUESTS`] requests) or refused us (DENY/RSTR) is dropped, and the
+    /// pool name is resolved again for an address not tried yet.
+    fn replace_unreachable_pool_members(&mut self) {
+        let dead: Vec<(SourceId, usize, std::net::SocketAddr)> = self
+            .sources
+            .iter()
+            .filter(|slot| slot.from_pool)
+            .filter(|slot| {
+                self.engine.source(slot.id).is_some_and(|source| {
+                    source.stopped().is_some()
+                        || (source.poll_state().reach() == 0
+                            && source.counters().requests_sent >= UNREACHABLE_REQUESTS)
+                })
+            })
+            .map(|slot| (slot.id, slot.config_index, slot.address))
+            .collect();
+        if dead.is_empty() {
+            return;
+        }
+        let mut pools = Vec::new();
+        for (id, index, address) in dead {
+            tracing::info!("pool member {address} unreachable; replacing it");
+            self.engine.remove_source(id);
+            self.sources.retain(|slot| slot.id != id);
+            if self.replaced_addresses.len() >= MAX_REMEMBERED_REPLACED {
+                self.replaced_addresses.remove(0);
+            }
+            self.replaced_addresses.push(address);
+            if !pools.contains(&index) {
+                pools.push(index);
+            }
+        }
+        for index in pools {
+            let source = self.config.sources[index].clone();
+            let Ok(found) = sources::resolve_all(
+                &source,
+                self.config.address_family,
+                &self.options.resolve_overrides,
+            ) else {
+                continue;
+            };
+            let in_use = self
+                .sources
+                .iter()
+                .filter(|slot| slot.config_index == index)
+                .count();
+            let wanted = usize::from(source.maxsources.max(1)).saturating_sub(in_use);
+            let fresh: Vec<_> = found
+                .into_iter()
+                .filter(|address| !self.replaced_addresses.contains(address))
+                .filter(|address| !self.sources.iter().any(|slot| slot.address == *address))
+                .take(wanted)
+                .collect();
+            self.add_addresses(index, &fresh);
+        }
     }
 
     fn labels(&self) -> Vec<SourceLabel> {
@@ -517,6 +597,7 @@ impl Daemon {
     }
 
     fn housekeeping(&mut self) {
+        self.replace_unreachable_pool_members();
         let now_ns = monotonic_now_ns();
         if !self.unresolved.is_empty() && now_ns >= self.next_resolve_ns {
             self.resolve_pending();

@@ -19,6 +19,8 @@ pub struct SourceSlot {
     pub name: String,
     pub address: SocketAddr,
     pub from_pool: bool,
+    /// Which `server`/`pool` line of the configuration it came from.
+    pub config_index: usize,
     pub socket: UdpSocket,
     /// Sends so far on this socket: the index of the next TX timestamp.
     pub sends: u32,
@@ -42,11 +44,36 @@ impl SourceSlot {
 pub fn resolve(
     source: &SourceConfig,
     daemon_family: AddressFamily,
+    overrides: &[(String, Vec<IpAddr>)],
+) -> Result<Vec<SocketAddr>, String> {
+    let mut unique = resolve_all(source, daemon_family, overrides)?;
+    let wanted = match source.kind {
+        SourceKind::Pool => usize::from(source.maxsources.max(1)),
+        _ => 1,
+    };
+    unique.truncate(wanted);
+    Ok(unique)
+}
+
+/// Every address of a source's name (of the allowed family), without duplicates.
+pub fn resolve_all(
+    source: &SourceConfig,
+    daemon_family: AddressFamily,
+    overrides: &[(String, Vec<IpAddr>)],
 ) -> Result<Vec<SocketAddr>, String> {
     let family = source.effective_family(daemon_family);
-    let found: Vec<SocketAddr> = (source.name.as_str(), source.port)
-        .to_socket_addrs()
-        .map_err(|error| format!("cannot resolve {}: {error}", source.name))?
+    let resolved: Vec<SocketAddr> = match overrides.iter().find(|(name, _)| *name == source.name) {
+        Some((_, addresses)) => addresses
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, source.port))
+            .collect(),
+        None => (source.name.as_str(), source.port)
+            .to_socket_addrs()
+            .map_err(|error| format!("cannot resolve {}: {error}", source.name))?
+            .collect(),
+    };
+    let found: Vec<SocketAddr> = resolved
+        .into_iter()
         .filter(|address| match family {
             AddressFamily::Any => true,
             AddressFamily::Ipv4 => address.is_ipv4(),
@@ -59,17 +86,12 @@ pub fn resolve(
             source.name
         ));
     }
-    let wanted = match source.kind {
-        SourceKind::Pool => usize::from(source.maxsources.max(1)),
-        _ => 1,
-    };
     let mut unique: Vec<SocketAddr> = Vec::new();
     for address in found {
         if !unique.contains(&address) {
             unique.push(address);
         }
     }
-    unique.truncate(wanted);
     Ok(unique)
 }
 
@@ -109,14 +131,14 @@ mod tests {
             Config::parse_str("server 127.0.0.1 port 5123\npool ::1 maxsources 2\n", "t").unwrap();
         let server = &parsed.config.sources[0];
         assert_eq!(
-            resolve(server, AddressFamily::Any).unwrap(),
+            resolve(server, AddressFamily::Any, &[]).unwrap(),
             vec!["127.0.0.1:5123".parse().unwrap()]
         );
-        assert!(resolve(server, AddressFamily::Ipv6)
+        assert!(resolve(server, AddressFamily::Ipv6, &[])
             .unwrap_err()
             .contains("no address"));
         let pool = &parsed.config.sources[1];
-        assert_eq!(resolve(pool, AddressFamily::Any).unwrap().len(), 1);
+        assert_eq!(resolve(pool, AddressFamily::Any, &[]).unwrap().len(), 1);
     }
 
     #[test]
