@@ -46,6 +46,10 @@ enum Command {
     Makestep(daemon_views::ViewArgs),
     /// Wait until the local gnomond is synchronised (for boot scripts).
     Waitsync(daemon_views::WaitsyncArgs),
+    /// NTP clients the local gnomond serves (chronyc clients).
+    Clients(daemon_views::ClientsArgs),
+    /// The local gnomond's server totals (chronyc serverstats).
+    Serverstats(daemon_views::ViewArgs),
 }
 
 /// A view that cannot reach the daemon exits 3 (environment), not 2 (usage).
@@ -79,6 +83,8 @@ fn main() {
         Command::Burst(args) => daemon_view(&cli, View::Burst, args.json),
         Command::Makestep(args) => daemon_view(&cli, View::Makestep, args.json),
         Command::Waitsync(args) => daemon_views::run_waitsync(&cli.socket, args),
+        Command::Clients(args) => daemon_views::run_clients(&cli.socket, args),
+        Command::Serverstats(args) => daemon_views::run_serverstats(&cli.socket, args.json),
     };
     let code = match result {
         Ok(code) => code,

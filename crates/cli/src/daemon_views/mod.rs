@@ -1,5 +1,5 @@
 //! The chronyc-style views of the local gnomond: tracking, sources, sourcestats,
-//! activity, burst, makestep and waitsync.
+//! activity, burst, makestep and waitsync; clients and serverstats ([`serving`]).
 //!
 //! Owns these commands' arguments and output choice (chronyc's layout or `--json`,
 //! which prints the daemon's data as is). The socket exchange is in [`client`], the
@@ -8,12 +8,14 @@
 mod client;
 pub mod format;
 mod render;
+mod serving;
 mod waitsync;
 
 use clap::Args;
 use gnomon_daemon::control::protocol::{Request, ResponseData};
 use std::path::PathBuf;
 
+pub use serving::{run_clients, run_serverstats, ClientsArgs};
 pub use waitsync::{run_waitsync, WaitsyncArgs};
 
 /// Where the daemon listens; shared by every command that talks to it.
