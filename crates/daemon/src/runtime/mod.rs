@@ -7,6 +7,7 @@
 //! returns in order. DESIGN rule 3: glibc calls only (through crate::sys), no other
 //! thread does IO, no busy loop. Policy lives in gnomon-core, not here.
 
+mod client;
 pub mod serve;
 pub mod snapshot;
 pub mod sources;
@@ -14,23 +15,21 @@ pub mod workers;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::config::SourceKind;
 use crate::control::protocol::{Done, Request, Response, ResponseData};
 use crate::control::server::ControlServer;
 use crate::control::serving_views;
 use crate::control::views::{self, SourceLabel};
 use crate::driftfile;
-use crate::engine_config::{engine_config, source_options};
+use crate::engine_config::engine_config;
 use crate::logs::Logs;
 use crate::sys::fd::{poll, Readiness};
 use crate::sys::signal;
-use crate::sys::socket::{send_unix_datagram, TimestampSupport};
+use crate::sys::socket::send_unix_datagram;
 use crate::sys::timex::monotonic_now_ns;
 use gnomon_core::clock_action::ClockAction;
 use gnomon_core::discipline::UpdateOutcome;
 use gnomon_core::engine::{Engine, EngineOutput};
 use gnomon_core::selection::SourceVerdict;
-use gnomon_core::source::SourceId;
 use gnomon_proto::UnixTime;
 use serve::Serving;
 use sources::SourceSlot;
@@ -190,131 +189,6 @@ impl Daemon {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
-    }
-
-    fn resolve_pending(&mut self) {
-        let pending = std::mem::take(&mut self.unresolved);
-        for index in pending {
-            let source = self.config.sources[index].clone();
-            let addresses = match sources::resolve(
-                &source,
-                self.config.address_family,
-                &self.options.resolve_overrides,
-            ) {
-                Ok(addresses) => addresses,
-                Err(message) => {
-                    tracing::warn!("{}: {message}; will retry", source.origin);
-                    self.unresolved.push(index);
-                    continue;
-                }
-            };
-            self.add_addresses(index, &addresses);
-        }
-        self.next_resolve_ns = monotonic_now_ns() + RESOLVE_RETRY_NS;
-    }
-
-    /// Open a socket and add an engine source for each address of config line `index`.
-    fn add_addresses(&mut self, index: usize, addresses: &[std::net::SocketAddr]) {
-        let source = self.config.sources[index].clone();
-        let mut options = source_options(&source);
-        if self.options.one_shot.is_some() {
-            options.iburst = true;
-        }
-        for &address in addresses {
-            let (socket, support) = match sources::open_socket(address) {
-                Ok(opened) => opened,
-                Err(error) => {
-                    tracing::warn!(
-                        "{}: cannot open a socket to {address}: {error}",
-                        source.origin
-                    );
-                    continue;
-                }
-            };
-            if support != TimestampSupport::RxAndTx {
-                tracing::info!(
-                    "{address}: kernel timestamps: {support:?}; the rest is taken in user space"
-                );
-            }
-            let now = self.clock.now();
-            match self
-                .engine
-                .add_source(options.clone(), sources::reference_id_for(&address), now)
-            {
-                Ok(id) => {
-                    tracing::info!("source {} ({address}) added", source.name);
-                    self.sources.push(SourceSlot {
-                        id,
-                        name: source.name.clone(),
-                        address,
-                        from_pool: source.kind == SourceKind::Pool,
-                        config_index: index,
-                        socket,
-                        sends: 0,
-                        awaiting_tx_index: None,
-                    });
-                }
-                Err(error) => tracing::error!("{}: {error}", source.origin),
-            }
-        }
-    }
-
-    /// chrony's pool behaviour: a pool member that never answered (reach 0 after
-    /// [`UNREACHABLE_REQUESTS`] requests) or refused us (DENY/RSTR) is dropped, and the
-    /// pool name is resolved again for an address not tried yet.
-    fn replace_unreachable_pool_members(&mut self) {
-        let dead: Vec<(SourceId, usize, std::net::SocketAddr)> = self
-            .sources
-            .iter()
-            .filter(|slot| slot.from_pool)
-            .filter(|slot| {
-                self.engine.source(slot.id).is_some_and(|source| {
-                    source.stopped().is_some()
-                        || (source.poll_state().reach() == 0
-                            && source.counters().requests_sent >= UNREACHABLE_REQUESTS)
-                })
-            })
-            .map(|slot| (slot.id, slot.config_index, slot.address))
-            .collect();
-        if dead.is_empty() {
-            return;
-        }
-        let mut pools = Vec::new();
-        for (id, index, address) in dead {
-            tracing::info!("pool member {address} unreachable; replacing it");
-            self.engine.remove_source(id);
-            self.sources.retain(|slot| slot.id != id);
-            if self.replaced_addresses.len() >= MAX_REMEMBERED_REPLACED {
-                self.replaced_addresses.remove(0);
-            }
-            self.replaced_addresses.push(address);
-            if !pools.contains(&index) {
-                pools.push(index);
-            }
-        }
-        for index in pools {
-            let source = self.config.sources[index].clone();
-            let Ok(found) = sources::resolve_all(
-                &source,
-                self.config.address_family,
-                &self.options.resolve_overrides,
-            ) else {
-                continue;
-            };
-            let in_use = self
-                .sources
-                .iter()
-                .filter(|slot| slot.config_index == index)
-                .count();
-            let wanted = usize::from(source.maxsources.max(1)).saturating_sub(in_use);
-            let fresh: Vec<_> = found
-                .into_iter()
-                .filter(|address| !self.replaced_addresses.contains(address))
-                .filter(|address| !self.sources.iter().any(|slot| slot.address == *address))
-                .take(wanted)
-                .collect();
-            self.add_addresses(index, &fresh);
-        }
     }
 
     fn labels(&self) -> Vec<SourceLabel> {
@@ -606,75 +480,6 @@ impl Daemon {
             self.save_drift();
             self.next_drift_save_ns =
                 now_ns + i64::from(self.config.drift_file_interval_s.max(60)) * 1_000_000_000;
-        }
-    }
-
-    fn drain_tx_timestamps(&mut self, index: usize) {
-        loop {
-            let slot = &mut self.sources[index];
-            match slot.socket.recv_tx_timestamp() {
-                Ok(Some(stamp)) => {
-                    if slot.awaiting_tx_index == Some(stamp.send_index) {
-                        slot.awaiting_tx_index = None;
-                        let sent_at = self.clock.clock_time_of_system(stamp.time);
-                        let id = slot.id;
-                        self.engine.on_transmit_timestamp(id, sent_at);
-                    }
-                }
-                Ok(None) => continue,
-                Err(_) => break,
-            }
-        }
-    }
-
-    fn drain_replies(&mut self, index: usize, buffer: &mut [u8]) {
-        loop {
-            let received = match self.sources[index].socket.recv(buffer) {
-                Ok(received) => received,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => {
-                    // ICMP errors (port unreachable) surface here; the reach register shows it.
-                    tracing::debug!("{}: {error}", self.sources[index].address);
-                    break;
-                }
-            };
-            let now = self.clock.now();
-            let received_at = match received.kernel_rx {
-                Some(system_time) => self.clock.clock_time_of_system(system_time),
-                None => now,
-            };
-            let id = self.sources[index].id;
-            match self
-                .engine
-                .on_response(id, &buffer[..received.len], received_at, now)
-            {
-                Ok(outputs) => {
-                    self.log_sample(id, now);
-                    self.carry_out(outputs);
-                }
-                Err(error) => {
-                    tracing::debug!("{}: reply dropped: {error}", self.sources[index].address)
-                }
-            }
-        }
-    }
-
-    /// measurements.log and statistics.log lines for the sample just accepted.
-    fn log_sample(&mut self, id: gnomon_core::source::SourceId, now: UnixTime) {
-        let Some(source) = self.engine.source(id) else {
-            return;
-        };
-        let Some(slot) = self.sources.iter().find(|slot| slot.id == id) else {
-            return;
-        };
-        let address = slot.address.ip().to_string();
-        if let Some(sample) = source.last_sample() {
-            self.logs.measurement(&address, sample);
-        }
-        if let Some(estimate) = source.estimate() {
-            self.logs
-                .statistics(now, &address, estimate, source.estimator().sample_count());
         }
     }
 
