@@ -356,3 +356,113 @@ fn server_threads_serve_from_worker_threads() {
     };
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn a_flood_from_many_addresses_cannot_grow_memory() {
+    let port = free_udp_port();
+    let gnomond = Gnomond::start(
+        &["-4"],
+        &server_lines(port, &["allow 127.0.0.0/8", "local stratum 5"]),
+    );
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert!(exchange(
+        &socket,
+        loopback(port),
+        &request(4, 1),
+        Duration::from_secs(2)
+    )
+    .is_some());
+    let rss_before_kib = rss_kib(gnomond.pid());
+    // 12 000 distinct source addresses (all of 127/8 is local), more than the 8192
+    // records of the client log; bounded in count.
+    const SOURCES: u32 = 12_000;
+    let started = Instant::now();
+    for n in 0..SOURCES {
+        let source = std::net::Ipv4Addr::new(
+            127,
+            10 + (n / 250 / 250) as u8,
+            ((n / 250) % 250) as u8,
+            (n % 250 + 1) as u8,
+        );
+        let flooder = UdpSocket::bind((source, 0)).unwrap();
+        flooder
+            .send_to(&request(4, u64::from(n)), loopback(port))
+            .unwrap();
+        if n % 500 == 499 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = gnomond.control("serverstats");
+    let received = stats["ntp_packets_received"].as_u64().unwrap();
+    assert!(received > u64::from(SOURCES) * 9 / 10, "{stats}");
+    let capacity = stats["client_log_capacity"].as_u64().unwrap();
+    assert_eq!(capacity, 8192);
+    assert!(
+        stats["client_log_records_dropped"].as_u64().unwrap() >= received - 1 - capacity,
+        "{stats}"
+    );
+    let clients = gnomond.control("clients");
+    assert!(clients["clients"].as_array().unwrap().len() as u64 <= capacity);
+    // The table was allocated at start; touching it costs at most its size (~700 KiB).
+    let growth_kib = rss_kib(gnomond.pid()).saturating_sub(rss_before_kib);
+    assert!(growth_kib < 2048, "RSS grew by {growth_kib} KiB");
+    // Still serving.
+    assert!(exchange(
+        &socket,
+        loopback(port),
+        &request(4, 2),
+        Duration::from_secs(2)
+    )
+    .is_some());
+}
+
+#[test]
+fn an_ipv6_socket_that_cannot_be_opened_is_logged_once_and_ipv4_serves() {
+    let port = free_udp_port();
+    let gnomond = Gnomond::start(
+        &[],
+        &server_lines(
+            port,
+            &[
+                "bindaddress 2001:db8::1",
+                "allow 127.0.0.1",
+                "local stratum 5",
+            ],
+        ),
+    );
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for n in 0..5 {
+        assert!(exchange(
+            &socket,
+            loopback(port),
+            &request(4, n + 1),
+            Duration::from_secs(2)
+        )
+        .is_some());
+    }
+    let log = gnomond.log();
+    assert_eq!(
+        log.matches("cannot open the IPv6 NTP server socket")
+            .count(),
+        1,
+        "{log}"
+    );
+    let stats = gnomond.control("serverstats");
+    assert_eq!(
+        stats["sockets"],
+        serde_json::json!([format!("127.0.0.1:{port}")]),
+        "{stats}"
+    );
+}

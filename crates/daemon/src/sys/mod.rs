@@ -8,6 +8,7 @@
 //! Policy (what to send, when, which clock change) does not belong here.
 //!
 //! - [`batch`]: recvmmsg/sendmmsg batches (worker threads and the load generator).
+//! - [`counting_alloc`]: a counting allocator for allocation-free tests.
 //! - [`fd`]: owned file descriptors, `fcntl` flags, `poll`.
 //! - [`socket`]: UDP and Unix sockets, kernel timestamps (SO_TIMESTAMPING), peer creds.
 //! - [`timex`]: reading the clock and the adjtimex interface.
@@ -15,6 +16,7 @@
 //! - [`signal`]: SIGTERM/SIGINT/SIGHUP to flags the main loop polls.
 
 pub mod batch;
+pub mod counting_alloc;
 pub mod fd;
 pub mod privileges;
 pub mod signal;
