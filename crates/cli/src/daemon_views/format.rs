@@ -1,8 +1,9 @@
 //! chronyc's number formats, so gnomon's views line up with chronyc's to the column.
 //!
 //! Owns formatting only: seconds with an ns/us/ms/s unit in a fixed width, intervals
-//! (s, m, h, d, y) and the UTC date chronyc prints for reference times. Written by
-//! hand because the point is chronyc's exact widths, which no formatting crate knows.
+//! (s, m, h, d, y) and the UTC date chronyc prints for reference times (the calendar
+//! itself is gnomon-core's). Written by hand because the point is chronyc's exact
+//! widths, which no formatting crate knows.
 
 /// chronyc's unsigned sub-second value: 4 digits and a unit (6 columns).
 pub fn nanoseconds(seconds: f64) -> String {
@@ -71,21 +72,7 @@ pub fn utc_date(unix_s: f64) -> String {
     let secs = unix_s.floor() as i64;
     let days = secs.div_euclid(86_400);
     let second_of_day = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let date = gnomon_core::leap::utc_date(gnomon_proto::UnixTime::from_secs(secs));
     const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -93,12 +80,12 @@ pub fn utc_date(unix_s: f64) -> String {
     format!(
         "{} {} {:02} {:02}:{:02}:{:02} {}",
         WEEKDAYS[days.rem_euclid(7) as usize],
-        MONTHS[(month - 1) as usize],
-        day,
+        MONTHS[usize::from(date.month) - 1],
+        date.day,
         second_of_day / 3600,
         second_of_day % 3600 / 60,
         second_of_day % 60,
-        year
+        date.year
     )
 }
 
@@ -123,7 +110,8 @@ mod tests {
         assert_eq!(interval(Some(1.4)), "   1");
         assert_eq!(interval(Some(1199.0)), "1199");
         assert_eq!(interval(Some(46.0 * 60.0)), " 46m");
-        assert_eq!(interval(Some(5.0 * 3600.0)), "  5h");
+        assert_eq!(interval(Some(5.0 * 3600.0)), "300m");
+        assert_eq!(interval(Some(12.0 * 3600.0)), " 12h");
         assert_eq!(interval(Some(10.0 * 86400.0)), " 10d");
         assert_eq!(interval(None), "   -");
     }
