@@ -6,6 +6,7 @@
 
 mod address;
 mod daemon_views;
+mod doctor;
 mod measure;
 mod query;
 mod sample;
@@ -46,6 +47,8 @@ enum Command {
     Makestep(daemon_views::ViewArgs),
     /// Wait until the local gnomond is synchronised (for boot scripts).
     Waitsync(daemon_views::WaitsyncArgs),
+    /// Why is this host's time wrong? Read-only checks with [OK]/[WARN]/[FAIL] and remedies.
+    Doctor(doctor::DoctorArgs),
     /// NTP clients the local gnomond serves (chronyc clients).
     Clients(daemon_views::ClientsArgs),
     /// The local gnomond's server totals (chronyc serverstats).
@@ -83,6 +86,7 @@ fn main() {
         Command::Burst(args) => daemon_view(&cli, View::Burst, args.json),
         Command::Makestep(args) => daemon_view(&cli, View::Makestep, args.json),
         Command::Waitsync(args) => daemon_views::run_waitsync(&cli.socket, args),
+        Command::Doctor(args) => doctor::run(args, &cli.socket.socket),
         Command::Clients(args) => daemon_views::run_clients(&cli.socket, args),
         Command::Serverstats(args) => daemon_views::run_serverstats(&cli.socket, args.json),
     };

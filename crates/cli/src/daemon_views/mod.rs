@@ -5,7 +5,7 @@
 //! which prints the daemon's data as is). The socket exchange is in [`client`], the
 //! layouts in [`render`], chronyc's number formats in [`format`].
 
-mod client;
+pub(crate) mod client;
 pub mod format;
 mod render;
 mod serving;
