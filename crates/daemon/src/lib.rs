@@ -1,6 +1,7 @@
 //! gnomond's library: configuration, event loop and IO (work in progress; see issue 4).
 
 pub mod clock;
+pub mod command_line;
 pub mod config;
 pub mod control;
 pub mod driftfile;
