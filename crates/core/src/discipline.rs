@@ -267,6 +267,22 @@ impl Discipline {
         Some(self.frequency_action())
     }
 
+    /// chronyc's `makestep`: turn the correction still being slewed into a step, now.
+    /// The corrected timescale does not move (the reading jumps by exactly what the
+    /// slew had left), so sample histories need no change. `None` when no slew is in
+    /// progress.
+    pub fn step_now(&mut self, now: UnixTime) -> Option<[ClockAction; 2]> {
+        self.slew?;
+        let remaining_s = self.remaining_correction_s(now);
+        self.slew = None;
+        Some([
+            self.frequency_action(),
+            ClockAction::Step {
+                offset_s: remaining_s,
+            },
+        ])
+    }
+
     /// Apply one combined estimate at `now`.
     pub fn update(
         &mut self,
@@ -395,6 +411,45 @@ mod tests {
             skew_ppm,
             poll_interval_s: 64.0,
         }
+    }
+
+    #[test]
+    fn step_now_turns_the_pending_slew_into_a_step() {
+        let mut discipline = Discipline::new(DisciplineOptions::default(), None);
+        assert_eq!(discipline.step_now(at(0.0)), None, "nothing pending");
+        let mut actions = Vec::new();
+        let (outcome, _) =
+            discipline.update(at(0.0), &input(0.5, 0.0, WORST_CASE_SKEW_PPM), &mut actions);
+        assert!(
+            matches!(outcome, UpdateOutcome::Slewed { .. }),
+            "{outcome:?}"
+        );
+        let pending_s = discipline.remaining_correction_s(at(0.1));
+        assert!(pending_s > 0.1, "{pending_s}");
+        let corrected_before = discipline.corrected_time(at(0.1));
+        let [frequency, step] = discipline.step_now(at(0.1)).expect("a slew was pending");
+        assert_eq!(
+            step,
+            ClockAction::Step {
+                offset_s: pending_s
+            }
+        );
+        assert_eq!(
+            frequency,
+            ClockAction::SetFrequency {
+                frequency_ppm: discipline.base_frequency_ppm(),
+                slew_ppm: 0.0
+            }
+        );
+        assert_eq!(discipline.remaining_correction_s(at(0.1)), 0.0);
+        assert_eq!(discipline.next_deadline(), None);
+        // The reading jumps by the step; the corrected timescale stays where it was.
+        let reading_after = at(0.1).add(NtpDuration::from_seconds_f64(pending_s));
+        let moved_ns = discipline
+            .corrected_time(reading_after)
+            .duration_since(corrected_before)
+            .as_nanos();
+        assert!(moved_ns.abs() <= 1, "{moved_ns} ns");
     }
 
     #[test]

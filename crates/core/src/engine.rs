@@ -185,6 +185,15 @@ impl Engine {
         self.sources.iter().find(|s| s.id() == id)
     }
 
+    /// chronyc's `makestep`: step away the correction still being slewed, now. Empty
+    /// when nothing is pending.
+    pub fn make_step(&mut self, now: UnixTime) -> Vec<EngineOutput> {
+        self.discipline
+            .step_now(now)
+            .map(|actions| actions.into_iter().map(EngineOutput::Clock).collect())
+            .unwrap_or_default()
+    }
+
     /// Start a burst on a source (chronyc `burst`).
     pub fn burst(&mut self, id: SourceId) -> bool {
         match self.sources.iter_mut().find(|s| s.id() == id) {
