@@ -18,6 +18,7 @@
 //! - [`access`]: allow/deny (chrony's subnet table).
 //! - [`client_table`]: the fixed-size log of served clients.
 //! - [`ratelimit`]: chrony's response rate limiting.
+//! - [`interleave`]: saved reply timestamps for interleaved mode.
 //! - [`serving`]: one received datagram to a reply or a counted drop.
 //! - [`clock_action`]: what the clock driver is asked to do.
 //! - [`engine`]: all of it behind an event API.
@@ -33,6 +34,7 @@ pub mod clock_action;
 pub mod discipline;
 pub mod engine;
 pub mod estimator;
+pub mod interleave;
 pub mod leap;
 pub mod measurement;
 pub mod poll;

@@ -4,7 +4,8 @@
 //! format checks (never an amplifier: only mode 3 requests are answered, mode 6/7
 //! and everything else is dropped, and the reply is the 48-byte header, never larger
 //! than the request), access control, the client log, rate limiting (RATE KoD or
-//! drop), and the reply built from the system variables by `server::build_reply`.
+//! drop), the reply built from the system variables by `server::build_reply`, and
+//! interleaved replies (see `interleave`).
 //! Totals for `serverstats` and records for `clients` are kept here.
 //!
 //! It must not read a clock, touch a socket or allocate per request: the caller
@@ -17,6 +18,7 @@ use gnomon_proto::{KissCode, Mode, NtpHeader, NtpTimestamp, UnixTime, HEADER_LEN
 
 use crate::access::AccessTable;
 use crate::client_table::{ClientRecord, ClientTable};
+use crate::interleave::TimestampMap;
 use crate::ratelimit::{Limit, RateLimitParams, RateLimiter};
 use crate::server::{build_kiss_of_death, build_reply};
 use crate::system::SystemVariables;
@@ -57,6 +59,9 @@ pub enum Served {
     /// Send this header; its transmit timestamp is still zero: set it just before
     /// sending.
     Reply(NtpHeader),
+    /// An interleaved-mode reply (RFC 9769): send it as it is; its transmit
+    /// timestamp is the saved one of the client's previous reply, of this kind.
+    InterleavedReply(NtpHeader, TimestampKind),
     /// Send this RATE kiss-o'-death as it is.
     KissOfDeath(NtpHeader),
     Drop(DropReason),
@@ -76,6 +81,8 @@ pub struct ServerStats {
     pub rate_limited: u64,
     pub kods_sent: u64,
     pub replies_sent: u64,
+    /// Replies sent in interleaved mode (included in `replies_sent`).
+    pub interleaved: u64,
     /// Replies (and KoDs) the socket refused to send.
     pub send_failures: u64,
     pub daemon_rx_timestamps: u64,
@@ -99,6 +106,7 @@ impl ServerStats {
             rate_limited,
             kods_sent,
             replies_sent,
+            interleaved,
             send_failures,
             daemon_rx_timestamps,
             kernel_rx_timestamps,
@@ -116,6 +124,7 @@ impl ServerStats {
         self.rate_limited += rate_limited;
         self.kods_sent += kods_sent;
         self.replies_sent += replies_sent;
+        self.interleaved += interleaved;
         self.send_failures += send_failures;
         self.daemon_rx_timestamps += daemon_rx_timestamps;
         self.kernel_rx_timestamps += kernel_rx_timestamps;
@@ -142,6 +151,7 @@ pub struct Server {
     access: AccessTable,
     limiter: Option<RateLimiter>,
     clients: ClientTable,
+    timestamps: TimestampMap,
     stats: ServerStats,
 }
 
@@ -155,6 +165,7 @@ impl Server {
                 .rate_limit
                 .map(|params| RateLimiter::new(params, config.seed)),
             clients: ClientTable::new(config.client_table_capacity, u64::from_le_bytes(key)),
+            timestamps: TimestampMap::new(config.client_table_capacity.saturating_mul(2)),
             stats: ServerStats::default(),
         }
     }
@@ -196,7 +207,7 @@ impl Server {
         self.stats.received += 1;
         let served = self.decide(bytes, from, received_at, now_ns, system);
         match served {
-            Served::Reply(_) => match rx_kind {
+            Served::Reply(_) | Served::InterleavedReply(..) => match rx_kind {
                 TimestampKind::Daemon => self.stats.daemon_rx_timestamps += 1,
                 TimestampKind::Kernel => self.stats.kernel_rx_timestamps += 1,
                 TimestampKind::Hardware => self.stats.hardware_rx_timestamps += 1,
@@ -250,7 +261,19 @@ impl Server {
             Limit::Pass => match build_reply(&request, received_at, received_at, system) {
                 Ok(mut reply) => {
                     reply.transmit_timestamp = NtpTimestamp::ZERO;
-                    Served::Reply(reply)
+                    let previous = self
+                        .timestamps
+                        .transmit_of(request.origin_timestamp.to_bits());
+                    self.timestamps
+                        .save_receive(reply.receive_timestamp.to_bits());
+                    match previous {
+                        Some((transmit, kind)) => {
+                            reply.origin_timestamp = request.receive_timestamp;
+                            reply.transmit_timestamp = transmit;
+                            Served::InterleavedReply(reply, kind)
+                        }
+                        None => Served::Reply(reply),
+                    }
                 }
                 Err(_) => Served::Drop(DropReason::NotClientRequest),
             },
@@ -262,6 +285,19 @@ impl Server {
         }
     }
 
+    /// The reply that carried receive timestamp `receive` left at `transmit`: the
+    /// timestamp read just before sending, and later the kernel's (for interleaved
+    /// mode).
+    pub fn save_transmit(
+        &mut self,
+        receive: NtpTimestamp,
+        transmit: NtpTimestamp,
+        kind: TimestampKind,
+    ) {
+        self.timestamps
+            .save_transmit(receive.to_bits(), transmit, kind);
+    }
+
     /// Count what happened when the caller sent a reply or KoD.
     pub fn on_sent(&mut self, served: &Served, ok: bool, tx_kind: TimestampKind) {
         if !ok {
@@ -269,8 +305,15 @@ impl Server {
             return;
         }
         match served {
-            Served::Reply(_) => {
+            Served::Reply(_) | Served::InterleavedReply(..) => {
                 self.stats.replies_sent += 1;
+                let tx_kind = match served {
+                    Served::InterleavedReply(_, kind) => {
+                        self.stats.interleaved += 1;
+                        *kind
+                    }
+                    _ => tx_kind,
+                };
                 match tx_kind {
                     TimestampKind::Daemon => self.stats.daemon_tx_timestamps += 1,
                     TimestampKind::Kernel => self.stats.kernel_tx_timestamps += 1,

@@ -234,6 +234,7 @@ fn a_burst_from_one_client_is_limited_with_kods() {
         let served = ask(&mut server, &request_bytes(4, 3), "10.0.0.7", n * 1_000_000);
         match served {
             Served::Reply(_) => replies += 1,
+            Served::InterleavedReply(..) => panic!("no interleaved request was sent"),
             Served::KissOfDeath(kod) => {
                 assert_eq!(kod.kiss_code(), Some(KissCode::Rate));
                 assert_eq!(kod.origin_timestamp.to_bits(), 0x1122_3344_5566_7788);
@@ -264,4 +265,52 @@ fn a_burst_from_one_client_is_limited_with_kods() {
     assert_eq!(stats.rate_limited, drops);
     assert_eq!(stats.kods_sent, kods);
     assert_eq!(stats.replies_sent, replies);
+}
+
+#[test]
+fn interleaved_requests_get_the_previous_replys_transmit_timestamp() {
+    let mut server = server(&[rule(true, false, None)], None);
+    let first = match ask(&mut server, &request_bytes(4, 3), "10.0.0.1", 0) {
+        Served::Reply(reply) => reply,
+        other => panic!("{other:?}"),
+    };
+    let daemon_tx = NtpTimestamp::from_bits(0xeef4_50e4_0000_1000);
+    let kernel_tx = NtpTimestamp::from_bits(0xeef4_50e4_0000_0800);
+    server.save_transmit(first.receive_timestamp, daemon_tx, TimestampKind::Daemon);
+    server.on_sent(&Served::Reply(first), true, TimestampKind::Daemon);
+    server.save_transmit(first.receive_timestamp, kernel_tx, TimestampKind::Kernel);
+    // The client's next request: origin = our receive timestamp, receive = when it
+    // received our reply.
+    let mut second = request_bytes(4, 3);
+    second[24..32].copy_from_slice(&first.receive_timestamp.to_be_bytes());
+    second[32..40].copy_from_slice(&0x5555_6666_7777_8888u64.to_be_bytes());
+    let served = server.on_datagram(
+        &second,
+        "10.0.0.1".parse().unwrap(),
+        UnixTime::from_secs(1_800_000_101),
+        TimestampKind::Kernel,
+        1_000_000_000,
+        &synced(),
+    );
+    let Served::InterleavedReply(reply, kind) = served else {
+        panic!("{served:?}")
+    };
+    assert_eq!(kind, TimestampKind::Kernel);
+    assert_eq!(reply.origin_timestamp.to_bits(), 0x5555_6666_7777_8888);
+    assert_eq!(reply.transmit_timestamp, kernel_tx);
+    assert_eq!(
+        reply.receive_timestamp,
+        NtpTimestamp::from_unix(UnixTime::from_secs(1_800_000_101))
+    );
+    server.on_sent(&served, true, TimestampKind::Daemon);
+    assert_eq!(server.stats().interleaved, 1);
+    assert_eq!(server.stats().kernel_tx_timestamps, 1);
+    assert_eq!(server.stats().daemon_tx_timestamps, 1);
+    // An origin we never sent as a receive timestamp: basic mode.
+    let mut stranger = request_bytes(4, 3);
+    stranger[24..32].copy_from_slice(&0x1234u64.to_be_bytes());
+    assert!(matches!(
+        ask(&mut server, &stranger, "10.0.0.1", 2_000_000_000),
+        Served::Reply(_)
+    ));
 }

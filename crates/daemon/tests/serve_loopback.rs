@@ -398,7 +398,7 @@ fn a_flood_from_many_addresses_cannot_grow_memory() {
         flooder
             .send_to(&request(4, u64::from(n)), loopback(port))
             .unwrap();
-        if n % 500 == 499 {
+        if n % 100 == 99 {
             std::thread::sleep(Duration::from_millis(2));
         }
         assert!(started.elapsed() < Duration::from_secs(60));
@@ -406,9 +406,11 @@ fn a_flood_from_many_addresses_cannot_grow_memory() {
     std::thread::sleep(Duration::from_millis(300));
     let stats = gnomond.control("serverstats");
     let received = stats["ntp_packets_received"].as_u64().unwrap();
-    assert!(received > u64::from(SOURCES) * 9 / 10, "{stats}");
     let capacity = stats["client_log_capacity"].as_u64().unwrap();
     assert_eq!(capacity, 8192);
+    // Some datagrams may be lost in a loaded machine's socket buffers; enough must
+    // arrive to overflow the client log.
+    assert!(received > capacity + 1_000, "{stats}");
     assert!(
         stats["client_log_records_dropped"].as_u64().unwrap() >= received - 1 - capacity,
         "{stats}"
@@ -465,4 +467,56 @@ fn an_ipv6_socket_that_cannot_be_opened_is_logged_once_and_ipv4_serves() {
         serde_json::json!([format!("127.0.0.1:{port}")]),
         "{stats}"
     );
+}
+
+#[test]
+fn chronyd_with_xleave_gets_interleaved_replies() {
+    let port = free_udp_port();
+    let gnomond = Gnomond::start(
+        &["-4"],
+        &server_lines(port, &["allow 127.0.0.1", "local stratum 4"]),
+    );
+    let client = Chronyd::start(&format!(
+        "server 127.0.0.1 port {port} iburst minpoll -2 maxpoll -2 xleave"
+    ));
+    let started = Instant::now();
+    let ntpdata = loop {
+        let output = std::process::Command::new("chronyc")
+            .arg("-h")
+            .arg(client.socket_path())
+            .args(["ntpdata", "127.0.0.1"])
+            .output()
+            .expect("chronyc (apt-get install chrony)");
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        if text
+            .lines()
+            .any(|line| line.starts_with("Interleaved") && line.ends_with("Yes"))
+        {
+            break text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "chronyd never used interleaved mode:\n{text}\n{}",
+            gnomond.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let stats = gnomond.control("serverstats");
+    assert!(
+        stats["ntp_interleaved"].as_u64().unwrap() >= 1,
+        "{stats}\n{ntpdata}"
+    );
+    assert!(
+        stats["ntp_kernel_tx_timestamps"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    // The measured delay stays sane (a mismatched exchange would add a poll interval).
+    let delay_s: f64 = ntpdata
+        .lines()
+        .find(|line| line.starts_with("Peer delay"))
+        .and_then(|line| line.split(':').nth(1))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no peer delay in\n{ntpdata}"));
+    assert!(delay_s < 0.01, "{ntpdata}");
 }

@@ -206,6 +206,9 @@ pub struct ServerStatsReport {
     /// Not client requests (mode 6/7 control queries, replies, broadcasts).
     pub ntp_packets_not_requests: u64,
     pub ntp_replies_sent: u64,
+    /// Replies in interleaved mode (chronyc "Interleaved NTP packets").
+    #[serde(default)]
+    pub ntp_interleaved: u64,
     pub ntp_kods_sent: u64,
     pub ntp_send_failures: u64,
     /// Control-socket requests handled.

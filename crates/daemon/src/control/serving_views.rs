@@ -62,6 +62,7 @@ pub fn serverstats(serving: Option<&Serving>, command_requests: u64) -> ServerSt
         ntp_packets_oversized: stats.oversized,
         ntp_packets_not_requests: stats.not_client_request,
         ntp_replies_sent: stats.replies_sent,
+        ntp_interleaved: stats.interleaved,
         ntp_kods_sent: stats.kods_sent,
         ntp_send_failures: stats.send_failures,
         command_requests,

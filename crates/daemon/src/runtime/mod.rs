@@ -11,6 +11,7 @@ mod client;
 pub mod serve;
 pub mod snapshot;
 pub mod sources;
+pub mod tx_ring;
 pub mod workers;
 
 use crate::clock::Clock;
@@ -446,9 +447,7 @@ impl Daemon {
                 let system = self.engine.system_variables();
                 let server_ready = ready[sources_end..].iter().take(serving.socket_count());
                 for (index, readiness) in server_ready.enumerate() {
-                    if readiness.readable || readiness.error {
-                        serving.drain(index, self.clock.as_ref(), system);
-                    }
+                    serving.on_ready(index, *readiness, self.clock.as_ref(), system);
                 }
             }
             if self.control.is_some() {

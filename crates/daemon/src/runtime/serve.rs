@@ -26,6 +26,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::RawFd;
 
 use super::snapshot::ServingSnapshot;
+use super::tx_ring::TxRing;
 use super::workers::Workers;
 use crate::sys::timex::realtime_now;
 use gnomon_core::client_table::ClientRecord;
@@ -82,6 +83,8 @@ pub struct ServerSocket {
     pub socket: UdpSocket,
     pub local: SocketAddr,
     pub timestamps: TimestampSupport,
+    /// Which reply each kernel TX timestamp belongs to.
+    pub tx_ring: TxRing,
 }
 
 /// Serving state: sockets, the core server, the receive buffer.
@@ -145,19 +148,29 @@ pub fn server_addresses(config: &Config) -> Vec<SocketAddr> {
     addresses
 }
 
-/// Open one server socket with RX timestamps.
-pub fn open_server_socket(address: SocketAddr, reuse_port: bool) -> io::Result<ServerSocket> {
+/// Open one server socket with kernel RX timestamps, and TX timestamps on request
+/// when `tx_timestamps` (the main loop's sockets: replies to interleaved requests).
+pub fn open_server_socket(
+    address: SocketAddr,
+    reuse_port: bool,
+    tx_timestamps: bool,
+) -> io::Result<ServerSocket> {
     let mut socket = if reuse_port {
         UdpSocket::bind_reuse_port(address)?
     } else {
         UdpSocket::bind(address)?
     };
-    let timestamps = socket.enable_rx_timestamps();
+    let timestamps = if tx_timestamps {
+        socket.enable_server_timestamps()
+    } else {
+        socket.enable_rx_timestamps()
+    };
     let local = socket.local_addr().unwrap_or(address);
     Ok(ServerSocket {
         socket,
         local,
         timestamps,
+        tx_ring: TxRing::new(),
     })
 }
 
@@ -201,7 +214,7 @@ impl Serving {
         }
         let mut sockets = Vec::new();
         for address in server_addresses(config) {
-            match open_server_socket(address, false) {
+            match open_server_socket(address, false, true) {
                 Ok(socket) => {
                     tracing::info!(
                         "serving NTP on {} (kernel timestamps: {:?})",
@@ -294,20 +307,61 @@ impl Serving {
                 socket.socket.raw_fd(),
                 Readiness {
                     readable: true,
+                    priority: socket.timestamps == TimestampSupport::RxAndTx,
                     ..Readiness::default()
                 },
             )
         })
     }
 
-    /// Answer what waits on socket `index` (at most [`MAX_DATAGRAMS_PER_TURN`]).
-    pub fn drain(&mut self, index: usize, clock: &dyn Clock, system: &SystemVariables) {
-        let Some(server_socket) = self.sockets.get(index) else {
+    /// Handle readiness of socket `index`: TX timestamps (POLLPRI) and requests.
+    pub fn on_ready(
+        &mut self,
+        index: usize,
+        readiness: Readiness,
+        clock: &dyn Clock,
+        system: &SystemVariables,
+    ) {
+        if readiness.priority || readiness.error {
+            self.drain_tx_timestamps(index, clock);
+        }
+        if readiness.readable || readiness.error {
+            self.drain(index, clock, system);
+        }
+    }
+
+    /// Take the kernel's TX timestamps of sent replies (at most
+    /// [`MAX_DATAGRAMS_PER_TURN`]) and keep them for interleaved replies.
+    fn drain_tx_timestamps(&mut self, index: usize, clock: &dyn Clock) {
+        let Some(server_socket) = self.sockets.get_mut(index) else {
             return;
         };
-        let socket = &server_socket.socket;
         for _ in 0..MAX_DATAGRAMS_PER_TURN {
-            let received = match socket.recv(&mut self.buffer[..]) {
+            match server_socket.socket.recv_tx_timestamp() {
+                Ok(Some(stamp)) => {
+                    if let Some(key) = server_socket.tx_ring.take(stamp.send_index) {
+                        let sent_at =
+                            NtpTimestamp::from_unix(clock.clock_time_of_system(stamp.time));
+                        self.server.save_transmit(
+                            NtpTimestamp::from_bits(key),
+                            sent_at,
+                            TimestampKind::Kernel,
+                        );
+                    }
+                }
+                Ok(None) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Answer what waits on socket `index` (at most [`MAX_DATAGRAMS_PER_TURN`]).
+    pub fn drain(&mut self, index: usize, clock: &dyn Clock, system: &SystemVariables) {
+        let Some(server_socket) = self.sockets.get_mut(index) else {
+            return;
+        };
+        for _ in 0..MAX_DATAGRAMS_PER_TURN {
+            let received = match server_socket.socket.recv(&mut self.buffer[..]) {
                 Ok(received) => received,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -331,15 +385,40 @@ impl Serving {
                 monotonic_now_ns(),
                 system,
             );
-            let bytes = match served {
-                Served::Reply(mut reply) => {
-                    reply.transmit_timestamp = NtpTimestamp::from_unix(clock.now());
-                    reply.to_bytes()
+            let (header, reply_key) = match served {
+                Served::Reply(reply) | Served::InterleavedReply(reply, _) => {
+                    (reply, reply.receive_timestamp)
                 }
-                Served::KissOfDeath(kod) => kod.to_bytes(),
+                Served::KissOfDeath(kod) => (kod, NtpTimestamp::ZERO),
                 Served::Drop(_) => continue,
             };
-            let sent = socket.send_to(&bytes, from).is_ok();
+            let mut header = header;
+            // As late as possible: the clock is read right before the send call.
+            let sent_at = NtpTimestamp::from_unix(clock.now());
+            if let Served::Reply(_) = served {
+                header.transmit_timestamp = sent_at;
+            }
+            // A client in interleaved mode will ask for this reply's transmit time:
+            // have the kernel stamp it. Other replies cost no error-queue entry.
+            let stamp_tx = matches!(served, Served::InterleavedReply(..))
+                && server_socket.timestamps == TimestampSupport::RxAndTx;
+            let sent = if stamp_tx {
+                server_socket
+                    .socket
+                    .send_to_timestamped(&header.to_bytes(), from)
+            } else {
+                server_socket.socket.send_to(&header.to_bytes(), from)
+            }
+            .is_ok();
+            if sent {
+                if stamp_tx {
+                    server_socket.tx_ring.record(reply_key.to_bits());
+                }
+                if reply_key != NtpTimestamp::ZERO {
+                    self.server
+                        .save_transmit(reply_key, sent_at, TimestampKind::Daemon);
+                }
+            }
             self.server.on_sent(&served, sent, TimestampKind::Daemon);
         }
     }

@@ -66,7 +66,7 @@ impl Workers {
         for index in 0..count {
             let mut sockets = Vec::new();
             for address in server_addresses(config) {
-                match open_server_socket(address, true) {
+                match open_server_socket(address, true, false) {
                     Ok(socket) => {
                         if index == 0 {
                             tracing::info!(
@@ -220,13 +220,25 @@ fn run_worker(
                             reply.transmit_timestamp = transmit;
                             reply.to_bytes()
                         }
-                        Served::KissOfDeath(kod) => kod.to_bytes(),
+                        Served::InterleavedReply(reply, _) | Served::KissOfDeath(reply) => {
+                            reply.to_bytes()
+                        }
                         Served::Drop(_) => continue,
                     };
                     outgoing.set_outgoing(slot, &bytes, *to);
                 }
                 let sent = outgoing.send(&socket.socket, out).unwrap_or(0);
                 for (slot, (served, _)) in pending[..out].iter().enumerate() {
+                    if let (Served::Reply(reply) | Served::InterleavedReply(reply, _), true) =
+                        (served, slot < sent)
+                    {
+                        // For a later interleaved request: when this reply left.
+                        server.save_transmit(
+                            reply.receive_timestamp,
+                            transmit,
+                            TimestampKind::Daemon,
+                        );
+                    }
                     server.on_sent(served, slot < sent, TimestampKind::Daemon);
                 }
                 drop(server);

@@ -247,6 +247,69 @@ impl UdpSocket {
         self.timestamps
     }
 
+    /// Server sockets: kernel RX timestamps on every datagram, and TX timestamps only
+    /// for sends that ask with [`UdpSocket::send_to_timestamped`] (numbered with
+    /// OPT_ID, reported through the error queue and POLLPRI). Falls back to RX only.
+    pub fn enable_server_timestamps(&mut self) -> TimestampSupport {
+        let flags = libc::SOF_TIMESTAMPING_RX_SOFTWARE
+            | libc::SOF_TIMESTAMPING_SOFTWARE
+            | libc::SOF_TIMESTAMPING_OPT_ID
+            | libc::SOF_TIMESTAMPING_OPT_TSONLY;
+        if set_int_option(
+            &self.fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPING,
+            flags as libc::c_int,
+        )
+        .is_ok()
+        {
+            let _ = set_int_option(&self.fd, libc::SOL_SOCKET, libc::SO_SELECT_ERR_QUEUE, 1);
+            self.timestamps = TimestampSupport::RxAndTx;
+            self.timestamps
+        } else {
+            self.enable_rx_timestamps()
+        }
+    }
+
+    /// Send to `address` asking the kernel for a software TX timestamp of this one
+    /// datagram (an SO_TIMESTAMPING control message), on a socket set up with
+    /// [`UdpSocket::enable_server_timestamps`].
+    pub fn send_to_timestamped(&self, data: &[u8], address: SocketAddr) -> io::Result<usize> {
+        let (mut storage, len) = to_sockaddr(&address);
+        let mut iov = libc::iovec {
+            iov_base: data.as_ptr() as *mut libc::c_void,
+            iov_len: data.len(),
+        };
+        let mut control = [0u64; 4];
+        // SAFETY: an all-zero msghdr is valid; every field used is set below.
+        let mut message: libc::msghdr = unsafe { zeroed() };
+        message.msg_name = &mut storage as *mut _ as *mut libc::c_void;
+        message.msg_namelen = len;
+        message.msg_iov = &mut iov;
+        message.msg_iovlen = 1;
+        message.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        // SAFETY: CMSG_SPACE only computes a size.
+        message.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<u32>() as u32) } as usize;
+        // SAFETY: the control buffer (32 bytes) holds one cmsg with a u32 payload.
+        let cmsg = unsafe { libc::CMSG_FIRSTHDR(&message) };
+        if cmsg.is_null() {
+            return self.send_to(data, address);
+        }
+        // SAFETY: cmsg points at the start of the live control buffer, which is large
+        // enough for the header and the u32 written below.
+        unsafe {
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SO_TIMESTAMPING;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u32>() as u32) as usize;
+            std::ptr::write_unaligned(
+                libc::CMSG_DATA(cmsg) as *mut u32,
+                libc::SOF_TIMESTAMPING_TX_SOFTWARE,
+            );
+        }
+        // SAFETY: every pointer in message refers to a live local buffer of the stated size.
+        check_size(unsafe { libc::sendmsg(self.fd.raw(), &message, 0) })
+    }
+
     /// A socket bound to `address` with SO_REUSEPORT set first, so several sockets
     /// (one per server worker thread) share the port and the kernel spreads clients.
     pub fn bind_reuse_port(address: SocketAddr) -> io::Result<UdpSocket> {

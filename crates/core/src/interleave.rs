@@ -1,0 +1,158 @@
+//! Server side of NTP interleaved mode: the timestamps of recent replies.
+//!
+//! Owns a fixed-size map from the receive timestamp a reply carried (as sent, the
+//! key a client in interleaved mode echoes in its next request's origin field) to the
+//! best transmit timestamp known for that reply: the one read just before sending,
+//! replaced by the kernel's when it arrives from the error queue. A request whose
+//! origin is such a key gets an interleaved reply: origin = the request's receive
+//! field, receive = this exchange's, transmit = the saved, more accurate transmit
+//! timestamp of the earlier reply (RFC 9769, as chrony does). A key seen twice is
+//! disabled, so a reply never carries a transmit timestamp of a different exchange.
+//!
+//! It must not grow (one slot per hash, a newer key replaces an older one), read a
+//! clock, or allocate after `new`.
+
+use gnomon_proto::NtpTimestamp;
+
+use crate::serving::TimestampKind;
+
+/// Default number of saved replies.
+pub const DEFAULT_SLOTS: usize = 16384;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slot {
+    rx_key: u64,
+    transmit: Option<(NtpTimestamp, TimestampKind)>,
+    disabled: bool,
+}
+
+const EMPTY: Slot = Slot {
+    rx_key: 0,
+    transmit: None,
+    disabled: true,
+};
+
+/// The saved timestamps.
+#[derive(Clone, Debug)]
+pub struct TimestampMap {
+    slots: Vec<Slot>,
+}
+
+impl TimestampMap {
+    pub fn new(slots: usize) -> TimestampMap {
+        TimestampMap {
+            slots: vec![EMPTY; slots.max(1).next_power_of_two()],
+        }
+    }
+
+    fn index(&self, rx_key: u64) -> usize {
+        // The low bits of an NTP timestamp are its fine fraction; mix in the rest.
+        let mixed = rx_key ^ (rx_key >> 29) ^ (rx_key >> 47);
+        (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) as usize & (self.slots.len() - 1)
+    }
+
+    /// A reply carrying receive timestamp `rx_key` is about to be sent.
+    pub fn save_receive(&mut self, rx_key: u64) {
+        if rx_key == 0 {
+            return;
+        }
+        let index = self.index(rx_key);
+        let slot = &mut self.slots[index];
+        if slot.rx_key == rx_key && !slot.disabled {
+            // The same receive timestamp twice: which transmit belongs to it is unknown.
+            slot.disabled = true;
+            return;
+        }
+        *slot = Slot {
+            rx_key,
+            transmit: None,
+            disabled: false,
+        };
+    }
+
+    /// The reply with receive timestamp `rx_key` left at `transmit` (a better kind
+    /// replaces a worse one: kernel over daemon).
+    pub fn save_transmit(&mut self, rx_key: u64, transmit: NtpTimestamp, kind: TimestampKind) {
+        let index = self.index(rx_key);
+        let slot = &mut self.slots[index];
+        if slot.rx_key != rx_key || slot.disabled {
+            return;
+        }
+        let better = match slot.transmit {
+            None => true,
+            Some((_, old)) => rank(kind) >= rank(old),
+        };
+        if better {
+            slot.transmit = Some((transmit, kind));
+        }
+    }
+
+    /// The transmit timestamp of the reply that carried `rx_key`, if known.
+    pub fn transmit_of(&self, rx_key: u64) -> Option<(NtpTimestamp, TimestampKind)> {
+        if rx_key == 0 {
+            return None;
+        }
+        let slot = &self.slots[self.index(rx_key)];
+        (slot.rx_key == rx_key && !slot.disabled)
+            .then_some(slot.transmit)
+            .flatten()
+    }
+}
+
+fn rank(kind: TimestampKind) -> u8 {
+    match kind {
+        TimestampKind::Daemon => 0,
+        TimestampKind::Kernel => 1,
+        TimestampKind::Hardware => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(bits: u64) -> NtpTimestamp {
+        NtpTimestamp::from_bits(bits)
+    }
+
+    #[test]
+    fn saves_and_upgrades_transmit_timestamps() {
+        let mut map = TimestampMap::new(64);
+        map.save_receive(0xeef4_5080_1234_5678);
+        assert_eq!(map.transmit_of(0xeef4_5080_1234_5678), None);
+        map.save_transmit(0xeef4_5080_1234_5678, ts(10), TimestampKind::Daemon);
+        map.save_transmit(0xeef4_5080_1234_5678, ts(11), TimestampKind::Kernel);
+        map.save_transmit(0xeef4_5080_1234_5678, ts(12), TimestampKind::Daemon);
+        assert_eq!(
+            map.transmit_of(0xeef4_5080_1234_5678),
+            Some((ts(11), TimestampKind::Kernel))
+        );
+        assert_eq!(map.transmit_of(0xeef4_5080_1234_5679), None);
+        assert_eq!(map.transmit_of(0), None);
+    }
+
+    #[test]
+    fn a_repeated_receive_timestamp_is_disabled() {
+        let mut map = TimestampMap::new(64);
+        map.save_receive(77);
+        map.save_transmit(77, ts(1), TimestampKind::Daemon);
+        map.save_receive(77);
+        assert_eq!(map.transmit_of(77), None);
+        map.save_transmit(77, ts(2), TimestampKind::Kernel);
+        assert_eq!(map.transmit_of(77), None);
+    }
+
+    #[test]
+    fn fixed_size_under_many_keys() {
+        let mut map = TimestampMap::new(128);
+        for key in 1..100_000u64 {
+            map.save_receive(key << 20);
+            map.save_transmit(key << 20, ts(key), TimestampKind::Daemon);
+        }
+        assert_eq!(map.slots.len(), 128);
+        assert_eq!(
+            map.transmit_of(99_999 << 20),
+            Some((ts(99_999), TimestampKind::Daemon))
+        );
+    }
+}
