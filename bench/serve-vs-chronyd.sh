@@ -2,13 +2,13 @@
 # Side-by-side serving throughput on loopback: gnomond (one thread, and server_threads 2)
 # against chronyd, each alone in turn, driven by bench/loadgen.
 #
-# For each server: the highest replies/s whose loss stays below 1% (rate search, x1.25
+# For each server: the highest replies/s whose loss stays below 1% (rate search, xSTEP
 # steps of DURATION seconds), and the median/p99 latency at a fixed moderate rate.
 # Prints a table and the ratios. Clocks are never touched: gnomond -x, chronyd -x.
 # Only 127.0.0.1 is used. Every run is bounded (loadgen caps steps and durations;
 # the servers are killed by PID on exit, also on failure).
 #
-# Usage: [ROUNDS=3] bench/serve-vs-chronyd.sh [DURATION_S] [START_RATE] [LATENCY_RATE]
+# Usage: [ROUNDS=3] [STEP=1.1] bench/serve-vs-chronyd.sh [DURATION_S] [START_RATE] [LATENCY_RATE]
 set -euo pipefail
 
 DURATION=${1:-2}
@@ -71,7 +71,7 @@ start_gnomond() { # port threads
 measure() { # name port -> prints "name best_rps median_us p99_us"
     wait_for_reply "$2"
     local best latency
-    best=$("$LOADGEN" --server "127.0.0.1:$2" --search --rate "$START_RATE" --duration "$DURATION" --json \
+    best=$("$LOADGEN" --server "127.0.0.1:$2" --search --rate "$START_RATE" --step "${STEP:-1.1}" --duration "$DURATION" --json \
         | grep '"best"' || true)
     latency=$("$LOADGEN" --server "127.0.0.1:$2" --rate "$LATENCY_RATE" --duration "$DURATION" --json)
     python3 - "$1" "$best" "$latency" <<'PY'

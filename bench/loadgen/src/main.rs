@@ -38,9 +38,12 @@ struct Args {
     /// Datagrams per sendmmsg/recvmmsg.
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// Find the highest rate with loss below --max-loss (steps of x1.25, at most 40).
+    /// Find the highest rate with loss below --max-loss (steps of x--step, at most 40).
     #[arg(long)]
     search: bool,
+    /// Rate factor between search steps (1.01..4).
+    #[arg(long, default_value_t = 1.25)]
+    step: f64,
     /// Loss threshold for --search, percent.
     #[arg(long, default_value_t = 1.0)]
     max_loss: f64,
@@ -248,7 +251,7 @@ fn main() {
             break;
         }
         best = Some(result);
-        rate *= 1.25;
+        rate *= args.step.clamp(1.01, 4.0);
     }
     match best {
         Some(best) if args.json => println!("{}", serde_json::json!({"best": best.to_json()})),
