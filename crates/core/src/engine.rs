@@ -188,10 +188,21 @@ impl Engine {
     /// chronyc's `makestep`: step away the correction still being slewed, now. Empty
     /// when nothing is pending.
     pub fn make_step(&mut self, now: UnixTime) -> Vec<EngineOutput> {
-        self.discipline
-            .step_now(now)
-            .map(|actions| actions.into_iter().map(EngineOutput::Clock).collect())
-            .unwrap_or_default()
+        let corrected_now = self.discipline.corrected_time(now);
+        let remaining_s = self.discipline.remaining_correction_s(now);
+        let Some(actions) = self.discipline.step_now(now) else {
+            return Vec::new();
+        };
+        // The corrected timescale does not move; what runs on the clock's reading
+        // (poll schedules, the request in flight, the reference time) does.
+        self.apply_clock_change(
+            corrected_now,
+            ClockChange {
+                step_s: remaining_s,
+                ..ClockChange::default()
+            },
+        );
+        actions.into_iter().map(EngineOutput::Clock).collect()
     }
 
     /// Start a burst on a source (chronyc `burst`).

@@ -74,3 +74,74 @@ fn a_source_first_heard_during_a_slew_gets_a_sane_frequency_and_offset() {
         sim.clock_error_s()
     );
 }
+
+/// chronyc's `makestep` steps the correction still being slewed: the corrected
+/// timescale (and every history) stays put, while what runs on the clock's reading
+/// moves with it, so the next poll is still due at the same true time.
+#[test]
+fn make_step_moves_the_poll_schedule_with_the_reading() {
+    use gnomon_core::clock_action::ClockAction;
+    use gnomon_core::engine::EngineOutput;
+    let mut sim = Harness::new(EngineConfig::default(), START_S, 0.2, 0.0, 8);
+    let id = sim.add_server(
+        SourceOptions {
+            iburst: true,
+            ..Default::default()
+        },
+        VirtualServer::default(),
+    );
+    let mut t = START_S as f64;
+    while sim.engine.discipline().slew_rate_ppm().abs() < 10_000.0 {
+        t += 0.05;
+        assert!(t < START_S as f64 + 30.0, "no fast slew started");
+        sim.run_until(t, |_| {});
+    }
+    let now = UnixTime::from_nanos(sim.true_ns + (sim.clock_error_s() * 1e9).round() as i64);
+    let pending_s = sim.engine.discipline().remaining_correction_s(now);
+    let next_send = sim
+        .engine
+        .source(id)
+        .unwrap()
+        .poll_state()
+        .next_send()
+        .unwrap();
+    let samples_before: Vec<_> = sim
+        .engine
+        .source(id)
+        .unwrap()
+        .estimator()
+        .samples()
+        .copied()
+        .collect();
+    let outputs = sim.engine.make_step(now);
+    let step_s = outputs
+        .iter()
+        .find_map(|o| match o {
+            EngineOutput::Clock(ClockAction::Step { offset_s }) => Some(*offset_s),
+            _ => None,
+        })
+        .expect("a step");
+    assert!((step_s - pending_s).abs() < 1e-9);
+    let moved_s = sim
+        .engine
+        .source(id)
+        .unwrap()
+        .poll_state()
+        .next_send()
+        .unwrap()
+        .duration_since(next_send)
+        .as_seconds_f64();
+    assert!(
+        (moved_s - pending_s).abs() < 1e-6,
+        "poll moved {moved_s}, step {pending_s}"
+    );
+    let samples_after: Vec<_> = sim
+        .engine
+        .source(id)
+        .unwrap()
+        .estimator()
+        .samples()
+        .copied()
+        .collect();
+    assert_eq!(samples_before, samples_after, "histories must not move");
+}
