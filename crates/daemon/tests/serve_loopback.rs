@@ -520,3 +520,40 @@ fn chronyd_with_xleave_gets_interleaved_replies() {
         .unwrap_or_else(|| panic!("no peer delay in\n{ntpdata}"));
     assert!(delay_s < 0.01, "{ntpdata}");
 }
+
+#[test]
+fn orphan_servers_settle_on_the_smallest_id() {
+    // Two servers with the same `local stratum 5 orphan` line, polling each other,
+    // known to each other as 127.0.0.2 and 127.0.0.3 (their bindaddress).
+    let port = free_udp_port();
+    let peer = |me: &str, other: &str| {
+        vec![
+            format!("port {port}"),
+            format!("bindaddress {me}"),
+            "allow 127.0.0.0/8".to_string(),
+            "local stratum 5 orphan".to_string(),
+            format!("server {other} port {port} iburst minpoll 0 maxpoll 0"),
+        ]
+    };
+    let root = Gnomond::start(&["-4"], &peer("127.0.0.2", "127.0.0.3"));
+    let follower = Gnomond::start(&["-4"], &peer("127.0.0.3", "127.0.0.2"));
+    let started = Instant::now();
+    loop {
+        let sources = follower.control("sources");
+        let tracking = follower.control("tracking");
+        if sources[0]["state"] == "*" && tracking["stratum"] == 6 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the follower never followed the root: {tracking} {sources}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let root_tracking = root.control("tracking");
+    assert_eq!(root_tracking["stratum"], 5, "{root_tracking}");
+    assert_eq!(root_tracking["reference_id"], "7F7F0101", "{root_tracking}");
+    assert_ne!(root.control("sources")[0]["state"], "*");
+    // Failover when the root fails is the engine's (chrony: after the root is
+    // unreachable and `waitunsynced`, 300 s by default with orphan): not tested here.
+}

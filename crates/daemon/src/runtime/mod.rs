@@ -132,7 +132,12 @@ impl Daemon {
         }
         let precision_log2 = measure_precision_log2(clock.as_ref());
         let seed: [u8; 32] = rand::random();
-        let engine = Engine::new(engine_config(&config, saved, precision_log2), seed);
+        let mut settings = engine_config(&config, saved, precision_log2);
+        if settings.own_reference_id.is_none() {
+            // `local ... orphan` compares orphan peers' IDs with the one they know us by.
+            settings.own_reference_id = serve::own_reference_id(&config);
+        }
+        let engine = Engine::new(settings, seed);
         let control = match (&config.command_socket, options.one_shot) {
             (Some(path), None) => match ControlServer::bind(path) {
                 Ok(server) => Some(server),

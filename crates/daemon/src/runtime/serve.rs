@@ -31,7 +31,7 @@ use super::workers::Workers;
 use crate::sys::timex::realtime_now;
 use gnomon_core::client_table::ClientRecord;
 use gnomon_core::serving::ServerStats;
-use gnomon_proto::NtpDuration;
+use gnomon_proto::{NtpDuration, ReferenceId};
 
 /// What the monitoring views need, from the main loop's server or all workers'.
 #[derive(Clone, Debug)]
@@ -55,6 +55,27 @@ fn merge_record(merged: &mut ClientRecord, other: &ClientRecord) {
     merged.limited_interval_log2_s = merged
         .limited_interval_log2_s
         .or(other.limited_interval_log2_s);
+}
+
+/// The reference ID other servers know this host by, for `local ... orphan`: the
+/// IPv4 `bindaddress`, else the local address the kernel picks toward the first
+/// `server` given as an IPv4 literal (a connected UDP socket's name: no packet is
+/// sent). Servers given by name are not resolved here; with none of these, None
+/// (then orphan peers are never followed, and each serves its own clock).
+pub fn own_reference_id(config: &Config) -> Option<ReferenceId> {
+    if let Some(address) = config.bind_address_v4.filter(|a| !a.is_unspecified()) {
+        return Some(ReferenceId::from_u32(u32::from(address)));
+    }
+    config.sources.iter().find_map(|source| {
+        let ip: Ipv4Addr = source.name.parse().ok()?;
+        let socket = UdpSocket::connect_to(SocketAddr::new(IpAddr::V4(ip), source.port)).ok()?;
+        match socket.local_addr().ok()?.ip() {
+            IpAddr::V4(local) if !local.is_unspecified() => {
+                Some(ReferenceId::from_u32(u32::from(local)))
+            }
+            _ => None,
+        }
+    })
 }
 
 /// The system variables and the clock's mapping from system time, now.
