@@ -230,6 +230,7 @@ pub fn render(runs: &[ScenarioRuns], seeds: u64, provenance: &str) -> String {
             run.mean(|r| r.requests_sent as f64),
         );
     }
+    out.push_str(&crate::bound_check::markdown_section(runs));
     out.push_str(FINDINGS);
     out
 }

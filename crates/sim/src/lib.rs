@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod bound_check;
 pub mod clock;
 pub mod network;
 pub mod node;

@@ -67,6 +67,8 @@ pub struct Report {
     pub upstreams: Vec<UpstreamSelection>,
     pub nodes: Vec<NodeReport>,
     pub events_processed: u64,
+    /// True time within the published bound (crate::bound_check, docs/accuracy.md).
+    pub bound: crate::bound_check::BoundReport,
 }
 
 impl Report {
@@ -140,6 +142,7 @@ impl Report {
             upstreams: upstreams.into_values().collect(),
             nodes,
             events_processed: sim.events_processed,
+            bound: sim.bound_check.report(),
         }
     }
 
@@ -179,6 +182,15 @@ impl Report {
             self.final_frequency_error_rms_ppm, self.final_frequency_error_max_ppm
         );
         let _ = writeln!(out, "Requests sent   : {}", self.requests_sent);
+        let _ = writeln!(
+            out,
+            "Within bound    : {:.4} % of {} samples ({} holdover; {:.4} % after settle), median bound ±{}",
+            self.bound.fraction_within * 100.0,
+            self.bound.samples,
+            self.bound.holdover_samples,
+            self.bound.fraction_within_after_settle * 100.0,
+            us(self.bound.median_half_width_s)
+        );
         if self.nodes_measured > 1 {
             let s = &self.spread_after_convergence;
             let _ = writeln!(

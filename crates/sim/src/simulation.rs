@@ -66,6 +66,8 @@ pub struct Simulation {
     /// For each node, the index of its spec in `scenario.nodes`.
     node_spec: Vec<usize>,
     pub recorder: Recorder,
+    /// Is true time within the bound gnomond would publish? (crate::bound_check)
+    pub bound_check: crate::bound_check::BoundCheck,
     queue: BinaryHeap<Reverse<Event>>,
     seq: u64,
     pub start_ns: i64,
@@ -127,6 +129,7 @@ impl Simulation {
             nodes,
             node_spec,
             recorder,
+            bound_check: Default::default(),
             queue: BinaryHeap::new(),
             seq: 0,
             start_ns,
@@ -328,8 +331,14 @@ impl Simulation {
             }
             self.nodes[index].clock.advance_to(now_ns);
             let clock = &self.nodes[index].clock;
+            let error_s = self.utc_error_s(clock);
+            let (engine, clock_now) = (&self.nodes[index].engine, clock.read());
+            let slot = samples.len();
+            let settled = self.elapsed_s() >= self.recorder.settle_s();
+            self.bound_check
+                .sample(slot, engine, clock_now, (now_ns, settled), error_s);
             samples.push(NodeSample {
-                error_s: self.utc_error_s(clock),
+                error_s,
                 synchronized: clock.synchronized(),
             });
         }
