@@ -37,3 +37,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== Debian package: build it and check its relations and files (docs/deploy.md)"
+./scripts/build-deb.sh

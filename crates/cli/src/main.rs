@@ -7,6 +7,7 @@
 mod address;
 mod daemon_views;
 mod doctor;
+mod gen_docs;
 mod measure;
 mod query;
 mod sample;
@@ -49,6 +50,12 @@ enum Command {
     Waitsync(daemon_views::WaitsyncArgs),
     /// Why is this host's time wrong? Read-only checks with [OK]/[WARN]/[FAIL] and remedies.
     Doctor(doctor::DoctorArgs),
+    /// Write man pages and shell completions for gnomon and gnomond into DIR (packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory (man/ and completions/ are created in it).
+        out_dir: std::path::PathBuf,
+    },
     /// NTP clients the local gnomond serves (chronyc clients).
     Clients(daemon_views::ClientsArgs),
     /// The local gnomond's server totals (chronyc serverstats).
@@ -87,6 +94,12 @@ fn main() {
         Command::Makestep(args) => daemon_view(&cli, View::Makestep, args.json),
         Command::Waitsync(args) => daemon_views::run_waitsync(&cli.socket, args),
         Command::Doctor(args) => doctor::run(args, &cli.socket.socket),
+        Command::GenerateDocs { out_dir } => {
+            gen_docs::generate(<Cli as clap::CommandFactory>::command(), out_dir).map(|files| {
+                files.iter().for_each(|file| println!("{file}"));
+                0
+            })
+        }
         Command::Clients(args) => daemon_views::run_clients(&cli.socket, args),
         Command::Serverstats(args) => daemon_views::run_serverstats(&cli.socket, args.json),
     };

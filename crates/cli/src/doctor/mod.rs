@@ -5,7 +5,7 @@
 //! checks in order and printing the report. One concern per file: [`daemons`] (which
 //! time daemons are installed, enabled, running, fighting), [`timesyncd`] (its
 //! condition drop-ins), [`kernel`] (adjtimex state read with modes 0, clocksource),
-//! [`config`] (which file each daemon reads, checked with gnomond's parser),
+//! [`known_daemons`] (the table of daemons), [`config`] (which file each daemon reads, checked with gnomond's parser),
 //! [`local_daemon`] (gnomond's or chronyd's own view), [`probe`] (cloud hints, only
 //! with `--probe`), [`host`] (file, command and /proc access under the root),
 //! [`finding`] (the report). Doctor must never change anything on the host: no clock
@@ -16,6 +16,7 @@ mod daemons;
 mod finding;
 mod host;
 mod kernel;
+mod known_daemons;
 mod local_daemon;
 mod probe;
 mod timesyncd;
