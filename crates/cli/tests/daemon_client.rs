@@ -373,3 +373,98 @@ fn unreachable_pool_member_is_replaced() {
     }
     assert!(live.requests() > 0);
 }
+
+/// `gnomon reload sources`: a sourcedir file that changed is read again; the removed
+/// server goes, the new one comes, without a restart.
+#[test]
+fn reload_sources_from_sourcedir() {
+    let first = Responder::start(Behaviour::offset(0.0)).unwrap();
+    let second = Responder::start(Behaviour::offset(0.0)).unwrap();
+    let dir = gnomon_testkit::chronyd::TempDir::new("sourcedir");
+    let file = dir.path().join("local.sources");
+    let line = |responder: &Responder| {
+        format!(
+            "server 127.0.0.1 port {} minpoll 0 maxpoll 0\n",
+            responder.address().port()
+        )
+    };
+    std::fs::write(&file, line(&first)).unwrap();
+    let sourcedir = format!("sourcedir {}", dir.path().display());
+    let gnomond = Gnomond::start(&[], &[&sourcedir]);
+    let ports = |gnomond: &Gnomond| -> Vec<u64> {
+        let sources = json(gnomond, "sourcestats");
+        assert!(sources.is_array());
+        json(gnomond, "sources")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["requests_sent"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ports(&gnomond).len(), 1);
+    std::fs::write(&file, line(&second)).unwrap();
+    let output = gnomon(&gnomond, &["reload", "sources"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("1 added, 1 removed"));
+    assert_eq!(ports(&gnomond).len(), 1);
+    let before = second.requests();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while second.requests() == before {
+        assert!(Instant::now() < deadline, "the new source is never polled");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let first_count = first.requests();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        first.requests(),
+        first_count,
+        "the removed source is still polled"
+    );
+}
+
+/// `gnomon makestep`: a correction being slewed is stepped away at once.
+#[test]
+fn makestep_steps_the_pending_correction() {
+    let ahead = Responder::start(Behaviour::offset(0.5)).unwrap();
+    let server = format!(
+        "server 127.0.0.1 port {} iburst minpoll -1 maxpoll -1",
+        ahead.address().port()
+    );
+    let gnomond = Gnomond::start(&[], &[&server]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Wait for the first update: the 0.5 s is then being slewed (no makestep directive).
+    loop {
+        let tracking = json(&gnomond, "tracking");
+        if tracking["system_time_offset_s"].as_f64().unwrap() < -0.1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no slew started: {tracking}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = gnomon(&gnomond, &["makestep"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("clock stepped by +0."), "{text}");
+    let tracking = json(&gnomond, "tracking");
+    let left_s = tracking["system_time_offset_s"].as_f64().unwrap();
+    assert!(left_s.abs() < 0.01, "still {left_s} s off after makestep");
+    // Updates keep coming (poll 0.5 s), so a second makestep finds at most a small
+    // new correction.
+    let again = String::from_utf8(gnomon(&gnomond, &["makestep"]).stdout).unwrap();
+    let small = again.contains("no correction pending")
+        || again
+            .split("clock stepped by ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|number| number.parse::<f64>().ok())
+            .is_some_and(|step_s| step_s.abs() < 0.01);
+    assert!(small, "{again}");
+}

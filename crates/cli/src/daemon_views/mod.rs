@@ -45,6 +45,23 @@ pub struct VerboseViewArgs {
     pub view: ViewArgs,
 }
 
+/// What `gnomon reload` re-reads.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReloadWhat {
+    /// The `sourcedir` directories' *.sources files.
+    Sources,
+}
+
+/// Options of `reload`.
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// What to reload (chronyc's `reload sources`).
+    #[arg(value_enum)]
+    pub what: ReloadWhat,
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
 /// The views that just ask and print.
 #[derive(Debug, Clone, Copy)]
 pub enum View {
@@ -54,6 +71,7 @@ pub enum View {
     Activity,
     Burst,
     Makestep,
+    ReloadSources,
 }
 
 /// Ask the daemon and print; returns the exit code.
@@ -65,6 +83,7 @@ pub fn run_view(socket: &SocketArgs, view: View, json: bool) -> Result<i32, Stri
         View::Activity => Request::Activity,
         View::Burst => Request::Burst,
         View::Makestep => Request::Makestep,
+        View::ReloadSources => Request::Reloadsources,
     };
     let data = client::ask(&socket.socket, &request)?;
     if json {

@@ -23,6 +23,8 @@ pub enum Request {
     Makestep,
     /// Start a burst of requests on every source (root only).
     Burst,
+    /// Re-read the `sourcedir` files and add or remove sources (root only).
+    Reloadsources,
     /// NTP clients served (chronyc clients).
     Clients,
     /// Server totals (chronyc serverstats).
@@ -32,7 +34,10 @@ pub enum Request {
 impl Request {
     /// Commands that change the daemon's state are for root only (SO_PEERCRED).
     pub fn needs_root(&self) -> bool {
-        matches!(self, Request::Makestep | Request::Burst)
+        matches!(
+            self,
+            Request::Makestep | Request::Burst | Request::Reloadsources
+        )
     }
 }
 

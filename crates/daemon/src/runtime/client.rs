@@ -209,4 +209,55 @@ impl Daemon {
                 .statistics(now, &address, estimate, source.estimator().sample_count());
         }
     }
+
+    /// chronyc's `reload sources`: re-read the `sourcedir` files; sources whose line
+    /// disappeared are removed, new lines are added. Returns (added, removed).
+    pub(super) fn reload_sources(&mut self) -> (usize, usize) {
+        let (fresh, warnings) =
+            crate::config::load_source_dirs(&crate::config::StdFs, &self.config.source_dirs);
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
+        let fresh_lines: Vec<String> = fresh.iter().map(crate::config::source_line).collect();
+        let mut removed = 0;
+        for index in 0..self.config.sources.len() {
+            let source = &self.config.sources[index];
+            if !source.from_sourcedir || self.retired_sources.contains(&index) {
+                continue;
+            }
+            if fresh_lines.contains(&crate::config::source_line(source)) {
+                continue;
+            }
+            self.retired_sources.push(index);
+            self.unresolved.retain(|pending| *pending != index);
+            let ids: Vec<SourceId> = self
+                .sources
+                .iter()
+                .filter(|slot| slot.config_index == index)
+                .map(|slot| slot.id)
+                .collect();
+            for id in ids {
+                self.engine.remove_source(id);
+            }
+            self.sources.retain(|slot| slot.config_index != index);
+            removed += 1;
+        }
+        let current: Vec<String> = (0..self.config.sources.len())
+            .filter(|index| !self.retired_sources.contains(index))
+            .map(|index| crate::config::source_line(&self.config.sources[index]))
+            .collect();
+        let mut added = 0;
+        for (source, line) in fresh.into_iter().zip(fresh_lines) {
+            if current.contains(&line) {
+                continue;
+            }
+            self.config.sources.push(source);
+            self.unresolved.push(self.config.sources.len() - 1);
+            added += 1;
+        }
+        if added > 0 {
+            self.resolve_pending();
+        }
+        (added, removed)
+    }
 }

@@ -86,6 +86,8 @@ pub struct Daemon {
     one_shot_result: Option<f64>,
     failure: Option<String>,
     logs: Logs,
+    /// Config source lines removed by a reload (indices stay stable for the slots).
+    retired_sources: Vec<usize>,
     replaced_addresses: Vec<std::net::SocketAddr>,
 }
 
@@ -175,6 +177,7 @@ impl Daemon {
             one_shot_result: None,
             failure: None,
             logs: Logs::default(),
+            retired_sources: Vec::new(),
             replaced_addresses: Vec::new(),
         };
         if let Some(dir) = &daemon.config.log_dir {
@@ -324,16 +327,25 @@ impl Daemon {
                     done: format!("burst started on {started} sources"),
                 }))
             }
+            Request::Reloadsources => {
+                let (added, removed) = self.reload_sources();
+                Response::ok(ResponseData::Done(Done {
+                    done: format!("sources reloaded: {added} added, {removed} removed"),
+                }))
+            }
             Request::Makestep => {
-                let bound = self.engine.clock_error_bound(now);
-                if bound.offset_s == 0.0 {
-                    return Response::ok(ResponseData::Done(Done {
-                        done: "no correction pending".into(),
-                    }));
-                }
-                Response::error(
-                    "makestep: the engine has no step-on-demand yet; the pending correction is being slewed",
-                )
+                let outputs = self.engine.make_step(now);
+                let step_s = outputs.iter().find_map(|output| match output {
+                    EngineOutput::Clock(ClockAction::Step { offset_s }) => Some(*offset_s),
+                    _ => None,
+                });
+                self.carry_out(outputs);
+                Response::ok(ResponseData::Done(Done {
+                    done: match step_s {
+                        Some(offset_s) => format!("clock stepped by {offset_s:+.9} seconds"),
+                        None => "no correction pending".into(),
+                    },
+                }))
             }
         }
     }
