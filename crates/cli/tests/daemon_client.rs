@@ -468,3 +468,40 @@ fn makestep_steps_the_pending_correction() {
             .is_some_and(|step_s| step_s.abs() < 0.01);
     assert!(small, "{again}");
 }
+
+/// systemd Type=notify: with NOTIFY_SOCKET set, gnomond sends READY=1 once its sockets
+/// are open, and STOPPING=1 on SIGTERM.
+#[test]
+fn notifies_systemd_when_ready_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = gnomon_testkit::chronyd::TempDir::new("notify");
+    let notify_path = dir.path().join("notify.sock");
+    let listener = UnixDatagram::bind(&notify_path).unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let socket = dir.path().join("g.sock");
+    let mut child = Command::new(workspace_binary("gnomond"))
+        .env("NOTIFY_SOCKET", &notify_path)
+        .args(["-x", "server 127.0.0.1 port 9"])
+        .arg(format!("bindcmdaddress {}", socket.display()))
+        .arg(format!("pidfile {}/g.pid", dir.path().display()))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buffer = [0u8; 256];
+    let len = listener.recv(&mut buffer).expect("READY=1 within 10 s");
+    let message = String::from_utf8_lossy(&buffer[..len]).into_owned();
+    assert!(message.contains("READY=1"), "{message}");
+    assert!(
+        socket.exists(),
+        "READY came before the control socket was open"
+    );
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let len = listener.recv(&mut buffer).expect("STOPPING=1");
+    assert!(String::from_utf8_lossy(&buffer[..len]).contains("STOPPING=1"));
+    assert!(child.wait().unwrap().success());
+}
