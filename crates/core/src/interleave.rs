@@ -3,7 +3,8 @@
 //! Owns a fixed-size map from the receive timestamp a reply carried (as sent, the
 //! key a client in interleaved mode echoes in its next request's origin field) to the
 //! best transmit timestamp known for that reply: the one read just before sending,
-//! replaced by the kernel's when it arrives from the error queue. A request whose
+//! replaced by the kernel's when it arrives from the error queue. One map access per
+//! reply (at send), one per kernel timestamp, one per request with an origin. A request whose
 //! origin is such a key gets an interleaved reply: origin = the request's receive
 //! field, receive = this exchange's, transmit = the saved, more accurate transmit
 //! timestamp of the earlier reply (RFC 9769, as chrony does). A key seen twice is
@@ -51,8 +52,9 @@ impl TimestampMap {
         (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) as usize & (self.slots.len() - 1)
     }
 
-    /// A reply carrying receive timestamp `rx_key` is about to be sent.
-    pub fn save_receive(&mut self, rx_key: u64) {
+    /// A reply carrying receive timestamp `rx_key` was sent at `transmit` (read just
+    /// before sending). One map access per reply; a key seen twice is disabled.
+    pub fn insert(&mut self, rx_key: u64, transmit: NtpTimestamp, kind: TimestampKind) {
         if rx_key == 0 {
             return;
         }
@@ -65,24 +67,20 @@ impl TimestampMap {
         }
         *slot = Slot {
             rx_key,
-            transmit: None,
+            transmit: Some((transmit, kind)),
             disabled: false,
         };
     }
 
-    /// The reply with receive timestamp `rx_key` left at `transmit` (a better kind
-    /// replaces a worse one: kernel over daemon).
-    pub fn save_transmit(&mut self, rx_key: u64, transmit: NtpTimestamp, kind: TimestampKind) {
+    /// A better transmit timestamp (the kernel's) for the reply that carried `rx_key`;
+    /// ignored when it is not better or the reply is no longer in the map.
+    pub fn upgrade(&mut self, rx_key: u64, transmit: NtpTimestamp, kind: TimestampKind) {
         let index = self.index(rx_key);
         let slot = &mut self.slots[index];
         if slot.rx_key != rx_key || slot.disabled {
             return;
         }
-        let better = match slot.transmit {
-            None => true,
-            Some((_, old)) => rank(kind) >= rank(old),
-        };
-        if better {
+        if slot.transmit.is_none_or(|(_, old)| rank(kind) >= rank(old)) {
             slot.transmit = Some((transmit, kind));
         }
     }
@@ -118,11 +116,14 @@ mod tests {
     #[test]
     fn saves_and_upgrades_transmit_timestamps() {
         let mut map = TimestampMap::new(64);
-        map.save_receive(0xeef4_5080_1234_5678);
         assert_eq!(map.transmit_of(0xeef4_5080_1234_5678), None);
-        map.save_transmit(0xeef4_5080_1234_5678, ts(10), TimestampKind::Daemon);
-        map.save_transmit(0xeef4_5080_1234_5678, ts(11), TimestampKind::Kernel);
-        map.save_transmit(0xeef4_5080_1234_5678, ts(12), TimestampKind::Daemon);
+        map.insert(0xeef4_5080_1234_5678, ts(10), TimestampKind::Daemon);
+        assert_eq!(
+            map.transmit_of(0xeef4_5080_1234_5678),
+            Some((ts(10), TimestampKind::Daemon))
+        );
+        map.upgrade(0xeef4_5080_1234_5678, ts(11), TimestampKind::Kernel);
+        map.upgrade(0xeef4_5080_1234_5678, ts(12), TimestampKind::Daemon);
         assert_eq!(
             map.transmit_of(0xeef4_5080_1234_5678),
             Some((ts(11), TimestampKind::Kernel))
@@ -134,20 +135,20 @@ mod tests {
     #[test]
     fn a_repeated_receive_timestamp_is_disabled() {
         let mut map = TimestampMap::new(64);
-        map.save_receive(77);
-        map.save_transmit(77, ts(1), TimestampKind::Daemon);
-        map.save_receive(77);
+        map.insert(77, ts(1), TimestampKind::Daemon);
+        map.insert(77, ts(3), TimestampKind::Daemon);
         assert_eq!(map.transmit_of(77), None);
-        map.save_transmit(77, ts(2), TimestampKind::Kernel);
+        map.upgrade(77, ts(2), TimestampKind::Kernel);
         assert_eq!(map.transmit_of(77), None);
+        map.upgrade(78, ts(2), TimestampKind::Kernel);
+        assert_eq!(map.transmit_of(78), None);
     }
 
     #[test]
     fn fixed_size_under_many_keys() {
         let mut map = TimestampMap::new(128);
         for key in 1..100_000u64 {
-            map.save_receive(key << 20);
-            map.save_transmit(key << 20, ts(key), TimestampKind::Daemon);
+            map.insert(key << 20, ts(key), TimestampKind::Daemon);
         }
         assert_eq!(map.slots.len(), 128);
         assert_eq!(

@@ -261,11 +261,12 @@ impl Server {
             Limit::Pass => match build_reply(&request, received_at, received_at, system) {
                 Ok(mut reply) => {
                     reply.transmit_timestamp = NtpTimestamp::ZERO;
-                    let previous = self
-                        .timestamps
-                        .transmit_of(request.origin_timestamp.to_bits());
-                    self.timestamps
-                        .save_receive(reply.receive_timestamp.to_bits());
+                    // Basic clients send a zero origin (or one we never used as a
+                    // receive timestamp): no lookup hit, a basic reply.
+                    let previous = match request.origin_timestamp {
+                        NtpTimestamp::ZERO => None,
+                        origin => self.timestamps.transmit_of(origin.to_bits()),
+                    };
                     match previous {
                         Some((transmit, kind)) => {
                             reply.origin_timestamp = request.receive_timestamp;
@@ -285,17 +286,22 @@ impl Server {
         }
     }
 
-    /// The reply that carried receive timestamp `receive` left at `transmit`: the
-    /// timestamp read just before sending, and later the kernel's (for interleaved
-    /// mode).
-    pub fn save_transmit(
+    /// The reply that carried receive timestamp `receive` was sent; `transmit` was
+    /// read just before sending. Kept for a later interleaved request.
+    pub fn note_reply_sent(&mut self, receive: NtpTimestamp, transmit: NtpTimestamp) {
+        self.timestamps
+            .insert(receive.to_bits(), transmit, TimestampKind::Daemon);
+    }
+
+    /// The kernel's (or the NIC's) transmit timestamp of the reply that carried
+    /// receive timestamp `receive`, from the error queue.
+    pub fn note_precise_transmit(
         &mut self,
         receive: NtpTimestamp,
         transmit: NtpTimestamp,
         kind: TimestampKind,
     ) {
-        self.timestamps
-            .save_transmit(receive.to_bits(), transmit, kind);
+        self.timestamps.upgrade(receive.to_bits(), transmit, kind);
     }
 
     /// Count what happened when the caller sent a reply or KoD.

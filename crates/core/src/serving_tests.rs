@@ -276,9 +276,9 @@ fn interleaved_requests_get_the_previous_replys_transmit_timestamp() {
     };
     let daemon_tx = NtpTimestamp::from_bits(0xeef4_50e4_0000_1000);
     let kernel_tx = NtpTimestamp::from_bits(0xeef4_50e4_0000_0800);
-    server.save_transmit(first.receive_timestamp, daemon_tx, TimestampKind::Daemon);
+    server.note_reply_sent(first.receive_timestamp, daemon_tx);
     server.on_sent(&Served::Reply(first), true, TimestampKind::Daemon);
-    server.save_transmit(first.receive_timestamp, kernel_tx, TimestampKind::Kernel);
+    server.note_precise_transmit(first.receive_timestamp, kernel_tx, TimestampKind::Kernel);
     // The client's next request: origin = our receive timestamp, receive = when it
     // received our reply.
     let mut second = request_bytes(4, 3);

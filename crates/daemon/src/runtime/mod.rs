@@ -140,6 +140,16 @@ impl Daemon {
             settings.own_reference_id = serve::own_reference_id(&config);
         }
         let engine = Engine::new(settings, seed);
+        // NTP sockets before the control socket: once the control socket exists (tests
+        // and scripts wait for it), the server is listening.
+        let serving = match options.one_shot {
+            None => Serving::open(
+                &config,
+                rand::random(),
+                &serve::snapshot_of(engine.system_variables(), clock.as_ref()),
+            ),
+            Some(_) => None,
+        };
         let control = match (&config.command_socket, options.one_shot) {
             (Some(path), None) => match ControlServer::bind(path) {
                 Ok(server) => Some(server),
@@ -152,14 +162,6 @@ impl Daemon {
                 }
             },
             _ => None,
-        };
-        let serving = match options.one_shot {
-            None => Serving::open(
-                &config,
-                rand::random(),
-                &serve::snapshot_of(engine.system_variables(), clock.as_ref()),
-            ),
-            Some(_) => None,
         };
         let now_ns = monotonic_now_ns();
         let mut daemon = Daemon {

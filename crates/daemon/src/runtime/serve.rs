@@ -363,7 +363,7 @@ impl Serving {
                     if let Some(key) = server_socket.tx_ring.take(stamp.send_index) {
                         let sent_at =
                             NtpTimestamp::from_unix(clock.clock_time_of_system(stamp.time));
-                        self.server.save_transmit(
+                        self.server.note_precise_transmit(
                             NtpTimestamp::from_bits(key),
                             sent_at,
                             TimestampKind::Kernel,
@@ -436,8 +436,7 @@ impl Serving {
                     server_socket.tx_ring.record(reply_key.to_bits());
                 }
                 if reply_key != NtpTimestamp::ZERO {
-                    self.server
-                        .save_transmit(reply_key, sent_at, TimestampKind::Daemon);
+                    self.server.note_reply_sent(reply_key, sent_at);
                 }
             }
             self.server.on_sent(&served, sent, TimestampKind::Daemon);

@@ -233,11 +233,7 @@ fn run_worker(
                         (served, slot < sent)
                     {
                         // For a later interleaved request: when this reply left.
-                        server.save_transmit(
-                            reply.receive_timestamp,
-                            transmit,
-                            TimestampKind::Daemon,
-                        );
+                        server.note_reply_sent(reply.receive_timestamp, transmit);
                     }
                     server.on_sent(served, slot < sent, TimestampKind::Daemon);
                 }
