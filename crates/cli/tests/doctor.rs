@@ -129,6 +129,13 @@ fn the_seed_host_fails_with_both_fighting_daemons_named() {
         "ok",
         "chronyd synchronised to 169.254.169.123",
     );
+    // ntpd's socket per interface beside Calico veths; the seed's `-4` is recognised.
+    find(
+        &report,
+        "interfaces",
+        "info",
+        "ntpd (pid 2785) opens a socket per interface, and this host has 4 container",
+    );
 }
 
 #[test]

@@ -3,18 +3,21 @@
 //! Owns the command's arguments, choosing how the host is read (the live system at
 //! `--root /`, or a fixture tree with optional recorded command outputs), running the
 //! checks in order and printing the report. One concern per file: [`daemons`] (which
-//! time daemons are installed, enabled, running, fighting), [`timesyncd`] (its
-//! condition drop-ins), [`kernel`] (adjtimex state read with modes 0, clocksource),
-//! [`known_daemons`] (the table of daemons), [`config`] (which file each daemon reads, checked with gnomond's parser),
-//! [`local_daemon`] (gnomond's or chronyd's own view), [`probe`] (cloud hints, only
-//! with `--probe`), [`host`] (file, command and /proc access under the root),
-//! [`finding`] (the report). Doctor must never change anything on the host: no clock
-//! adjustment, no service change, no write; network only with `--probe`.
+//! time daemons are installed, enabled, running, fighting), [`known_daemons`] (the
+//! table of daemons), [`timesyncd`] (its condition drop-ins), [`interfaces`]
+//! (container veths against ntpd's socket per interface), [`kernel`] (adjtimex state
+//! read with modes 0, clocksource), [`config`] (which file each daemon reads, checked
+//! with gnomond's parser), [`local_daemon`] (gnomond's or chronyd's own view),
+//! [`probe`] (cloud hints, only with `--probe`), [`host`] (file, command and /proc
+//! access under the root), [`finding`] (the report). Doctor must never change
+//! anything on the host: no clock adjustment, no service change, no write; network
+//! only with `--probe`.
 
 mod config;
 mod daemons;
 mod finding;
 mod host;
+mod interfaces;
 mod kernel;
 mod known_daemons;
 mod local_daemon;
@@ -103,6 +106,7 @@ fn examine(
     let systemd = host.exists("/run/systemd/system");
     let mut findings = daemons::findings(&statuses, systemd);
     findings.extend(timesyncd::findings(host, &statuses));
+    findings.extend(interfaces::findings(host, &statuses));
     findings.extend(kernel::findings(kernel_source));
     findings.extend(kernel::clocksource_findings(host));
     findings.extend(config::findings(host, &statuses));
