@@ -52,6 +52,9 @@ pub struct EngineConfig {
     /// The reference ID other servers know this host by (its IPv4 address): with
     /// `local ... orphan`, an orphan source is followed only if its ID is smaller.
     pub own_reference_id: Option<ReferenceId>,
+    /// chrony's `leapsectz`: leap seconds from a time zone file, overriding the
+    /// sources' leap warnings.
+    pub leap_table: Option<crate::leap_table::LeapTable>,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +67,7 @@ impl Default for EngineConfig {
             max_clock_error_ppm: DEFAULT_MAX_CLOCK_ERROR_PPM,
             precision_log2: -20,
             own_reference_id: None,
+            leap_table: None,
         }
     }
 }
@@ -434,7 +438,13 @@ impl Engine {
             outcome,
         });
 
-        let leap = leap_to_arm(combined.leap, now);
+        // `leapsectz`: the time zone's table, not the sources, says when a leap is due.
+        let announced_leap = self
+            .config
+            .leap_table
+            .as_ref()
+            .map_or(combined.leap, |table| table.announced(now));
+        let leap = leap_to_arm(announced_leap, now);
         if leap != self.armed_leap {
             self.armed_leap = leap;
             outputs.push(EngineOutput::Clock(ClockAction::SetLeap(leap)));
@@ -443,7 +453,7 @@ impl Engine {
         self.system = SystemVariables {
             synchronized: true,
             local_reference: false,
-            leap: leap_to_announce(combined.leap, now),
+            leap: leap_to_announce(announced_leap, now),
             stratum: combined.stratum.saturating_add(1).min(15),
             precision: self.config.precision_log2,
             reference_id: combined.reference_id,

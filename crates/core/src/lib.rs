@@ -36,6 +36,7 @@ pub mod engine;
 pub mod estimator;
 pub mod interleave;
 pub mod leap;
+pub mod leap_table;
 pub mod measurement;
 pub mod poll;
 pub mod ratelimit;

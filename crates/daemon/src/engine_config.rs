@@ -1,12 +1,13 @@
 //! From the parsed chrony.conf to the engine's settings.
 //!
 //! Owns the mapping of [`Config`] onto gnomon-core's [`EngineConfig`] and of each
-//! `server`/`pool` line onto [`SourceOptions`]. It resolves nothing and reads no
-//! files: the drift file's value comes in as an argument.
+//! `server`/`pool` line onto [`SourceOptions`]. It resolves no names; the one file it
+//! reads is `leapsectz`'s time zone (the drift file's value comes in as an argument).
 
 use crate::config::{Config, SourceConfig};
 use gnomon_core::discipline::{DisciplineOptions, MakeStep, MaxChange, SavedFrequency};
 use gnomon_core::engine::EngineConfig;
+use gnomon_core::leap_table::LeapTable;
 use gnomon_core::selection::SelectionOptions;
 use gnomon_core::source_options::SourceOptions;
 use gnomon_core::system::LocalStratum;
@@ -44,7 +45,33 @@ pub fn engine_config(
             distance_s: local.distance_s,
         }),
         precision_log2,
+        leap_table: config.leap_sec_tz.as_deref().and_then(leap_table),
         ..EngineConfig::default()
+    }
+}
+
+/// Where time zones live (chrony reads the same database through the C library).
+pub const ZONEINFO_DIR: &str = "/usr/share/zoneinfo";
+
+/// `leapsectz ZONE`: the leap seconds of ZONE (e.g. right/UTC). A zone that cannot be
+/// read or has no leap records is logged, and the sources' leap warnings are used.
+pub fn leap_table(zone: &str) -> Option<LeapTable> {
+    let path = std::path::Path::new(ZONEINFO_DIR).join(zone);
+    let parsed = std::fs::read(&path)
+        .map_err(|error| error.to_string())
+        .and_then(|bytes| LeapTable::from_tzif(&bytes).map_err(|error| error.to_string()));
+    match parsed {
+        Ok(table) => {
+            tracing::info!("leapsectz {zone}: {} leap seconds known", table.len());
+            Some(table)
+        }
+        Err(error) => {
+            tracing::warn!(
+                "leapsectz {zone} ({}): {error}; using the sources' leap warnings",
+                path.display()
+            );
+            None
+        }
     }
 }
 
@@ -104,5 +131,13 @@ mod tests {
             Some((10, true))
         );
         assert_eq!(engine.precision_log2, -23);
+        assert_eq!(engine.leap_table, None);
+        let with_tz = Config::parse_str("leapsectz right/UTC\n", "tz.conf").unwrap();
+        let table = engine_config(&with_tz.config, None, -20)
+            .leap_table
+            .expect("right/UTC read");
+        assert!(table.len() >= 27);
+        let missing = Config::parse_str("leapsectz right/Nowhere\n", "tz.conf").unwrap();
+        assert_eq!(engine_config(&missing.config, None, -20).leap_table, None);
     }
 }
