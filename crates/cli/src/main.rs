@@ -7,7 +7,9 @@
 mod address;
 mod daemon_views;
 mod doctor;
+mod fleet;
 mod gen_docs;
+mod lab;
 mod measure;
 mod query;
 mod sample;
@@ -34,6 +36,10 @@ struct Cli {
 enum Command {
     /// Measure NTP servers once (like `chronyd -Q`, `ntpdate -q`); never changes the clock.
     Query(query::QueryArgs),
+    /// Clock consistency of many hosts: offsets vs the fleet median, spread, outliers.
+    Fleet(fleet::FleetArgs),
+    /// The whole story on loopback: upstream, VPC master and N drifting clients converging.
+    Lab(lab::LabArgs),
     /// The local gnomond's clock: reference, offset, frequency, error (chronyc tracking).
     Tracking(daemon_views::ViewArgs),
     /// The local gnomond's time sources (chronyc sources).
@@ -74,6 +80,8 @@ fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Query(args) => query::run(args),
+        Command::Fleet(args) => fleet::run(args),
+        Command::Lab(args) => lab::run(args),
         Command::Tracking(args) => daemon_view(&cli, View::Tracking, args.json),
         Command::Sources(args) => daemon_view(
             &cli,

@@ -38,6 +38,9 @@ pub enum Failure {
     Timeout { timeout_s: f64 },
     #[error("{0}")]
     Rejected(Rejection),
+    /// A measurement made elsewhere failed (`gnomon fleet --ssh`).
+    #[error("{0}")]
+    Remote(String),
 }
 
 impl Failure {
@@ -48,6 +51,7 @@ impl Failure {
             Failure::Refused => "refused".into(),
             Failure::Timeout { .. } => "timeout".into(),
             Failure::Rejected(rejection) => rejection.code(),
+            Failure::Remote(_) => "remote".into(),
         }
     }
 }
@@ -95,7 +99,7 @@ pub fn query_server(name: &ServerName, options: &QueryOptions) -> ServerReport {
         Ok(best) => {
             report.outcome = match best {
                 Some(sample) => Ok(sample),
-                None => Err(most_telling_failure(&report.rejections, options)),
+                None => Err(most_telling_failure(&report.rejections, options.timeout)),
             }
         }
         Err(failure) => report.outcome = Err(failure),
@@ -204,7 +208,7 @@ fn exchange_all(
 
 /// With no usable sample, the reason that tells the user most: what the server said
 /// (KoD, unsynchronised, bogus timestamps) before what strangers sent (spoofs, junk).
-fn most_telling_failure(rejections: &[Rejection], options: &QueryOptions) -> Failure {
+pub fn most_telling_failure(rejections: &[Rejection], timeout: Duration) -> Failure {
     let rank = |rejection: &Rejection| match rejection {
         Rejection::KissOfDeath { .. } => 0,
         Rejection::Unsynchronized { .. } => 1,
@@ -216,7 +220,7 @@ fn most_telling_failure(rejections: &[Rejection], options: &QueryOptions) -> Fai
     match rejections.iter().min_by_key(|rejection| rank(rejection)) {
         Some(rejection) => Failure::Rejected(rejection.clone()),
         None => Failure::Timeout {
-            timeout_s: options.timeout.as_secs_f64(),
+            timeout_s: timeout.as_secs_f64(),
         },
     }
 }

@@ -108,6 +108,15 @@ pub fn evaluate(exchange: &Exchange, reply_bytes: &[u8]) -> Result<Sample, Rejec
             stratum: reply.stratum,
         });
     }
+    measure(exchange, &reply)
+}
+
+/// The timestamp checks and offset/delay arithmetic alone, without the mode, origin,
+/// KoD and synchronisation checks: what an unsynchronised server's clock says still
+/// tells how far off it is (`gnomon fleet` and `gnomon lab` report it as such).
+/// Callers must have matched the origin timestamp themselves.
+pub fn measure(exchange: &Exchange, reply: &NtpHeader) -> Result<Sample, Rejection> {
+    let reply = *reply;
     if reply.receive_timestamp.is_zero() || reply.transmit_timestamp.is_zero() {
         return Err(Rejection::BogusTimestamps(
             "receive or transmit timestamp is zero",
