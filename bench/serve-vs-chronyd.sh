@@ -4,6 +4,8 @@
 #
 # For each server: the highest replies/s whose loss stays below 1% (rate search, xSTEP
 # steps of DURATION seconds), and the median/p99 latency at a fixed moderate rate.
+# Also the server's CPU time per reply at that rate (utime+stime from /proc), which
+# load from other processes disturbs less than the throughput figures.
 # Prints a table and the ratios. Clocks are never touched: gnomond -x, chronyd -x.
 # Only 127.0.0.1 is used. Every run is bounded (loadgen caps steps and durations;
 # the servers are killed by PID on exit, also on failure).
@@ -19,8 +21,9 @@ CHRONYD=${CHRONYD:-/usr/sbin/chronyd}
 [ -x "$CHRONYD" ] || { echo "chronyd is required (apt-get install chrony)" >&2; exit 1; }
 
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p gnomon-daemon -p gnomon-loadgen
-GNOMOND="$ROOT/target/release/gnomond"
-LOADGEN="$ROOT/target/release/gnomon-loadgen"
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+GNOMOND="$TARGET/release/gnomond"
+LOADGEN="$TARGET/release/gnomon-loadgen"
 
 WORK=$(mktemp -d /tmp/gnomon-serve-bench.XXXXXX)
 chmod 700 "$WORK"
@@ -68,17 +71,23 @@ start_gnomond() { # port threads
     PIDS+=($!); SERVER_PID=$!
 }
 
-measure() { # name port -> prints "name best_rps median_us p99_us"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+measure() { # name port pid -> prints "name best_rps median_us p99_us loss cpu_us_per_reply"
     wait_for_reply "$2"
-    local best latency
+    local best latency before after
     best=$("$LOADGEN" --server "127.0.0.1:$2" --search --rate "$START_RATE" --step "${STEP:-1.1}" --duration "$DURATION" --json \
         | grep '"best"' || true)
+    before=$(cpu_ticks "$3")
     latency=$("$LOADGEN" --server "127.0.0.1:$2" --rate "$LATENCY_RATE" --duration "$DURATION" --json)
-    python3 - "$1" "$best" "$latency" <<'PY'
+    after=$(cpu_ticks "$3")
+    python3 - "$1" "$best" "$latency" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 name, best, latency = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+ticks, hz = int(sys.argv[4]), int(sys.argv[5])
 rps = json.loads(best)["best"]["replies_per_s"] if best else 0.0
-print(f"{name} {rps:.0f} {latency['median_latency_us']:.1f} {latency['p99_latency_us']:.1f} {latency['loss_percent']:.2f}")
+cpu_us = ticks / hz * 1e6 / max(latency["replies"], 1)
+print(f"{name} {rps:.0f} {latency['median_latency_us']:.1f} {latency['p99_latency_us']:.1f} {latency['loss_percent']:.2f} {cpu_us:.2f}")
 PY
 }
 
@@ -88,7 +97,7 @@ RESULTS="$WORK/results"
 # them for ROUNDS rounds and the median is kept, so load from other processes on the
 # machine hits all of them alike.
 ROUNDS=${ROUNDS:-3}
-declare -A PORT
+declare -A PORT PID
 for server in chronyd gnomond-1 gnomond-2; do
     PORT[$server]=$(free_port)
     case $server in
@@ -96,10 +105,11 @@ for server in chronyd gnomond-1 gnomond-2; do
         gnomond-1) start_gnomond "${PORT[$server]}" 0 ;;
         gnomond-2) start_gnomond "${PORT[$server]}" 2 ;;
     esac
+    PID[$server]=$SERVER_PID
 done
 for round in $(seq 1 "$ROUNDS"); do
     for server in chronyd gnomond-1 gnomond-2; do
-        measure "$server" "${PORT[$server]}" >> "$RESULTS"
+        measure "$server" "${PORT[$server]}" "${PID[$server]}" >> "$RESULTS"
     done
 done
 
@@ -108,17 +118,18 @@ import sys
 import statistics
 runs = {}
 for line in open(sys.argv[1]):
-    name, rps, med, p99, loss = line.split()
-    runs.setdefault(name, []).append((float(rps), float(med), float(p99), float(loss)))
-rows = {name: tuple(statistics.median(v[i] for v in values) for i in range(4))
+    name, rps, med, p99, loss, cpu = line.split()
+    runs.setdefault(name, []).append((float(rps), float(med), float(p99), float(loss), float(cpu)))
+rows = {name: tuple(statistics.median(v[i] for v in values) for i in range(5))
         for name, values in runs.items()}
 print(f"medians of {len(next(iter(runs.values())))} alternating rounds")
 rate = sys.argv[2]
-print(f"{'server':<12} {'replies/s (<1% loss)':>21} {'median us @'+rate+'/s':>20} {'p99 us':>9}")
-for name, (rps, med, p99, loss) in rows.items():
-    print(f"{name:<12} {rps:>21.0f} {med:>20.1f} {p99:>9.1f}")
+print(f"{'server':<12} {'replies/s (<1% loss)':>21} {'median us @'+rate+'/s':>20} {'p99 us':>9} {'CPU us/reply':>13}")
+for name, (rps, med, p99, loss, cpu) in rows.items():
+    print(f"{name:<12} {rps:>21.0f} {med:>20.1f} {p99:>9.1f} {cpu:>13.2f}")
 c = rows["chronyd"][0] or float("nan")
 print(f"ratio gnomond 1 thread / chronyd : {rows['gnomond-1'][0] / c:.2f}")
 print(f"ratio gnomond 2 threads / chronyd: {rows['gnomond-2'][0] / c:.2f}")
 print(f"median latency gnomond-1 / chronyd: {rows['gnomond-1'][1] / rows['chronyd'][1]:.2f}")
+print(f"CPU per reply gnomond-1 / chronyd: {rows['gnomond-1'][4] / rows['chronyd'][4]:.2f}")
 PY
