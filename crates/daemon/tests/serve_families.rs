@@ -1,0 +1,75 @@
+//! Which sockets gnomond serves on: `-4`, `-6` and `bindaddress` narrow the wildcard
+//! IPv4 and IPv6 sockets. Loopback only; gnomond -x.
+
+mod serving;
+
+use gnomon_testkit::chronyd::free_udp_port;
+use serving::{exchange, request, Gnomond};
+use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+fn lines(items: &[String]) -> Vec<String> {
+    items.to_vec()
+}
+
+fn answered(from: &str, to: SocketAddr) -> bool {
+    let socket = UdpSocket::bind(from).unwrap();
+    exchange(&socket, to, &request(4, 42), Duration::from_millis(500)).is_some()
+}
+
+#[test]
+fn dash_6_serves_ipv6_only() {
+    let port = free_udp_port();
+    let gnomond = Gnomond::start(
+        &["-6"],
+        &lines(&[
+            format!("port {port}"),
+            "allow".to_string(),
+            "local stratum 5".to_string(),
+        ]),
+    );
+    let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
+    let v4 = SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(answered("[::1]:0", v6));
+    assert!(!answered("127.0.0.1:0", v4));
+    let stats = gnomond.control("serverstats");
+    assert_eq!(
+        stats["sockets"],
+        serde_json::json!([format!("[::]:{port}")]),
+        "{stats}"
+    );
+}
+
+#[test]
+fn bindaddress_narrows_each_family() {
+    let port = free_udp_port();
+    let gnomond = Gnomond::start(
+        &[],
+        &lines(&[
+            format!("port {port}"),
+            "bindaddress 127.0.0.1".to_string(),
+            "bindaddress ::1".to_string(),
+            "allow".to_string(),
+            "local stratum 5".to_string(),
+        ]),
+    );
+    assert!(answered(
+        "127.0.0.1:0",
+        SocketAddr::from(([127, 0, 0, 1], port))
+    ));
+    assert!(answered(
+        "[::1]:0",
+        SocketAddr::from((Ipv6Addr::LOCALHOST, port))
+    ));
+    // 127.0.0.2 is a local address too, but not the bound one.
+    assert!(!answered(
+        "127.0.0.1:0",
+        SocketAddr::from(([127, 0, 0, 2], port))
+    ));
+    let stats = gnomond.control("serverstats");
+    assert_eq!(
+        stats["sockets"],
+        serde_json::json!([format!("127.0.0.1:{port}"), format!("[::1]:{port}")]),
+        "{stats}"
+    );
+}
