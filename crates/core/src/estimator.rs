@@ -43,6 +43,17 @@
 //! window wander looks like noise, and only older samples drifting away from the
 //! extrapolated line reveal it.
 //!
+//! A jump (a step of the source, or of our clock behind our back, e.g. an
+//! unannounced leap second upstream) is not wander: a line through samples on both
+//! sides of it reads part of the step as frequency, and the clock overshot by up to
+//! 297 ms after a 1 s jump. A sample further from the prediction than [`JUMP_FACTOR`]
+//! times the sum of both error bounds (its peer distance, the prediction's error and
+//! the line's spread) therefore drops the history before it; the line's frequency
+//! and skew carry on, with the newest offset, until three samples make a new line,
+//! and the source stays selectable meanwhile (otherwise, when our own clock jumps,
+//! every source restarts at once and the first to answer three times, a liar
+//! perhaps, would be alone to select).
+//!
 //! Measured (crates/sim, docs/accuracy.md, mean error over 10 seeds): chrony's
 //! runs test over the window alone, as this estimator first had it, let the window
 //! grow to 20–64 samples under 10 ppb/s of wander, and test2-jitter-100us was 81 µs
@@ -87,6 +98,10 @@ pub const CANDIDATE_WINDOWS: [usize; 10] = [3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
 const SCORE_GAIN: f64 = 1.0 / 32.0;
 /// Predictions a window must have been scored on before it may be chosen.
 const MIN_SCORED_PREDICTIONS: u32 = 8;
+/// A sample this many times further from the prediction than the error bounds of
+/// both allow marks a jump (a step of the source or of our clock): the history
+/// before it no longer describes the source.
+pub const JUMP_FACTOR: f64 = 4.0;
 
 /// One sample as kept in the history.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -154,6 +169,9 @@ pub struct Estimator {
     /// a line through that many samples predicted the next sample.
     window_scores: [f64; CANDIDATE_WINDOWS.len()],
     window_scored: [u32; CANDIDATE_WINDOWS.len()],
+    /// Frequency and skew of the line before a jump, carried over until the samples
+    /// after it make a line of their own.
+    jump_prior: Option<(f64, f64)>,
 }
 
 impl Estimator {
@@ -167,7 +185,16 @@ impl Estimator {
             estimate: None,
             window_scores: [0.0; CANDIDATE_WINDOWS.len()],
             window_scored: [0; CANDIDATE_WINDOWS.len()],
+            jump_prior: None,
         }
+    }
+
+    /// Whether selection may use the estimate: a line through at least three samples,
+    /// or, just after a jump, the line from before it with the newest offset.
+    pub fn is_selectable(&self) -> bool {
+        self.estimate
+            .is_some_and(|e| e.samples_used >= MIN_SAMPLES_FOR_REGRESSION)
+            || (self.jump_prior.is_some() && self.regression_len > 0)
     }
 
     /// Samples in the regression.
@@ -193,6 +220,7 @@ impl Estimator {
         self.estimate = None;
         self.window_scores = [0.0; CANDIDATE_WINDOWS.len()];
         self.window_scored = [0; CANDIDATE_WINDOWS.len()];
+        self.jump_prior = None;
     }
 
     /// chrony's maxdelayratio / maxdelaydevratio tests: is a sample with this delay
@@ -223,6 +251,20 @@ impl Estimator {
             if sample.local_time < last.local_time {
                 // Out of order (a clock step raced a reply): history is unusable.
                 self.clear();
+            }
+        }
+        if let Some(estimate) = self.estimate {
+            if estimate.samples_used >= MIN_SAMPLES_FOR_REGRESSION {
+                let error_s = (estimate.offset_at_s(sample.local_time) - sample.offset_s).abs();
+                let bound_s = sample.peer_distance_s()
+                    + estimate.error_at_s(sample.local_time)
+                    + estimate.offset_sd_s;
+                if error_s > JUMP_FACTOR * bound_s {
+                    // Keep the frequency (a jump is a phase step), forget the samples.
+                    self.samples.clear();
+                    self.regression_len = 0;
+                    self.jump_prior = Some((estimate.frequency_ppm, estimate.skew_ppm));
+                }
             }
         }
         self.samples.push_back(sample);
@@ -261,12 +303,16 @@ impl Estimator {
         let newest = *self.samples.back().expect("regress runs after a push");
         let previous_frequency_ppm = self.estimate.map_or(0.0, |e| e.frequency_ppm);
         if self.regression_len < MIN_SAMPLES_FOR_REGRESSION {
-            // Not enough for a line: the newest offset, the old frequency, no confidence.
+            // Not enough for a line: the newest offset, the old frequency, no confidence
+            // (or the line's from before a jump).
+            let (frequency_ppm, skew_ppm) = self
+                .jump_prior
+                .unwrap_or((previous_frequency_ppm, WORST_CASE_SKEW_PPM));
             self.estimate = Some(Estimate {
                 reference_time: newest.local_time,
                 offset_s: newest.offset_s,
-                frequency_ppm: previous_frequency_ppm,
-                skew_ppm: WORST_CASE_SKEW_PPM,
+                frequency_ppm,
+                skew_ppm,
                 offset_sd_s: newest.peer_distance_s(),
                 offset_error_s: newest.peer_distance_s(),
                 samples_used: self.regression_len,
@@ -316,6 +362,7 @@ impl Estimator {
             start += 1;
         };
         self.regression_len = n - start;
+        self.jump_prior = None;
         self.estimate = Some(Estimate {
             reference_time: newest.local_time,
             offset_s: fit.intercept_s,

@@ -198,6 +198,39 @@ fn delay_deviation_test_waits_for_enough_samples() {
     assert!(!estimator.accepts_delay(0.030, 0.0, 10.0));
 }
 
+/// A jump (a step of the source or of our clock) is not frequency: the samples
+/// before it are dropped at once, the frequency is kept, and the source stays
+/// selectable on the line from before the jump.
+#[test]
+fn a_jump_drops_the_history_and_keeps_the_frequency() {
+    let mut estimator = Estimator::new(3, 64);
+    for i in 0..40 {
+        let t = i as f64 * 16.0;
+        estimator.add_sample(sample(t, 0.001 + 3e-6 * t + 2e-6 * noise(i), 0.0002));
+    }
+    assert!(estimator.estimate().unwrap().samples_used >= 3);
+    // The source is suddenly 0.5 s further ahead.
+    let t = 40.0 * 16.0;
+    estimator.add_sample(sample(t, 0.5 + 0.001 + 3e-6 * t, 0.0002));
+    let e = *estimator.estimate().unwrap();
+    assert_eq!(estimator.sample_count(), 1);
+    assert!((e.offset_s - (0.501 + 3e-6 * t)).abs() < 1e-9, "{e:?}");
+    assert!((e.frequency_ppm - 3.0).abs() < 0.1, "{e:?}");
+    assert!(e.skew_ppm < 1.0, "{e:?}");
+    assert!(estimator.is_selectable());
+    // A line of its own after two more samples.
+    for i in 41..43 {
+        let t = i as f64 * 16.0;
+        estimator.add_sample(sample(t, 0.501 + 3e-6 * t + 2e-6 * noise(i), 0.0002));
+    }
+    let e = estimator.estimate().unwrap();
+    assert_eq!(e.samples_used, 3);
+    assert!((e.frequency_ppm - 3.0).abs() < 1.0, "{e:?}");
+    // An ordinary noisy sample is no jump.
+    estimator.add_sample(sample(43.0 * 16.0, 0.501 + 3e-6 * 688.0 + 5e-5, 0.0002));
+    assert_eq!(estimator.sample_count(), 4);
+}
+
 proptest! {
     #[test]
     fn sample_count_stays_within_limits(offsets in prop::collection::vec(-1.0f64..1.0, 1..150)) {
@@ -205,7 +238,10 @@ proptest! {
         for (i, offset) in offsets.iter().enumerate() {
             estimator.add_sample(sample(i as f64, *offset, 0.01));
             prop_assert!(estimator.sample_count() <= 32);
-            prop_assert!(estimator.sample_count() >= 6.min(i + 1));
+            // Offsets up to 2 s apart are jumps: they restart the history, so the
+            // floor is minsamples or everything since the last restart.
+            prop_assert!(estimator.sample_count() >= 1);
+            prop_assert!(estimator.sample_count() >= 6.min(i + 1) || estimator.is_selectable());
             let e = estimator.estimate().unwrap();
             prop_assert!(e.offset_s.is_finite() && e.frequency_ppm.is_finite());
         }

@@ -369,7 +369,7 @@ impl Source {
             trust: self.options.trust,
             require: self.options.require,
             reachable: self.poll.is_reachable(),
-            regression_ok: estimate.samples_used >= crate::estimator::MIN_SAMPLES_FOR_REGRESSION,
+            regression_ok: self.estimator.is_selectable(),
         })
     }
 }

@@ -114,6 +114,22 @@ fn without_an_announcement_nobody_arms_a_leap() {
     sim.run_until_s(7205.0);
     let error = sim.node_error_s(0);
     assert!((error - 1.0).abs() < 1e-3, "{error}");
+    // The jump is slewed out without overshooting: the regressions drop the samples
+    // from before it instead of reading it as frequency (once up to 297 ms over).
+    let mut undershoot_s = vec![0.0f64; sim.nodes.len()];
+    for second in 7206..7600 {
+        sim.run_until_s(second as f64);
+        for (index, worst) in undershoot_s.iter_mut().enumerate() {
+            *worst = worst.min(sim.node_error_s(index));
+        }
+    }
+    for (index, worst) in undershoot_s.iter().enumerate() {
+        assert!(
+            *worst > -1e-3,
+            "{} overshot by {worst} s",
+            sim.nodes[index].name
+        );
+    }
     sim.run();
     for index in 0..sim.nodes.len() {
         let error = sim.node_error_s(index);
