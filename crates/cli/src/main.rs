@@ -52,6 +52,8 @@ enum Command {
     Burst(daemon_views::ViewArgs),
     /// Correct the clock now by stepping (root only).
     Makestep(daemon_views::ViewArgs),
+    /// Re-read the daemon's sourcedir files: `gnomon reload sources` (root only).
+    Reload(daemon_views::ReloadArgs),
     /// Wait until the local gnomond is synchronised (for boot scripts).
     Waitsync(daemon_views::WaitsyncArgs),
     /// Why is this host's time wrong? Read-only checks with [OK]/[WARN]/[FAIL] and remedies.
@@ -100,6 +102,7 @@ fn main() {
         Command::Activity(args) => daemon_view(&cli, View::Activity, args.json),
         Command::Burst(args) => daemon_view(&cli, View::Burst, args.json),
         Command::Makestep(args) => daemon_view(&cli, View::Makestep, args.json),
+        Command::Reload(args) => daemon_view(&cli, View::ReloadSources, args.view.json),
         Command::Waitsync(args) => daemon_views::run_waitsync(&cli.socket, args),
         Command::Doctor(args) => doctor::run(args, &cli.socket.socket),
         Command::GenerateDocs { out_dir } => {
