@@ -47,14 +47,36 @@ pub struct SystemClock<K: KernelClock> {
     /// STA_* bits as last written or read.
     status: i32,
     frequency_ppm: f64,
+    /// The part of `frequency_ppm` that is a slew in progress.
+    slew_ppm: f64,
 }
 
 impl<K: KernelClock> SystemClock<K> {
-    /// Take over the kernel clock: read its state, switch the kernel PLL/FLL and PPS
-    /// discipline off (gnomond disciplines by frequency itself) and mark it unsynchronised
-    /// until the engine says otherwise. The kernel's current frequency is kept.
+    /// Take over the kernel clock: read its state, cancel the corrections a previous
+    /// daemon left running, switch the kernel PLL/FLL and PPS discipline off (gnomond
+    /// disciplines by frequency itself) and mark it unsynchronised until the engine says
+    /// otherwise. The kernel's current frequency is kept.
+    ///
+    /// The kernel applies a pending PLL offset (ADJ_OFFSET, e.g. ntpd's) and an adjtime()
+    /// slew every second whether STA_PLL is on or not, and only a step clears them: left
+    /// alone they keep moving the clock under gnomond (ntpd's time constant makes that
+    /// hours). The adjtime() slew is cancelled with ADJ_OFFSET_SINGLESHOT 0; the PLL offset
+    /// only with ADJ_OFFSET 0 while STA_PLL is on (turning STA_PLL on resets the PLL's
+    /// reference time, so the zero offset leaves the frequency as it is). ADJ_MICRO
+    /// because a previous ADJ_NANO leaves the kernel in nanosecond mode.
     pub fn new(mut kernel: K, nominal_tick_us: i64) -> io::Result<Self> {
         let (state, _) = kernel.adjtime(&Timex::default())?;
+        kernel.adjtime(&Timex {
+            modes: libc::ADJ_OFFSET_SINGLESHOT,
+            offset: 0,
+            ..Timex::default()
+        })?;
+        kernel.adjtime(&Timex {
+            modes: libc::ADJ_STATUS | libc::ADJ_OFFSET | libc::ADJ_MICRO,
+            status: state.status | libc::STA_PLL,
+            offset: 0,
+            ..Timex::default()
+        })?;
         let owned_bits = libc::STA_PLL
             | libc::STA_FLL
             | libc::STA_PPSFREQ
@@ -75,11 +97,38 @@ impl<K: KernelClock> SystemClock<K> {
             nominal_tick_us,
             status,
             frequency_ppm,
+            slew_ppm: 0.0,
         })
     }
 
     pub fn kernel(&self) -> &K {
         &self.kernel
+    }
+
+    fn write_frequency(&mut self, frequency_ppm: f64) -> io::Result<()> {
+        let (tick_us, frequency) = split_frequency(frequency_ppm, self.nominal_tick_us);
+        self.kernel.adjtime(&Timex {
+            modes: (libc::ADJ_FREQUENCY | libc::ADJ_TICK),
+            frequency,
+            tick_us,
+            ..Timex::default()
+        })?;
+        self.frequency_ppm = frequency_ppm;
+        Ok(())
+    }
+
+    /// A step makes the kernel forget an armed leap second (ntp_clear resets the leap
+    /// time) while STA_INS/STA_DEL stay set and its leap state machine stays in TIME_INS,
+    /// so the leap would silently not happen. Switching STA_PLL on and off again puts the
+    /// state machine back to TIME_OK, and at the next second it arms the leap anew from
+    /// the status bits. Also rewrites the synchronisation status the step cleared.
+    fn rearm_leap(&mut self) -> io::Result<()> {
+        self.kernel.adjtime(&Timex {
+            modes: libc::ADJ_STATUS,
+            status: self.status | libc::STA_PLL,
+            ..Timex::default()
+        })?;
+        self.write_status(self.status, Timex::default())
     }
 
     fn write_status(&mut self, status: i32, extra: Timex) -> io::Result<()> {
@@ -90,6 +139,20 @@ impl<K: KernelClock> SystemClock<K> {
         })?;
         self.status = status;
         Ok(())
+    }
+}
+
+/// When gnomond lets go of the clock (exit, SIGTERM, `-q` done), a slew in progress
+/// ends: the kernel keeps the frequency correction only. Otherwise the clock would run
+/// up to `maxslewrate` (8 %) fast or slow for as long as nobody else disciplines it.
+impl<K: KernelClock> Drop for SystemClock<K> {
+    fn drop(&mut self) {
+        if self.slew_ppm != 0.0 {
+            let base_ppm = self.frequency_ppm - self.slew_ppm;
+            if let Err(error) = self.write_frequency(base_ppm) {
+                tracing::warn!("cannot end the slew in progress at exit: {error}");
+            }
+        }
     }
 }
 
@@ -130,15 +193,12 @@ impl<K: KernelClock> Clock for SystemClock<K> {
 
     fn apply(&mut self, action: &ClockAction) -> io::Result<()> {
         match *action {
-            ClockAction::SetFrequency { frequency_ppm, .. } => {
-                let (tick_us, frequency) = split_frequency(frequency_ppm, self.nominal_tick_us);
-                self.kernel.adjtime(&Timex {
-                    modes: (libc::ADJ_FREQUENCY | libc::ADJ_TICK),
-                    frequency,
-                    tick_us,
-                    ..Timex::default()
-                })?;
-                self.frequency_ppm = frequency_ppm;
+            ClockAction::SetFrequency {
+                frequency_ppm,
+                slew_ppm,
+            } => {
+                self.write_frequency(frequency_ppm)?;
+                self.slew_ppm = slew_ppm;
             }
             ClockAction::Step { offset_s } => {
                 let (step_seconds, step_nanos) = split_step(offset_s);
@@ -148,6 +208,9 @@ impl<K: KernelClock> Clock for SystemClock<K> {
                     step_nanos,
                     ..Timex::default()
                 })?;
+                if self.status & (libc::STA_INS | libc::STA_DEL) != 0 {
+                    self.rearm_leap()?;
+                }
             }
             ClockAction::SetLeap(leap) => {
                 let mut status = self.status & !(libc::STA_INS | libc::STA_DEL);
