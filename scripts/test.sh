@@ -3,7 +3,7 @@
 # every check: rustfmt, clippy with warnings as errors, and the whole test suite.
 # .ci/run calls this same script.
 #
-# Installing chrony must never start its service: a running chronyd would discipline
+# Installing chrony (or prometheus) must never start its service: a running chronyd would discipline
 # this machine's clock. A policy-rc.d that refuses service starts is put in place for
 # the install when none exists, and removed afterwards.
 set -euo pipefail
@@ -13,6 +13,9 @@ need_packages=()
 command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || need_packages+=(chrony)
 command -v ntpdig >/dev/null 2>&1 || need_packages+=(ntpsec-ntpdig)
 command -v strace >/dev/null 2>&1 || need_packages+=(strace)
+# prometheus and promtool: the metrics tests run their own prometheus as a child on a
+# loopback port; the package's service is blocked from starting like chrony's.
+command -v promtool >/dev/null 2>&1 || need_packages+=(prometheus)
 if [ ${#need_packages[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -11,6 +11,7 @@ mod fleet;
 mod gen_docs;
 mod lab;
 mod measure;
+mod now;
 mod query;
 mod sample;
 
@@ -68,6 +69,8 @@ enum Command {
     Clients(daemon_views::ClientsArgs),
     /// The local gnomond's server totals (chronyc serverstats).
     Serverstats(daemon_views::ViewArgs),
+    /// The time now as an interval (earliest, latest, status) from gnomond's clockbound file.
+    Now(now::NowArgs),
 }
 
 /// A view that cannot reach the daemon exits 3 (environment), not 2 (usage).
@@ -113,6 +116,7 @@ fn main() {
         }
         Command::Clients(args) => daemon_views::run_clients(&cli.socket, args),
         Command::Serverstats(args) => daemon_views::run_serverstats(&cli.socket, args.json),
+        Command::Now(args) => now::run(args),
     };
     let code = match result {
         Ok(code) => code,

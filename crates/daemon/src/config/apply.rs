@@ -9,7 +9,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::error::{ConfigError, Problem, Warning};
-use super::model::{Config, LocalReference, MakeStep, MaxChange, RateLimit};
+use super::model::{
+    ClockBoundConfig, Config, LocalReference, MakeStep, MaxChange, RateLimit,
+    DEFAULT_CLOCKBOUND_MAX_DRIFT_PPM,
+};
 use super::values::LineCtx;
 
 const ANY: f64 = f64::INFINITY;
@@ -96,6 +99,15 @@ pub fn apply_simple(
             let threads = ctx.int("server_threads", a[0], 0, 1024)? as u32;
             config.server_threads = (threads > 0).then_some(threads);
         }
+        "metrics" => {
+            let a = ctx.exactly(args, &["address:port"], "metrics ADDRESS:PORT")?;
+            let expected = "ADDRESS:PORT, e.g. 127.0.0.1:9123 or [::1]:9123";
+            let address = a[0]
+                .parse()
+                .map_err(|_| ctx.invalid("metrics", a[0], expected))?;
+            config.metrics_address = Some(address);
+        }
+        "clockbound" => clockbound(ctx, config, args)?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -111,6 +123,29 @@ fn one(ctx: &LineCtx, args: &[&str], what: &str, usage: &str) -> Result<String, 
 
 fn path(ctx: &LineCtx, args: &[&str], what: &str, usage: &str) -> Result<PathBuf, ConfigError> {
     one(ctx, args, what, usage).map(PathBuf::from)
+}
+
+fn clockbound(ctx: &LineCtx, config: &mut Config, args: &[&str]) -> Result<(), ConfigError> {
+    const USAGE: &str = "clockbound FILE [maxdrift PPM]";
+    let Some((file, options)) = args.split_first() else {
+        return Err(ctx.missing("file", USAGE));
+    };
+    let mut clock_bound = ClockBoundConfig {
+        path: PathBuf::from(file),
+        max_drift_ppm: DEFAULT_CLOCKBOUND_MAX_DRIFT_PPM,
+    };
+    match options {
+        [] => {}
+        [option, value] if option.eq_ignore_ascii_case("maxdrift") => {
+            clock_bound.max_drift_ppm = ctx.number("clockbound maxdrift", value, 0.0, 1e5)?;
+        }
+        [option] if option.eq_ignore_ascii_case("maxdrift") => {
+            return Err(ctx.missing("maxdrift value", USAGE));
+        }
+        [option, ..] => return Err(ctx.invalid("clockbound option", option, USAGE)),
+    }
+    config.clock_bound = Some(clock_bound);
+    Ok(())
 }
 
 fn driftfile(ctx: &LineCtx, config: &mut Config, args: &[&str]) -> Result<(), ConfigError> {

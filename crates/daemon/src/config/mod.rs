@@ -36,9 +36,10 @@ pub use error::{ConfigError, LineError, Location, Problem, Warning, COMMAND_LINE
 pub use fs::{ConfigFs, StdFs};
 pub use line::MAX_LINE_CHARS;
 pub use model::{
-    AccessRule, AddressFamily, Config, LocalReference, LogSelection, MakeStep, MaxChange,
-    RateLimit, SourceConfig, SourceKind, Subnet, DEFAULT_COMMAND_PORT, DEFAULT_COMMAND_SOCKET,
-    DEFAULT_CONFIG_PATH, DEFAULT_NTS_KE_PORT, DEFAULT_PID_FILE, NTP_PORT,
+    AccessRule, AddressFamily, ClockBoundConfig, Config, LocalReference, LogSelection, MakeStep,
+    MaxChange, RateLimit, SourceConfig, SourceKind, Subnet, DEFAULT_CLOCKBOUND_MAX_DRIFT_PPM,
+    DEFAULT_COMMAND_PORT, DEFAULT_COMMAND_SOCKET, DEFAULT_CONFIG_PATH, DEFAULT_NTS_KE_PORT,
+    DEFAULT_PID_FILE, NTP_PORT,
 };
 pub use parser::{ConfigParser, ParsedConfig, MAX_DIRS_PER_LINE, MAX_INCLUDE_DEPTH};
 pub use render::{render_effective, source_line};

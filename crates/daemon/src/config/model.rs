@@ -339,6 +339,21 @@ pub struct Config {
     /// `server_threads N` (gnomon only): serve NTP from N worker threads.
     /// Default None: the one-thread poll(2) mode (DESIGN rule 3).
     pub server_threads: Option<u32>,
+    /// `metrics ADDRESS:PORT` (gnomon only): serve Prometheus /metrics there. Default off.
+    pub metrics_address: Option<std::net::SocketAddr>,
+    /// `clockbound FILE [maxdrift PPM]` (gnomon only): publish now ± bound. Default off.
+    pub clock_bound: Option<ClockBoundConfig>,
+}
+
+/// Bound growth per second of age when `clockbound` names no `maxdrift`, ppm.
+pub const DEFAULT_CLOCKBOUND_MAX_DRIFT_PPM: f64 = 15.0;
+
+/// `clockbound FILE [maxdrift PPM]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClockBoundConfig {
+    pub path: PathBuf,
+    /// How fast the bound grows between updates (at least the dispersion rate), ppm.
+    pub max_drift_ppm: f64,
 }
 
 impl Default for Config {
@@ -372,6 +387,8 @@ impl Default for Config {
             access_rules: Vec::new(),
             rate_limit: None,
             server_threads: None,
+            metrics_address: None,
+            clock_bound: None,
         }
     }
 }

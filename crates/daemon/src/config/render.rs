@@ -133,6 +133,21 @@ pub fn render_effective(config: &Config) -> String {
         Some(threads) => line(&mut out, format!("server_threads {threads}")),
         None => line(&mut out, "server_threads 0"),
     }
+    match config.metrics_address {
+        Some(address) => line(&mut out, format!("metrics {address}")),
+        None => line(&mut out, "# metrics: off"),
+    }
+    match &config.clock_bound {
+        Some(bound) => line(
+            &mut out,
+            format!(
+                "clockbound {} maxdrift {}",
+                bound.path.display(),
+                bound.max_drift_ppm
+            ),
+        ),
+        None => line(&mut out, "# clockbound: off"),
+    }
 
     section(&mut out, "Control, files and logging");
     match &config.command_socket {

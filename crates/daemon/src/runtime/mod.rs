@@ -16,6 +16,7 @@ pub mod workers;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::control::observe::{Observability, ScrapeSource};
 use crate::control::protocol::{Done, Request, Response, ResponseData};
 use crate::control::server::ControlServer;
 use crate::control::serving_views;
@@ -81,6 +82,8 @@ pub struct Daemon {
     control: Option<ControlServer>,
     /// NTP server sockets and state, when `allow` serves clients.
     serving: Option<Serving>,
+    /// `metrics` endpoint and `clockbound` file, when configured.
+    observe: Observability,
     control_requests: u64,
     next_drift_save_ns: i64,
     one_shot_result: Option<f64>,
@@ -163,6 +166,10 @@ impl Daemon {
             },
             _ => None,
         };
+        let observe = match options.one_shot {
+            None => Observability::open(&config),
+            Some(_) => Observability::default(),
+        };
         let now_ns = monotonic_now_ns();
         let mut daemon = Daemon {
             next_drift_save_ns: now_ns + i64::from(config.drift_file_interval_s) * 1_000_000_000,
@@ -175,6 +182,7 @@ impl Daemon {
             next_resolve_ns: now_ns,
             control,
             serving,
+            observe,
             control_requests: 0,
             one_shot_result: None,
             failure: None,
@@ -404,6 +412,7 @@ impl Daemon {
                         .and_then(Serving::max_wait)
                         .unwrap_or(MAX_POLL_WAIT),
                 )
+                .min(self.observe.max_wait().unwrap_or(MAX_POLL_WAIT))
                 .min(if self.options.one_shot.is_some() {
                     Duration::from_millis(500)
                 } else {
@@ -440,6 +449,8 @@ impl Daemon {
             if let Some(control) = &self.control {
                 entries.extend(control.poll_entries());
             }
+            let observe_start = entries.len();
+            entries.extend(self.observe.poll_entries());
             let ready = poll(&entries, Some(wait))?;
             if ready[wake_index].readable {
                 wake_pipe.drain();
@@ -477,6 +488,20 @@ impl Daemon {
                     &mut |request, _| self.handle_request(request),
                 );
                 self.control = Some(control);
+            }
+            if self.observe.is_active() {
+                let labels = self.labels();
+                let scrape = ScrapeSource {
+                    engine: &self.engine,
+                    labels: &labels,
+                    now: self.clock.now(),
+                    clock: self.clock.describe(),
+                    serving: self.serving.as_ref(),
+                    command_requests: self.control_requests,
+                };
+                let observe_ready = &ready[observe_start..];
+                self.observe
+                    .handle_ready(observe_ready, &scrape, monotonic_now_ns());
             }
             if let Some(serving) = &self.serving {
                 serving.publish(self.engine.system_variables(), self.clock.as_ref());

@@ -1,12 +1,12 @@
 //! `server_threads N`: NTP served by worker threads with batched IO.
 //!
 //! Owns N threads, each with its own SO_REUSEPORT server socket per address (the
-//! kernel spreads clients over them by address and port), its own gnomon-core
-//! `Server` (access table, client log of 1/N of the capacity, rate limiter), and
-//! recvmmsg/sendmmsg batches. Workers read the system variables and the clock mapping
+//! kernel spreads clients over them by address and port) and recvmmsg/sendmmsg
+//! batches, and one gnomon-core `Server` they share (access table, client log, rate
+//! limiter, interleaved timestamps), locked per batch while deciding and again while
+//! counting, never across a system call. Workers read the system variables and the clock mapping
 //! from the main thread's lock-free [`SnapshotCell`]; the transmit timestamp of a batch
-//! is read just before its sendmmsg. The `Server` of a worker sits behind a mutex that
-//! only the monitoring views contend for. A worker waits in poll(2) at most
+//! is read just before its sendmmsg. A worker waits in poll(2) at most
 //! [`WORKER_WAIT`] so it notices a stop. Without `server_threads` (the default) none
 //! of this runs: DESIGN rule 3's one-thread mode serves from the main loop instead.
 //!
@@ -62,7 +62,14 @@ impl Workers {
             stop,
             local_addresses: Vec::new(),
         };
-        let capacity = (DEFAULT_CAPACITY / count.max(1)).max(64);
+        // One core server for all workers: access, the client log and rate limits are
+        // per client address whichever worker the kernel hands a packet to.
+        let server = Arc::new(Mutex::new(core_server_with_capacity(
+            config,
+            seed,
+            DEFAULT_CAPACITY,
+        )));
+        workers.servers.push(Arc::clone(&server));
         for index in 0..count {
             let mut sockets = Vec::new();
             for address in server_addresses(config) {
@@ -90,15 +97,7 @@ impl Workers {
             if sockets.is_empty() {
                 continue;
             }
-            let mut worker_seed = seed;
-            worker_seed[31] ^= index as u8;
-            worker_seed[30] ^= (index >> 8) as u8;
-            let server = Arc::new(Mutex::new(core_server_with_capacity(
-                config,
-                worker_seed,
-                capacity,
-            )));
-            workers.servers.push(Arc::clone(&server));
+            let server = Arc::clone(&server);
             let snapshot = Arc::clone(&workers.snapshot);
             let stop = Arc::clone(&workers.stop);
             let initial = *initial;
@@ -142,7 +141,7 @@ impl Drop for Workers {
 
 fn run_worker(
     sockets: Vec<ServerSocket>,
-    server: Arc<Mutex<Server>>,
+    shared: Arc<Mutex<Server>>,
     cell: Arc<SnapshotCell>,
     stop: Arc<AtomicBool>,
     initial: ServingSnapshot,
@@ -180,7 +179,7 @@ fn run_worker(
                 if let Some(snapshot) = cell.read() {
                     last = snapshot;
                 }
-                let Ok(mut server) = server.lock() else {
+                let Ok(mut server) = shared.lock() else {
                     return;
                 };
                 let now_ns = monotonic_now_ns();
@@ -227,7 +226,12 @@ fn run_worker(
                     };
                     outgoing.set_outgoing(slot, &bytes, *to);
                 }
+                // The send runs unlocked, in parallel with the other workers.
+                drop(server);
                 let sent = outgoing.send(&socket.socket, out).unwrap_or(0);
+                let Ok(mut server) = shared.lock() else {
+                    return;
+                };
                 for (slot, (served, _)) in pending[..out].iter().enumerate() {
                     if let (Served::Reply(reply) | Served::InterleavedReply(reply, _), true) =
                         (served, slot < sent)

@@ -11,6 +11,7 @@
 //! - [`counting_alloc`]: a counting allocator for allocation-free tests.
 //! - [`fd`]: owned file descriptors, `fcntl` flags, `poll`.
 //! - [`socket`]: UDP and Unix sockets, kernel timestamps (SO_TIMESTAMPING), peer creds.
+//! - [`tcp`]: the metrics endpoint's TCP listener and connections.
 //! - [`timex`]: reading the clock and the adjtimex interface.
 //! - [`privileges`]: dropping root, keeping CAP_SYS_TIME.
 //! - [`signal`]: SIGTERM/SIGINT/SIGHUP to flags the main loop polls.
@@ -21,6 +22,7 @@ pub mod fd;
 pub mod privileges;
 pub mod signal;
 pub mod socket;
+pub mod tcp;
 pub mod timex;
 
 use std::io;

@@ -75,7 +75,7 @@ pub(super) fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAd
     }
 }
 
-fn new_socket(family: libc::c_int, kind: libc::c_int) -> io::Result<Fd> {
+pub(super) fn new_socket(family: libc::c_int, kind: libc::c_int) -> io::Result<Fd> {
     // SAFETY: socket() with constant arguments; the result is checked before use.
     let raw = check(unsafe { libc::socket(family, kind, 0) })?;
     let fd = Fd::from_raw(raw);
@@ -83,7 +83,7 @@ fn new_socket(family: libc::c_int, kind: libc::c_int) -> io::Result<Fd> {
     Ok(fd)
 }
 
-fn set_int_option(
+pub(super) fn set_int_option(
     fd: &Fd,
     level: libc::c_int,
     name: libc::c_int,

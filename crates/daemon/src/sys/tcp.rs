@@ -1,0 +1,104 @@
+//! TCP through glibc: the listener and connections of the metrics endpoint.
+//!
+//! Owns the TCP wrappers only; like every socket here they are created with a plain
+//! `SOCK_STREAM` type, made non-blocking and close-on-exec with `fcntl` afterwards, and
+//! live in the main loop's poll set (DESIGN rule 3). What is said over them is the
+//! caller's business (control/metrics_server.rs).
+
+use super::fd::Fd;
+use super::socket::{from_sockaddr, new_socket, set_int_option, to_sockaddr};
+use super::{check, check_size};
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::SocketAddr;
+
+/// A listening TCP socket (the metrics endpoint), non-blocking, in the poll set.
+#[derive(Debug)]
+pub struct TcpListener {
+    fd: Fd,
+}
+
+/// An accepted TCP connection, non-blocking.
+#[derive(Debug)]
+pub struct TcpStream {
+    fd: Fd,
+}
+
+impl TcpListener {
+    /// Bind (with SO_REUSEADDR) and listen at `address`.
+    pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
+        let family = match address {
+            SocketAddr::V4(_) => libc::AF_INET,
+            SocketAddr::V6(_) => libc::AF_INET6,
+        };
+        let fd = new_socket(family, libc::SOCK_STREAM)?;
+        set_int_option(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        let (storage, len) = to_sockaddr(&address);
+        // SAFETY: storage holds a valid sockaddr of length len.
+        check(unsafe { libc::bind(fd.raw(), &storage as *const _ as *const libc::sockaddr, len) })?;
+        // SAFETY: listen on a bound socket we own.
+        check(unsafe { libc::listen(fd.raw(), 16) })?;
+        Ok(TcpListener { fd })
+    }
+
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.raw()
+    }
+
+    /// The bound address (port 0 becomes the chosen port).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        // SAFETY: zeroed sockaddr_storage is valid.
+        let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: storage and len are live and sized.
+        check(unsafe {
+            libc::getsockname(
+                self.fd.raw(),
+                &mut storage as *mut _ as *mut libc::sockaddr,
+                &mut len,
+            )
+        })?;
+        from_sockaddr(&storage).ok_or_else(|| io::Error::other("unknown address family"))
+    }
+
+    /// Accept one connection (WouldBlock when none waits).
+    pub fn accept(&self) -> io::Result<TcpStream> {
+        // SAFETY: null address pointers are allowed by accept().
+        let raw = check(unsafe {
+            libc::accept(self.fd.raw(), std::ptr::null_mut(), std::ptr::null_mut())
+        })?;
+        let fd = Fd::from_raw(raw);
+        fd.set_nonblocking_cloexec()?;
+        Ok(TcpStream { fd })
+    }
+}
+
+impl TcpStream {
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.raw()
+    }
+
+    pub fn read(&self, buffer: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: buffer is live and writable for buffer.len() bytes.
+        check_size(unsafe {
+            libc::recv(
+                self.fd.raw(),
+                buffer.as_mut_ptr() as *mut libc::c_void,
+                buffer.len(),
+                0,
+            )
+        })
+    }
+
+    pub fn write(&self, data: &[u8]) -> io::Result<usize> {
+        // SAFETY: data is live for data.len() bytes; MSG_NOSIGNAL avoids SIGPIPE.
+        check_size(unsafe {
+            libc::send(
+                self.fd.raw(),
+                data.as_ptr() as *const libc::c_void,
+                data.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        })
+    }
+}
