@@ -24,7 +24,7 @@ trap cleanup EXIT
 
 now() { date +%s.%N; }
 
-echo "machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), gnomon $(git rev-parse --short HEAD)"
+echo "machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), gnomon $(git rev-parse --short HEAD 2>/dev/null || echo "(no git)"), load average $(cut -d" " -f1-3 /proc/loadavg)"
 echo
 echo "| hosts | addresses × ports | runs | wall time (s) min / median / max | usable hosts | requests/host |"
 echo "| ---: | --- | ---: | --- | ---: | ---: |"

@@ -75,6 +75,13 @@ impl HostMeasurement {
         }
     }
 
+    /// Has what it needs: a usable sample, or a final answer (KoD).
+    fn settled(&self) -> bool {
+        self.best.is_some()
+            || self.finished_early()
+            || matches!(self.outcome, Err(Failure::Socket(_)))
+    }
+
     fn finished_early(&self) -> bool {
         self.rejections.iter().any(Rejection::is_final)
     }
@@ -172,6 +179,9 @@ pub fn measure_all(
     results
 }
 
+/// Most requests sent back to back (also the token bucket's size).
+const BURST: u32 = 64;
+
 /// A request in flight.
 struct Pending {
     host: usize,
@@ -214,6 +224,11 @@ fn run_worker(
     let mut round_start = started;
     let mut last_send = started;
     let mut buffer = [0u8; 1024];
+    // Hosts still without a usable sample or final answer, and the largest delay seen:
+    // once every host is settled, the tail waits only a few round trips for stragglers
+    // instead of the whole timeout (one lost reply must not cost a second).
+    let mut unsettled = group.len();
+    let mut max_delay = Duration::ZERO;
     // Hard stop: the whole schedule at the configured rate, plus the waits, plus slack.
     let schedule = gap * (group.len() as u32).saturating_mul(rounds)
         + options.interval * rounds
@@ -226,7 +241,7 @@ fn run_worker(
         }
         // Send what is due (a bounded burst, so receiving keeps up).
         let mut burst = 0;
-        while round < rounds && instant >= next_send && instant >= round_start && burst < 64 {
+        while round < rounds && instant >= next_send && instant >= round_start && burst < BURST {
             let slot = cursor;
             cursor += 1;
             if cursor == group.len() {
@@ -264,18 +279,28 @@ fn run_worker(
                     progress.requests_sent.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(error) => {
+                    if !results[slot].settled() {
+                        unsettled -= 1;
+                    }
                     results[slot].outcome = Err(Failure::Socket(error.to_string()));
                 }
             }
             burst += 1;
             last_send = Instant::now();
-            next_send = (next_send + gap).max(last_send - gap * 4);
+            // A token bucket of BURST requests: a late wake-up (timer slack, a busy
+            // machine) may catch up that many, so the average rate holds.
+            next_send = (next_send + gap).max(last_send - gap * BURST);
         }
         let sending_done = round >= rounds;
         if sending_done && pending.is_empty() {
             break;
         }
-        let wake = if sending_done {
+        let wake = if sending_done && unsettled == 0 {
+            last_send
+                + options
+                    .timeout
+                    .min((max_delay * 4).max(Duration::from_millis(20)))
+        } else if sending_done {
             last_send + options.timeout
         } else {
             next_send.max(round_start)
@@ -309,6 +334,7 @@ fn run_worker(
         };
         progress.replies.fetch_add(1, Ordering::Relaxed);
         results[slot].replies += 1;
+        let was_settled = results[slot].settled();
         handle_reply(
             &buffer[..len],
             received_at,
@@ -316,6 +342,12 @@ fn run_worker(
             &mut pending,
             &mut results,
         );
+        if let Some(best) = &results[slot].best {
+            max_delay = max_delay.max(Duration::from_secs_f64(best.delay_s.clamp(0.0, 10.0)));
+        }
+        if !was_settled && results[slot].settled() {
+            unsettled -= 1;
+        }
     }
     group.iter().copied().zip(results).collect()
 }
