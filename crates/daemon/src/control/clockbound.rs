@@ -64,34 +64,44 @@ impl ClockBoundPublisher {
         let drift_ppm = self
             .max_drift_ppm
             .max(engine.system_variables().dispersion_rate_ppm);
-        let record = match system_bound_s(engine, clock_now, system_ns) {
-            Some(bound_s) => {
-                let record = Record {
-                    as_of_ns: system_ns,
-                    bound_ns: (bound_s * 1e9).ceil() as u64,
-                    drift_ppb: (drift_ppm * 1e3).ceil() as u64,
-                    written_ns: system_ns,
-                    stale_after_ns: STALE_AFTER_NS,
-                    status: Status::Synchronized,
-                };
-                self.last_good = Some(record);
-                record
-            }
-            None => match self.last_good {
-                Some(good) => Record {
-                    written_ns: system_ns,
-                    status: Status::FreeRunning,
-                    ..good
-                },
-                None => unknown(system_ns),
-            },
-        };
+        let bound_s = system_bound_s(engine, clock_now, system_ns);
+        let record = next_record(bound_s, self.last_good, system_ns, drift_ppm);
+        if record.status == Status::Synchronized {
+            self.last_good = Some(record);
+        }
         if let Err(error) = self.writer.publish(&record) {
             tracing::warn!(
                 "{}: cannot publish the bound: {error}",
                 self.writer.path().display()
             );
         }
+    }
+}
+
+/// What to publish at `system_ns`: synchronized with `bound_s` when there is one; else
+/// free-running from the last synchronized record (same `as_of_ns` and bound, so a
+/// reader grows it from then), or unknown if there never was one.
+pub fn next_record(
+    bound_s: Option<f64>,
+    last_good: Option<Record>,
+    system_ns: i64,
+    drift_ppm: f64,
+) -> Record {
+    match (bound_s, last_good) {
+        (Some(bound_s), _) => Record {
+            as_of_ns: system_ns,
+            bound_ns: (bound_s * 1e9).ceil() as u64,
+            drift_ppb: (drift_ppm * 1e3).ceil() as u64,
+            written_ns: system_ns,
+            stale_after_ns: STALE_AFTER_NS,
+            status: Status::Synchronized,
+        },
+        (None, Some(good)) => Record {
+            written_ns: system_ns,
+            status: Status::FreeRunning,
+            ..good
+        },
+        (None, None) => unknown(system_ns),
     }
 }
 
@@ -110,5 +120,39 @@ impl Drop for ClockBoundPublisher {
     /// A daemon that stops cleanly leaves "unknown", not a bound nobody maintains.
     fn drop(&mut self) {
         let _ = self.writer.publish(&unknown(gnomon_clock::realtime_ns()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_795_000_000_000_000_000;
+
+    #[test]
+    fn synchronized_then_free_running_then_a_reader_sees_the_bound_grow() {
+        assert_eq!(next_record(None, None, T0, 15.0).status, Status::Unknown);
+        let good = next_record(Some(0.000_25), None, T0, 15.0);
+        assert_eq!(good.status, Status::Synchronized);
+        assert_eq!((good.bound_ns, good.drift_ppb), (250_000, 15_000));
+        // Sources lost 100 s later: the last good bound, a fresh heartbeat.
+        let later = T0 + 100_000_000_000;
+        let holdover = next_record(None, Some(good), later, 15.0);
+        assert_eq!(holdover.status, Status::FreeRunning);
+        assert_eq!((holdover.as_of_ns, holdover.bound_ns), (T0, 250_000));
+        assert_eq!(holdover.written_ns, later);
+        let seen = gnomon_clock::interval(&holdover, later);
+        assert_eq!(seen.status, Status::FreeRunning);
+        assert_eq!(
+            seen.bound_ns,
+            Some(250_000 + 1_500_000),
+            "grown by 15 ppm x 100 s"
+        );
+        // Back in sync: a fresh bound again.
+        let resynced = next_record(Some(0.000_3), Some(good), later, 15.0);
+        assert_eq!(
+            (resynced.status, resynced.as_of_ns),
+            (Status::Synchronized, later)
+        );
     }
 }
