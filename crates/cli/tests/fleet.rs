@@ -389,3 +389,21 @@ fn ssh_mode_runs_gnomon_query_on_each_host() {
     );
     assert!(args.contains("admin@node-b gnomon query"), "{args}");
 }
+
+#[test]
+fn ipv4_and_ipv6_hosts_together() {
+    let Ok(v6) = Responder::start_on("[::1]:0".parse().unwrap(), Behaviour::offset(0.003)) else {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    };
+    let v4 = Responder::start(Behaviour::offset(0.001)).unwrap();
+    let (code, document, stderr) =
+        fleet_json(&[v4.address().to_string(), v6.address().to_string()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(document["hosts_usable"], 2);
+    let offset_s = host_by_address(&document, v6.address())["offset_s"]
+        .as_f64()
+        .unwrap();
+    assert!((offset_s - 0.003).abs() < 0.001, "{offset_s}");
+    assert!((document["spread_s"].as_f64().unwrap() - 0.002).abs() < 0.001);
+}
