@@ -13,6 +13,12 @@ need_packages=()
 command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || need_packages+=(chrony)
 command -v ntpdig >/dev/null 2>&1 || need_packages+=(ntpsec-ntpdig)
 command -v strace >/dev/null 2>&1 || need_packages+=(strace)
+# tests/vm/run: qemu (TCG), a busybox-static initramfs, gcc + static glibc for vmtool.
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need_packages+=(qemu-system-x86)
+dpkg -s busybox-static >/dev/null 2>&1 || need_packages+=(busybox-static)
+command -v cpio >/dev/null 2>&1 || need_packages+=(cpio)
+command -v gcc >/dev/null 2>&1 || need_packages+=(gcc)
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need_packages+=(libc6-dev)
 # prometheus and promtool: the metrics tests run their own prometheus as a child on a
 # loopback port; the package's service is blocked from starting like chrony's.
 command -v promtool >/dev/null 2>&1 || need_packages+=(prometheus)
@@ -42,3 +48,5 @@ echo "== cargo test"
 cargo test --workspace --locked
 echo "== Debian package: build it and check its relations and files (docs/deploy.md)"
 ./scripts/build-deb.sh
+echo "== tests/vm: gnomond steering a real kernel clock in a qemu VM (tests/vm/README.md)"
+./tests/vm/run
