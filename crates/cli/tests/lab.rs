@@ -46,6 +46,11 @@ fn small_lab_converges_and_reports_json() {
     assert_eq!(summary["clients"], 4);
     assert_eq!(summary["seed"], 3);
     assert_eq!(summary["converged"], true);
+    let story = summary["spread_story"].as_str().unwrap();
+    assert!(
+        story.contains(" → ") && story.contains("converged within"),
+        "{story}"
+    );
     assert_eq!(summary["synchronized"], 4);
     let bound_s = summary["bound_s"].as_f64().unwrap();
     let initial_s = summary["initial_spread_s"].as_f64().unwrap();

@@ -10,6 +10,9 @@ use std::fmt::Write as _;
 
 /// Seconds in a short human unit: `83 µs`, `2.41 s`, `-12.3 ms`.
 pub fn human_seconds(value_s: f64) -> String {
+    if value_s == 0.0 {
+        return "0 s".into();
+    }
     let magnitude = value_s.abs();
     let (scaled, unit) = if magnitude >= 1.0 {
         (value_s, "s")
@@ -146,9 +149,20 @@ pub fn table(view: &FleetView, observer: &str) -> String {
         list(view.unsynchronized().collect())
     );
     if let Some(reference) = &view.majority_reference {
+        // Show the reference as text, with its fleet name when it is one of the hosts.
+        let shown = view
+            .hosts
+            .iter()
+            .find(|row| row.reference_id.as_deref() == Some(reference.as_str()))
+            .map(|row| match (&row.reference_id_text, &row.reference_host) {
+                (Some(text), Some(host)) => format!("{text} ({host})"),
+                (Some(text), None) => text.clone(),
+                _ => reference.clone(),
+            })
+            .unwrap_or_else(|| reference.clone());
         let _ = writeln!(
             out,
-            "Reference  : majority follows {reference}; others: {}",
+            "Reference  : majority follows {shown}; others: {}",
             list(view.reference_differs().collect())
         );
     }

@@ -89,6 +89,8 @@ struct JsonClient {
 
 #[derive(Serialize)]
 struct JsonSummary {
+    /// The human sentence, e.g. "2.41 s → 83.0 µs in 14 s (converged within 1.00 ms; …)".
+    spread_story: String,
     clients: usize,
     seed: u64,
     bound_s: f64,
@@ -115,7 +117,15 @@ fn measure_tick(hosts: &[Host], started: Instant) -> (Tick, view::FleetView) {
         sockets: 1,
     };
     let measurements = crate::fleet::measure_ntp(hosts, &options, &Progress::default());
-    let fleet_view = view::build(hosts, &measurements, Thresholds::default());
+    let mut fleet_view = view::build(hosts, &measurements, Thresholds::default());
+    // Name the lab's servers where a client's reference ID is one of them.
+    for row in fleet_view.hosts.iter_mut() {
+        row.reference_host = match row.reference_id_text.as_deref() {
+            Some(setup::MASTER_IP) => Some("vpc-master".into()),
+            Some(setup::UPSTREAM_IP) => Some("upstream".into()),
+            _ => row.reference_host.take(),
+        };
+    }
     let offsets_s: Vec<Option<f64>> = fleet_view.hosts.iter().map(|row| row.offset_s).collect();
     let known: Vec<f64> = offsets_s.iter().flatten().copied().collect();
     let spread_s = (!known.is_empty()).then(|| {
@@ -268,8 +278,30 @@ pub fn run(args: &LabArgs) -> Result<i32, String> {
     };
     let converged = stable >= STABLE_TICKS;
     let initial_spread_s = first.as_ref().and_then(|tick| tick.spread_s);
+    let from = initial_spread_s
+        .map(human_seconds)
+        .unwrap_or_else(|| "?".into());
+    let to = final_tick
+        .spread_s
+        .map(human_seconds)
+        .unwrap_or_else(|| "?".into());
+    let story = match (converged, converged_at) {
+        (true, Some(at_s)) => format!(
+            "{from} → {to} in {at_s:.0} s (converged within {}; bound {})",
+            human_seconds(args.bound),
+            final_tick
+                .spread_bound_s
+                .map(human_seconds)
+                .unwrap_or_default()
+        ),
+        _ => format!(
+            "{from} → {to} after {elapsed_s:.0} s: NOT converged within {}",
+            human_seconds(args.bound)
+        ),
+    };
     if args.json {
         let summary = JsonSummary {
+            spread_story: story.clone(),
             clients: count,
             seed: args.seed,
             bound_s: args.bound,
@@ -304,27 +336,7 @@ pub fn run(args: &LabArgs) -> Result<i32, String> {
         println!("Fleet view of the {count} clients (offsets vs this machine = true time):");
         print!("{}", crate::fleet::output::table(&fleet_view, "true time"));
         println!();
-        let from = initial_spread_s
-            .map(human_seconds)
-            .unwrap_or_else(|| "?".into());
-        let to = final_tick
-            .spread_s
-            .map(human_seconds)
-            .unwrap_or_else(|| "?".into());
-        match (converged, converged_at) {
-            (true, Some(at_s)) => println!(
-                "Spread: {from} → {to} in {at_s:.0} s (converged within {}; bound {})",
-                human_seconds(args.bound),
-                final_tick
-                    .spread_bound_s
-                    .map(human_seconds)
-                    .unwrap_or_default()
-            ),
-            _ => println!(
-                "Spread: {from} → {to} after {elapsed_s:.0} s: NOT converged within {}",
-                human_seconds(args.bound)
-            ),
-        }
+        println!("Spread: {story}");
     }
     if let Some(message) = casualty {
         eprintln!("gnomon lab: {message}");
