@@ -193,14 +193,19 @@ pub fn build(
     measurements: &[HostMeasurement],
     thresholds: Thresholds,
 ) -> FleetView {
-    let names: HashMap<IpAddr, String> = hosts
-        .iter()
-        .filter_map(|host| {
-            host.address
-                .as_ref()
-                .ok()
-                .map(|a| (a.ip(), host.label.clone()))
-        })
+    // A reference ID names an address, not a port: name it only when one host has it.
+    let mut by_ip: HashMap<IpAddr, Option<String>> = HashMap::new();
+    for host in hosts {
+        if let Ok(address) = &host.address {
+            by_ip
+                .entry(address.ip())
+                .and_modify(|name| *name = None)
+                .or_insert_with(|| Some(host.label.clone()));
+        }
+    }
+    let names: HashMap<IpAddr, String> = by_ip
+        .into_iter()
+        .filter_map(|(ip, name)| name.map(|name| (ip, name)))
         .collect();
     let mut rows: Vec<HostRow> = hosts
         .iter()
@@ -360,6 +365,11 @@ mod tests {
         let differs: Vec<_> = view.reference_differs().map(|r| r.label.as_str()).collect();
         assert_eq!(differs, ["n5"]);
         assert_eq!(view.hosts[0].reference_host.as_deref(), Some("n1"));
+        // Two hosts on one address (different ports): the reference is not named.
+        let mut shared = hosts.clone();
+        shared[1].address = Ok("10.0.0.1:124".parse().unwrap());
+        let ambiguous = build(&shared, &measurements, Thresholds::default());
+        assert_eq!(ambiguous.hosts[0].reference_host, None);
         assert_eq!(view.unreachable().count(), 1);
         assert_eq!(view.hosts[4].status, Status::Warn);
         assert_eq!(view.status, Status::Warn);
