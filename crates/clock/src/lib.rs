@@ -12,7 +12,8 @@
 //! **How a read works, and why there is no `unsafe`.** The file is read with `pread`
 //! (std's `FileExt::read_at` on a descriptor opened once), not mapped: a mapping
 //! would need an `unsafe` block and a promise that nobody truncates the file under
-//! it, while three small `pread`s cost well under a microsecond. A read is a
+//! it, while three small `pread`s cost about 2 µs per `now()` (measured; see
+//! docs/bounded-time.md), fine for timestamping events but not for a hot loop. A read is a
 //! sequence lock over the file: read the generation, read the record, read the
 //! generation again; the record counts only if both generations are equal and even
 //! (the writer makes the generation odd, writes, and makes it even again, each in its
