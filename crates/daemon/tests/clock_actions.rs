@@ -320,3 +320,32 @@ impl KernelClock for DropWitness {
         self.inner.now()
     }
 }
+
+/// Without a drift file, the engine starts from the frequency the kernel already runs
+/// at (as chronyd does), not from zero; a drift file's value wins over it.
+#[test]
+fn starts_from_the_kernel_frequency_without_a_drift_file() {
+    use gnomon_daemon::config::Config;
+    use gnomon_daemon::runtime::{Daemon, RunOptions};
+    let options = || RunOptions {
+        one_shot: None,
+        resolve_overrides: Vec::new(),
+    };
+    let config = Config::parse_str("bindcmdaddress /\n", "test.conf")
+        .unwrap()
+        .config;
+    let clock = SystemClock::new(fresh_kernel(), 10_000).unwrap();
+    let daemon = Daemon::new(config, options(), Box::new(clock)).unwrap();
+    let frequency_ppm = daemon.engine().discipline().base_frequency_ppm();
+    assert!((frequency_ppm - 3.0).abs() < 1e-9, "{frequency_ppm}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let drift = dir.path().join("drift");
+    std::fs::write(&drift, "-7.5 0.1\n").unwrap();
+    let text = format!("bindcmdaddress /\ndriftfile {}\n", drift.display());
+    let config = Config::parse_str(&text, "test.conf").unwrap().config;
+    let clock = SystemClock::new(fresh_kernel(), 10_000).unwrap();
+    let daemon = Daemon::new(config, options(), Box::new(clock)).unwrap();
+    let frequency_ppm = daemon.engine().discipline().base_frequency_ppm();
+    assert!((frequency_ppm + 7.5).abs() < 1e-9, "{frequency_ppm}");
+}

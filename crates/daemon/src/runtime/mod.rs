@@ -124,11 +124,20 @@ impl Daemon {
         options: RunOptions,
         clock: Box<dyn Clock>,
     ) -> Result<Daemon, String> {
-        let saved = match &config.drift_file {
+        let from_drift_file = match &config.drift_file {
             Some(path) => driftfile::read(path)?,
             None => None,
         };
-        if let Some(saved) = saved {
+        // Without a drift file, start from the frequency the clock already runs at (the
+        // kernel's, for the system clock), as chronyd does, with no confidence in it.
+        let saved = from_drift_file.or_else(|| {
+            let frequency_ppm = clock.frequency_ppm();
+            (frequency_ppm != 0.0).then_some(gnomon_core::discipline::SavedFrequency {
+                frequency_ppm,
+                skew_ppm: gnomon_core::estimator::WORST_CASE_SKEW_PPM,
+            })
+        });
+        if let Some(saved) = from_drift_file {
             tracing::info!(
                 "frequency {:.3} ppm (skew {:.3}) read from drift file",
                 saved.frequency_ppm,
