@@ -1,8 +1,9 @@
 //! The libc layer on loopback: kernel RX/TX timestamps, poll, Unix sockets, peer creds.
 
 use gnomon_daemon::sys::fd::{poll, Readiness};
-use gnomon_daemon::sys::socket::{TimestampSupport, UdpSocket, UnixListener, UnixStream};
+use gnomon_daemon::sys::socket::{TimestampSupport, UdpSocket};
 use gnomon_daemon::sys::timex::{realtime_now, KernelClock, LinuxKernelClock, Timex};
+use gnomon_daemon::sys::unix::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
 const READ: Readiness = Readiness {

@@ -7,7 +7,7 @@
 
 use super::protocol::{Request, Response, MAX_REQUEST_BYTES};
 use crate::sys::fd::Readiness;
-use crate::sys::socket::{PeerCredentials, UnixListener, UnixStream};
+use crate::sys::unix::{PeerCredentials, UnixListener, UnixStream};
 use std::io;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};

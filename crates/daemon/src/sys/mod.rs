@@ -10,7 +10,8 @@
 //! - [`batch`]: recvmmsg/sendmmsg batches (worker threads and the load generator).
 //! - [`counting_alloc`]: a counting allocator for allocation-free tests.
 //! - [`fd`]: owned file descriptors, `fcntl` flags, `poll`.
-//! - [`socket`]: UDP and Unix sockets, kernel timestamps (SO_TIMESTAMPING), peer creds.
+//! - [`socket`]: UDP sockets with kernel timestamps (SO_TIMESTAMPING).
+//! - [`unix`]: Unix sockets (control socket, sd_notify) and peer credentials.
 //! - [`tcp`]: the metrics endpoint's TCP listener and connections.
 //! - [`timex`]: reading the clock and the adjtimex interface.
 //! - [`privileges`]: dropping root, keeping CAP_SYS_TIME.
@@ -24,6 +25,7 @@ pub mod signal;
 pub mod socket;
 pub mod tcp;
 pub mod timex;
+pub mod unix;
 
 use std::io;
 
