@@ -137,6 +137,11 @@ pub struct UdpSocket {
 impl UdpSocket {
     /// A socket bound to `address` (port 0: the kernel picks a random port, RFC 9109).
     pub fn bind(address: SocketAddr) -> io::Result<UdpSocket> {
+        UdpSocket::bind_with(address, false)
+    }
+
+    /// Create, set IPV6_V6ONLY for IPv6 (and SO_REUSEPORT if asked, before binding), bind.
+    fn bind_with(address: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
         let family = if address.is_ipv4() {
             libc::AF_INET
         } else {
@@ -145,6 +150,9 @@ impl UdpSocket {
         let fd = new_socket(family, libc::SOCK_DGRAM)?;
         if address.is_ipv6() {
             set_int_option(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+        }
+        if reuse_port {
+            set_int_option(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
         }
         let (storage, len) = to_sockaddr(&address);
         // SAFETY: storage holds a valid sockaddr of length len.
@@ -310,23 +318,7 @@ impl UdpSocket {
     /// A socket bound to `address` with SO_REUSEPORT set first, so several sockets
     /// (one per server worker thread) share the port and the kernel spreads clients.
     pub fn bind_reuse_port(address: SocketAddr) -> io::Result<UdpSocket> {
-        let family = if address.is_ipv4() {
-            libc::AF_INET
-        } else {
-            libc::AF_INET6
-        };
-        let fd = new_socket(family, libc::SOCK_DGRAM)?;
-        if address.is_ipv6() {
-            set_int_option(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
-        }
-        set_int_option(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
-        let (storage, len) = to_sockaddr(&address);
-        // SAFETY: storage holds a valid sockaddr of length len.
-        check(unsafe { libc::bind(fd.raw(), &storage as *const _ as *const libc::sockaddr, len) })?;
-        Ok(UdpSocket {
-            fd,
-            timestamps: TimestampSupport::None,
-        })
+        UdpSocket::bind_with(address, true)
     }
 
     /// Send on a connected socket.
