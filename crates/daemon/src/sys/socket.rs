@@ -72,6 +72,22 @@ pub(super) fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAd
     }
 }
 
+/// The address a socket is bound to (getsockname).
+pub(super) fn local_address(fd: &Fd) -> io::Result<SocketAddr> {
+    // SAFETY: zeroed sockaddr_storage is valid; getsockname fills at most len bytes.
+    let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage and len are live and sized for the call.
+    check(unsafe {
+        libc::getsockname(
+            fd.raw(),
+            &mut storage as *mut _ as *mut libc::sockaddr,
+            &mut len,
+        )
+    })?;
+    from_sockaddr(&storage).ok_or_else(|| io::Error::other("unknown address family"))
+}
+
 pub(super) fn new_socket(family: libc::c_int, kind: libc::c_int) -> io::Result<Fd> {
     // SAFETY: socket() with constant arguments; the result is checked before use.
     let raw = check(unsafe { libc::socket(family, kind, 0) })?;
@@ -192,18 +208,7 @@ impl UdpSocket {
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        // SAFETY: zeroed sockaddr_storage is valid; getsockname fills at most len bytes.
-        let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
-        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        // SAFETY: storage and len are live and sized for the call.
-        check(unsafe {
-            libc::getsockname(
-                self.fd.raw(),
-                &mut storage as *mut _ as *mut libc::sockaddr,
-                &mut len,
-            )
-        })?;
-        from_sockaddr(&storage).ok_or_else(|| io::Error::other("unknown address family"))
+        local_address(&self.fd)
     }
 
     /// Ask for kernel software timestamps: RX and TX if the kernel allows, else RX only.

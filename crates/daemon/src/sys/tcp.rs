@@ -6,10 +6,9 @@
 //! caller's business (control/metrics_server.rs).
 
 use super::fd::Fd;
-use super::socket::{from_sockaddr, new_socket, set_int_option, to_sockaddr};
+use super::socket::{new_socket, set_int_option, to_sockaddr};
 use super::{check, check_size};
 use std::io;
-use std::mem::{size_of, zeroed};
 use std::net::SocketAddr;
 
 /// A listening TCP socket (the metrics endpoint), non-blocking, in the poll set.
@@ -47,18 +46,7 @@ impl TcpListener {
 
     /// The bound address (port 0 becomes the chosen port).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        // SAFETY: zeroed sockaddr_storage is valid.
-        let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
-        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        // SAFETY: storage and len are live and sized.
-        check(unsafe {
-            libc::getsockname(
-                self.fd.raw(),
-                &mut storage as *mut _ as *mut libc::sockaddr,
-                &mut len,
-            )
-        })?;
-        from_sockaddr(&storage).ok_or_else(|| io::Error::other("unknown address family"))
+        super::socket::local_address(&self.fd)
     }
 
     /// Accept one connection (WouldBlock when none waits).
