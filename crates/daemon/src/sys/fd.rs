@@ -1,6 +1,6 @@
 //! Owned file descriptors, descriptor flags and `poll(2)`.
 
-use super::check;
+use super::{check, check_size};
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -32,6 +32,34 @@ impl Fd {
         // SAFETY: as above.
         check(unsafe { libc::fcntl(self.raw, libc::F_SETFD, fd_flags | libc::FD_CLOEXEC) })?;
         Ok(())
+    }
+}
+
+impl Fd {
+    /// recv(2) on a stream socket (the control and metrics connections).
+    pub(crate) fn stream_read(&self, buffer: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: buffer is live and writable for buffer.len() bytes.
+        check_size(unsafe {
+            libc::recv(
+                self.raw,
+                buffer.as_mut_ptr() as *mut libc::c_void,
+                buffer.len(),
+                0,
+            )
+        })
+    }
+
+    /// send(2) on a stream socket; MSG_NOSIGNAL so a closed peer is an error, not SIGPIPE.
+    pub(crate) fn stream_write(&self, data: &[u8]) -> io::Result<usize> {
+        // SAFETY: data is live for data.len() bytes.
+        check_size(unsafe {
+            libc::send(
+                self.raw,
+                data.as_ptr() as *const libc::c_void,
+                data.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        })
     }
 }
 

@@ -5,9 +5,9 @@
 //! live in the main loop's poll set (DESIGN rule 3). What is said over them is the
 //! caller's business (control/metrics_server.rs).
 
+use super::check;
 use super::fd::Fd;
 use super::socket::{new_socket, set_int_option, to_sockaddr};
-use super::{check, check_size};
 use std::io;
 use std::net::SocketAddr;
 
@@ -67,26 +67,10 @@ impl TcpStream {
     }
 
     pub fn read(&self, buffer: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: buffer is live and writable for buffer.len() bytes.
-        check_size(unsafe {
-            libc::recv(
-                self.fd.raw(),
-                buffer.as_mut_ptr() as *mut libc::c_void,
-                buffer.len(),
-                0,
-            )
-        })
+        self.fd.stream_read(buffer)
     }
 
     pub fn write(&self, data: &[u8]) -> io::Result<usize> {
-        // SAFETY: data is live for data.len() bytes; MSG_NOSIGNAL avoids SIGPIPE.
-        check_size(unsafe {
-            libc::send(
-                self.fd.raw(),
-                data.as_ptr() as *const libc::c_void,
-                data.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        })
+        self.fd.stream_write(data)
     }
 }

@@ -127,27 +127,11 @@ impl UnixStream {
     }
 
     pub fn read(&self, buffer: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: buffer is live and writable for buffer.len() bytes.
-        check_size(unsafe {
-            libc::recv(
-                self.fd.raw(),
-                buffer.as_mut_ptr() as *mut libc::c_void,
-                buffer.len(),
-                0,
-            )
-        })
+        self.fd.stream_read(buffer)
     }
 
     pub fn write(&self, data: &[u8]) -> io::Result<usize> {
-        // SAFETY: data is live for data.len() bytes; MSG_NOSIGNAL avoids SIGPIPE.
-        check_size(unsafe {
-            libc::send(
-                self.fd.raw(),
-                data.as_ptr() as *const libc::c_void,
-                data.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        })
+        self.fd.stream_write(data)
     }
 }
 
