@@ -153,6 +153,7 @@ pub struct Discipline {
     options: DisciplineOptions,
     base_frequency_ppm: f64,
     skew_ppm: f64,
+    residual_frequency_ppm: f64,
     slew: Option<Slew>,
     updates: u32,
     maxchange_ignored: u32,
@@ -175,6 +176,7 @@ impl Discipline {
                 .frequency_ppm
                 .clamp(-options.max_frequency_ppm, options.max_frequency_ppm),
             skew_ppm: saved.skew_ppm.max(1e-6),
+            residual_frequency_ppm: 0.0,
             slew: None,
             updates: 0,
             maxchange_ignored: 0,
@@ -208,6 +210,13 @@ impl Discipline {
     }
     pub fn skew_ppm(&self) -> f64 {
         self.skew_ppm
+    }
+    /// The part of the last update's frequency estimate that was not applied (the
+    /// gain was below one, or `maxdrift` clamped it), ppm: until the next update the
+    /// clock may drift this much on top of the estimate's own uncertainty (chronyc's
+    /// "Residual freq" is the same idea).
+    pub fn residual_frequency_ppm(&self) -> f64 {
+        self.residual_frequency_ppm
     }
     pub fn updates(&self) -> u32 {
         self.updates
@@ -324,6 +333,7 @@ impl Discipline {
                 + gain * (estimate_ppm - self.base_frequency_ppm))
                 .clamp(-limit, limit);
             self.skew_ppm = input.skew_ppm.max(1e-6);
+            self.residual_frequency_ppm = estimate_ppm - self.base_frequency_ppm;
         }
 
         // Phase: step or slew.
@@ -546,13 +556,17 @@ mod tests {
         let mut discipline = Discipline::new(DisciplineOptions::default(), Some(saved));
         discipline.update(at(0.0), &input(0.0, 10.0, 2.0), &mut actions);
         assert!((discipline.base_frequency_ppm() - 5.0).abs() < 0.01);
+        // What it does not take is residual.
+        let residual_ppm = discipline.residual_frequency_ppm();
+        assert!((residual_ppm - (10.0 - discipline.base_frequency_ppm() + 5.0)).abs() < 1e-3);
         // An estimate over maxupdateskew does not move the frequency.
         let mut discipline = Discipline::new(DisciplineOptions::default(), None);
         discipline.update(at(0.0), &input(0.0, 10.0, 1500.0), &mut actions);
         assert_eq!(discipline.base_frequency_ppm(), 0.0);
-        // The frequency is limited to maxdrift.
+        // The frequency is limited to maxdrift; the rest is left as residual.
         discipline.update(at(64.0), &input(0.0, 900.0, 1.0), &mut actions);
         assert_eq!(discipline.base_frequency_ppm(), 500.0);
+        assert!((discipline.residual_frequency_ppm() - 400.0).abs() < 1.0);
     }
 
     #[test]

@@ -33,7 +33,8 @@ use crate::server::{build_reply, ReplyError};
 use crate::source::{ReplyOutcome, SelectionCandidate, Source, SourceId};
 use crate::source_options::{OptionsError, SourceOptions};
 use crate::system::{
-    ClockErrorBound, LocalStratum, SystemVariables, LOCAL_REFERENCE_ID, UNSYNCHRONIZED_STRATUM,
+    dispersion_rate_ppm, ClockErrorBound, LocalStratum, SystemVariables, LOCAL_REFERENCE_ID,
+    UNSYNCHRONIZED_STRATUM,
 };
 
 /// Engine-wide settings (chrony's global directives).
@@ -197,6 +198,7 @@ impl Engine {
         let Some(actions) = self.discipline.step_now(now) else {
             return Vec::new();
         };
+        self.system.correction_applied();
         // The corrected timescale does not move; what runs on the clock's reading
         // (poll schedules, the request in flight, the reference time) does.
         self.apply_clock_change(
@@ -243,7 +245,10 @@ impl Engine {
         self.discipline.saved_frequency()
     }
 
-    /// True time lies within `now + offset ± bound` (see [`ClockErrorBound`]).
+    /// True time lies within `now + offset ± bound` (see [`ClockErrorBound`]): the
+    /// bound is centred on the corrected reading, so it leaves out the pending
+    /// correction the served root dispersion includes; a reader of the clock itself
+    /// adds |offset| (the correction still pending now), as the `clockbound` file does.
     pub fn clock_error_bound(&self, now: UnixTime) -> ClockErrorBound {
         let remaining_s = self.discipline.remaining_correction_s(now);
         let synchronized = self.system.synchronized && !self.system.local_reference;
@@ -251,7 +256,7 @@ impl Engine {
             now,
             offset_s: remaining_s,
             bound_s: if synchronized {
-                self.system.root_distance_at_s(now)
+                self.system.corrected_root_distance_at_s(now)
             } else {
                 f64::INFINITY
             },
@@ -272,6 +277,7 @@ impl Engine {
     pub fn on_timer(&mut self, now: UnixTime) -> Vec<EngineOutput> {
         let mut outputs = Vec::new();
         if let Some(action) = self.discipline.on_timer(now) {
+            self.system.correction_applied();
             outputs.push(EngineOutput::Clock(action));
         }
         for index in 0..self.sources.len() {
@@ -450,6 +456,13 @@ impl Engine {
             outputs.push(EngineOutput::Clock(ClockAction::SetLeap(leap)));
         }
         let precision_s = 2f64.powi(self.config.precision_log2 as i32);
+        // What clients are served is the clock's reading, still this far from the
+        // corrected reading the estimate is about (0 after a step).
+        let pending_s = self.discipline.remaining_correction_s(now).abs();
+        let samples_used = self
+            .source(combined.reference)
+            .and_then(Source::estimate)
+            .map_or(0, |estimate| estimate.samples_used);
         self.system = SystemVariables {
             synchronized: true,
             local_reference: false,
@@ -459,9 +472,17 @@ impl Engine {
             reference_id: combined.reference_id,
             reference_time: Some(now),
             root_delay_s: combined.root_delay_s,
-            root_dispersion_s: combined.root_dispersion_s + combined.offset_sd_s + precision_s,
-            dispersion_rate_ppm: self.discipline.skew_ppm().min(100.0)
-                + self.config.max_clock_error_ppm,
+            root_dispersion_s: combined.root_dispersion_s
+                + combined.offset_sd_s
+                + precision_s
+                + pending_s,
+            pending_correction_s: pending_s,
+            dispersion_rate_ppm: dispersion_rate_ppm(
+                self.discipline.skew_ppm(),
+                samples_used,
+                self.discipline.residual_frequency_ppm(),
+                self.config.max_clock_error_ppm,
+            ),
             frequency_ppm: self.discipline.base_frequency_ppm(),
             skew_ppm: self.discipline.skew_ppm(),
             estimated_error_s: combined.offset_error_s,
@@ -531,6 +552,7 @@ impl Engine {
             reference_time: Some(now),
             root_delay_s: 0.0,
             root_dispersion_s: 0.0,
+            pending_correction_s: 0.0,
             dispersion_rate_ppm: 0.0,
             frequency_ppm: self.discipline.base_frequency_ppm(),
             skew_ppm: self.discipline.skew_ppm(),

@@ -111,12 +111,31 @@ pub struct StoredSample {
     pub offset_s: f64,
     pub delay_s: f64,
     pub dispersion_s: f64,
+    /// The root dispersion the server announced in this reply: how far it said its
+    /// own time might be off then (a gnomon server slewing away a correction adds
+    /// what it still has to slew).
+    pub server_root_dispersion_s: f64,
 }
 
 impl StoredSample {
     fn peer_distance_s(&self) -> f64 {
         self.delay_s / 2.0 + self.dispersion_s
     }
+
+    /// How far off this sample may be, compared with samples whose server announced
+    /// a root dispersion of `least_server_s`: its peer distance plus the server's
+    /// root dispersion beyond that. The server's constant part cancels; what is left
+    /// is how much less sure of itself the server was when it answered this one.
+    fn weight_distance_s(&self, least_server_s: f64) -> f64 {
+        self.peer_distance_s() + (self.server_root_dispersion_s - least_server_s).max(0.0)
+    }
+}
+
+/// The least root dispersion the server announced in `samples`.
+fn least_server_dispersion_s<'a>(samples: impl Iterator<Item = &'a StoredSample>) -> f64 {
+    samples
+        .map(|s| s.server_root_dispersion_s)
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// The regression's answer about one source.
@@ -257,7 +276,9 @@ impl Estimator {
         if let Some(estimate) = self.estimate {
             if estimate.samples_used >= MIN_SAMPLES_FOR_REGRESSION {
                 let error_s = (estimate.offset_at_s(sample.local_time) - sample.offset_s).abs();
-                let bound_s = sample.peer_distance_s()
+                let least_s =
+                    least_server_dispersion_s(self.samples().chain(std::iter::once(&sample)));
+                let bound_s = sample.weight_distance_s(least_s)
                     + estimate.error_at_s(sample.local_time)
                     + estimate.offset_sd_s;
                 if error_s > JUMP_FACTOR * bound_s {
@@ -321,11 +342,13 @@ impl Estimator {
             return;
         }
         let recent = self.samples.len().min(self.max_samples);
+        let least_server_s =
+            least_server_dispersion_s(self.samples.iter().skip(self.samples.len() - recent));
         let mut distances_s: Vec<f64> = self
             .samples
             .iter()
             .skip(self.samples.len() - recent)
-            .map(StoredSample::peer_distance_s)
+            .map(|s| s.weight_distance_s(least_server_s))
             .collect();
         distances_s.sort_by(f64::total_cmp);
         let min_distance_s = distances_s[0];
@@ -340,7 +363,10 @@ impl Estimator {
                 x_s: seconds_between(newest.local_time, s.local_time),
                 y_s: s.offset_s,
                 weight: 1.0
-                    / (1.0 + (s.peer_distance_s() - min_distance_s).max(0.0) / scale_s).powi(2),
+                    / (1.0
+                        + (s.weight_distance_s(least_server_s) - min_distance_s).max(0.0)
+                            / scale_s)
+                        .powi(2),
             })
             .collect();
         let total = points.len();

@@ -15,6 +15,7 @@ fn sample(t_s: f64, offset_s: f64, delay_s: f64) -> StoredSample {
         offset_s,
         delay_s,
         dispersion_s: 1e-6,
+        server_root_dispersion_s: 1e-5,
     }
 }
 
@@ -57,6 +58,46 @@ fn high_delay_samples_weigh_less() {
     let e = estimator.estimate().unwrap();
     // An unweighted line would sit at 5 ms / 3 = 1.7 ms.
     assert!(e.offset_s.abs() < 5e-4, "pulled by delayed samples: {e:?}");
+}
+
+/// A sample from a moment its server announced a larger root dispersion (a gnomon
+/// server slewing away its start offset serves what it has left to slew there) is
+/// as doubtful as a delayed one: it weighs less, and is no jump when it is as far off
+/// as its server said it might be.
+#[test]
+fn samples_from_a_server_unsure_of_itself_weigh_less() {
+    let unsure = |t_s: f64| StoredSample {
+        offset_s: 0.019,
+        server_root_dispersion_s: 0.02,
+        ..sample(t_s, 0.0, 200e-6)
+    };
+    let mut estimator = Estimator::new(3, 64);
+    for i in 0..6 {
+        let t_s = 16.0 * i as f64;
+        estimator.add_sample(if i == 1 {
+            unsure(t_s)
+        } else {
+            sample(t_s, 0.0, 200e-6)
+        });
+    }
+    let estimate = *estimator.estimate().unwrap();
+    assert!(estimate.frequency_ppm.abs() < 1.0, "{estimate:?}");
+    assert!(estimate.offset_s.abs() < 1e-5, "{estimate:?}");
+
+    // Arriving after a line exists, it is no jump: the history stays.
+    let mut estimator = Estimator::new(3, 64);
+    for i in 0..8 {
+        let t_s = 16.0 * i as f64;
+        estimator.add_sample(if i == 4 {
+            unsure(t_s)
+        } else {
+            sample(t_s, 0.0, 200e-6)
+        });
+    }
+    assert_eq!(estimator.sample_count(), 8);
+    let estimate = *estimator.estimate().unwrap();
+    assert!(estimate.frequency_ppm.abs() < 1.0, "{estimate:?}");
+    assert!(estimate.offset_s.abs() < 1e-5, "{estimate:?}");
 }
 
 #[test]

@@ -13,7 +13,7 @@
 //! - [`selection`]: falsetickers, the reference, combining.
 //! - [`discipline`]: frequency and phase control, makestep, maxchange, drift value.
 //! - [`leap`]: UTC calendar and when a leap second may be armed.
-//! - [`system`]: system variables for serving, the clock's error bound.
+//! - [`system`]: system variables for serving, the clock's error bound and its growth.
 //! - [`server`]: replies to clients.
 //! - [`access`]: allow/deny (chrony's subnet table).
 //! - [`client_table`]: the fixed-size log of served clients.

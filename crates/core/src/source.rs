@@ -296,6 +296,7 @@ impl Source {
             offset_s: sample.offset_s,
             delay_s: sample.delay_s,
             dispersion_s: sample.dispersion_s,
+            server_root_dispersion_s: sample.root_dispersion_s - sample.dispersion_s,
         });
         let samples_used = self.estimator.estimate().map_or(0, |e| e.samples_used);
         let adjustment = poll_adjustment(

@@ -6,10 +6,29 @@
 //! tracking figures chronyc shows, and the local clock's error bound: true time lies
 //! within `now ± bound`. It must not change anything: the engine fills it in after each
 //! update, and readers (server replies, the control socket) only read copies.
+//!
+//! # How fast the bound grows
+//!
+//! Between updates the clock may drift from the truth by as much as its frequency is
+//! wrong, so the root dispersion grows at [`dispersion_rate_ppm`], the sum of:
+//! - the estimate's skew (its frequency's standard error), widened to a 99 %
+//!   confidence bound with Student's t for the regression's degrees of freedom. A
+//!   line through three or four samples (the window is often that short, see
+//!   [`crate::estimator`]) has one or two degrees of freedom, and its skew, computed
+//!   from one or two residuals, is itself a guess: in crates/sim a three-sample line
+//!   at 10 ms of jitter said 11 ppm while the frequency was 115 ppm off, and a bound
+//!   grown at the skew alone fell behind the clock for a minute. chrony's skew is
+//!   likewise its slope's standard error times a t coefficient (a 99.95 % one).
+//! - the residual frequency: the part of the estimate the discipline did not apply
+//!   (a gain below one, or `maxdrift` clamping a wild first estimate);
+//! - `maxclockerror`, the local oscillator's own tolerance.
+//!
+//! The skew counts up to [`WORST_CASE_SKEW_PPM`], the uncertainty assumed before any
+//! estimate, and no less: a rate capped below the frequency error is no bound.
 
 use gnomon_proto::{LeapIndicator, NtpShort, NtpTimestamp, ReferenceId, UnixTime};
 
-use crate::estimator::seconds_between;
+use crate::estimator::{seconds_between, MIN_SAMPLES_FOR_REGRESSION, WORST_CASE_SKEW_PPM};
 use crate::leap::is_leap_second_month;
 
 /// chrony's reference ID while serving from the local clock (`local` directive).
@@ -55,8 +74,15 @@ pub struct SystemVariables {
     /// Local time of the last clock update (`None` before the first).
     pub reference_time: Option<UnixTime>,
     pub root_delay_s: f64,
-    /// Root dispersion at `reference_time`.
+    /// Root dispersion at `reference_time`, including `pending_correction_s`.
     pub root_dispersion_s: f64,
+    /// The part of `root_dispersion_s` that is the correction still to be slewed at
+    /// `reference_time` (its magnitude). Served timestamps are the clock's reading,
+    /// which is that much further from the estimate than the corrected reading, so
+    /// clients must count it; the local bound, centred on the corrected reading, adds
+    /// the correction still pending at its own time instead (see
+    /// [`SystemVariables::corrected_root_distance_at_s`]).
+    pub pending_correction_s: f64,
     /// Growth of the root dispersion per second since `reference_time`, ppm.
     pub dispersion_rate_ppm: f64,
     /// The frequency correction applied to the clock (chronyc: "Frequency").
@@ -83,6 +109,7 @@ impl SystemVariables {
             reference_time: None,
             root_delay_s: 0.0,
             root_dispersion_s: 0.0,
+            pending_correction_s: 0.0,
             dispersion_rate_ppm: 0.0,
             frequency_ppm: 0.0,
             skew_ppm: 0.0,
@@ -101,9 +128,25 @@ impl SystemVariables {
         self.root_dispersion_s + self.dispersion_rate_ppm * 1e-6 * elapsed_s
     }
 
-    /// Root delay / 2 + root dispersion at `now`: the error bound of the served time.
+    /// Root delay / 2 + root dispersion at `now`: the error bound of the served time
+    /// (the clock's reading).
     pub fn root_distance_at_s(&self, now: UnixTime) -> f64 {
         self.root_delay_s / 2.0 + self.root_dispersion_at_s(now)
+    }
+
+    /// The root distance at `now` without the pending correction: the error bound of
+    /// the corrected reading (the clock's reading plus the correction still to be
+    /// slewed at `now`).
+    pub fn corrected_root_distance_at_s(&self, now: UnixTime) -> f64 {
+        self.root_distance_at_s(now) - self.pending_correction_s
+    }
+
+    /// The slew has made its whole correction (it ended, or was stepped away): the
+    /// clock's reading is the corrected reading again, and what is served no longer
+    /// needs to cover a pending correction.
+    pub fn correction_applied(&mut self) {
+        self.root_dispersion_s -= self.pending_correction_s;
+        self.pending_correction_s = 0.0;
     }
 
     /// The fields of a server reply that come from the system, at `now`. A leap
@@ -130,6 +173,35 @@ impl SystemVariables {
             root_dispersion: NtpShort::from_seconds_f64(self.root_dispersion_at_s(now)),
         }
     }
+}
+
+/// Student's t, two-sided 99 % (t at 0.995), for 1..=30 degrees of freedom.
+const T_995: [f64; 30] = [
+    63.657, 9.925, 5.841, 4.604, 4.032, 3.707, 3.499, 3.355, 3.250, 3.169, 3.106, 3.055, 3.012,
+    2.977, 2.947, 2.921, 2.898, 2.878, 2.861, 2.845, 2.831, 2.819, 2.807, 2.797, 2.787, 2.779,
+    2.771, 2.763, 2.756, 2.750,
+];
+
+/// The factor that turns the skew of a line through `samples_used` samples into a
+/// 99 % bound on its frequency error. Fewer than three samples (the line carried
+/// over a jump) count as three.
+pub fn skew_factor(samples_used: usize) -> f64 {
+    let degrees_of_freedom = samples_used.max(MIN_SAMPLES_FOR_REGRESSION) - 2;
+    T_995[degrees_of_freedom.min(T_995.len()) - 1]
+}
+
+/// The rate, ppm, at which the bound grows after an update whose frequency estimate
+/// had `skew_ppm` from a line through `samples_used` samples, of which the discipline
+/// left `residual_frequency_ppm` unapplied.
+pub fn dispersion_rate_ppm(
+    skew_ppm: f64,
+    samples_used: usize,
+    residual_frequency_ppm: f64,
+    max_clock_error_ppm: f64,
+) -> f64 {
+    skew_ppm.min(WORST_CASE_SKEW_PPM) * skew_factor(samples_used)
+        + residual_frequency_ppm.abs()
+        + max_clock_error_ppm
 }
 
 /// The system's part of a server reply, in wire formats.
@@ -193,6 +265,28 @@ mod tests {
         assert!((fields.root_dispersion.as_seconds_f64() - 0.017).abs() < 1e-4);
         assert_eq!(fields.reference_timestamp, NtpTimestamp::from_unix(start));
         assert_eq!(fields.stratum, 3);
+    }
+
+    #[test]
+    fn few_samples_widen_the_skew_most() {
+        assert_eq!(skew_factor(0), 63.657);
+        assert_eq!(skew_factor(3), 63.657);
+        assert_eq!(skew_factor(4), 9.925);
+        assert_eq!(skew_factor(32), 2.750);
+        assert_eq!(skew_factor(64), 2.750);
+        let factors: Vec<f64> = (3..40).map(skew_factor).collect();
+        assert!(factors.windows(2).all(|w| w[0] >= w[1]), "{factors:?}");
+    }
+
+    #[test]
+    fn rate_adds_skew_residual_and_clock_tolerance() {
+        let rate = dispersion_rate_ppm(2.0, 32, -5.0, 1.0);
+        assert!((rate - (2.0 * 2.750 + 5.0 + 1.0)).abs() < 1e-12, "{rate}");
+        // No cap below the worst case: a wild estimate gives a wild rate.
+        let rate = dispersion_rate_ppm(400.0, 32, 0.0, 1.0);
+        assert!(rate > 1000.0, "{rate}");
+        let rate = dispersion_rate_ppm(1e9, 32, 0.0, 0.0);
+        assert!((rate - WORST_CASE_SKEW_PPM * 2.750).abs() < 1e-6, "{rate}");
     }
 
     #[test]

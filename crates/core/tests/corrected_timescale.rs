@@ -3,12 +3,18 @@
 //! whose first sample arrives in the middle of the initial fast slew gets the same
 //! view of the clock as the sources heard before it (docs/accuracy.md, the
 //! internet-pool falseticker bug).
+//!
+//! What a host serves, though, is its clock's reading, off by the correction still to
+//! be slewed: the root dispersion it serves must cover that, or its clients' bounds
+//! are too small (crates/sim's vpc-master, docs/accuracy.md "Bounded time"). The
+//! local bound, centred on the corrected reading, must not count it twice, and once
+//! the correction is made it leaves what is served.
 
 mod harness;
 
 use gnomon_core::engine::EngineConfig;
 use gnomon_core::source_options::SourceOptions;
-use gnomon_proto::{NtpDuration, UnixTime};
+use gnomon_proto::{NtpDuration, NtpHeader, NtpTimestamp, UnixTime};
 use harness::{Harness, VirtualServer};
 
 /// 2026-11-28T00:00:00Z.
@@ -144,4 +150,108 @@ fn make_step_moves_the_poll_schedule_with_the_reading() {
         .copied()
         .collect();
     assert_eq!(samples_before, samples_after, "histories must not move");
+}
+
+/// A host 20 ms off, caught in the middle of the fast slew of its first update.
+fn mid_slew(seed: u64) -> Harness {
+    let mut sim = Harness::new(EngineConfig::default(), START_S, 0.02, 0.0, seed);
+    sim.add_server(
+        SourceOptions {
+            iburst: true,
+            ..Default::default()
+        },
+        VirtualServer::default(),
+    );
+    let mut t = START_S as f64;
+    while sim.engine.discipline().slew_rate_ppm().abs() < 10_000.0 {
+        t += 0.01;
+        assert!(t < START_S as f64 + 30.0, "no fast slew started");
+        sim.run_until(t, |_| {});
+    }
+    sim
+}
+
+fn reading(sim: &Harness) -> UnixTime {
+    UnixTime::from_nanos(sim.true_ns + (sim.clock_error_s() * 1e9).round() as i64)
+}
+
+/// Root delay / 2 + root dispersion of what the host serves at `now`.
+fn served_distance_s(sim: &Harness, now: UnixTime) -> (f64, f64) {
+    let request = NtpHeader::client_request(NtpTimestamp::from_bits(7), 6);
+    let reply = sim.engine.build_reply(&request, now, now).unwrap();
+    let dispersion_s = reply.root_dispersion.as_seconds_f64();
+    (
+        reply.root_delay.as_seconds_f64() / 2.0 + dispersion_s,
+        dispersion_s,
+    )
+}
+
+#[test]
+fn the_served_root_dispersion_covers_the_correction_still_to_be_slewed() {
+    let sim = mid_slew(3);
+    let now = reading(&sim);
+    let pending_s = sim.engine.discipline().remaining_correction_s(now).abs();
+    assert!(pending_s > 0.01, "{pending_s}");
+    // What a client measures is the reading, still about `pending_s` from the truth.
+    let error_s = sim.clock_error_s().abs();
+    assert!(error_s > 0.01, "{error_s}");
+    let (distance_s, dispersion_s) = served_distance_s(&sim, now);
+    assert!(
+        dispersion_s >= pending_s,
+        "served {dispersion_s}, pending {pending_s}"
+    );
+    assert!(
+        distance_s >= error_s,
+        "served {distance_s}, error {error_s}"
+    );
+    // Counted at the update, when there was more of it left.
+    let system = sim.engine.system_variables();
+    assert!(
+        system.pending_correction_s >= pending_s
+            && system.pending_correction_s <= system.root_dispersion_s,
+        "{system:?}"
+    );
+
+    // The local bound covers the reading too, counting the pending correction once.
+    let bound = sim.engine.clock_error_bound(now);
+    assert!(bound.synchronized);
+    let half_width_s = bound.bound_s + bound.offset_s.abs();
+    assert!(half_width_s >= error_s, "{bound:?}, error {error_s}");
+    assert!(
+        bound.bound_s < 0.005,
+        "the bound around the corrected reading must not include the pending correction: {bound:?}"
+    );
+    assert!(
+        half_width_s <= distance_s + 1e-6,
+        "{bound:?}, served {distance_s}"
+    );
+}
+
+#[test]
+fn once_the_correction_is_made_it_leaves_the_served_root_dispersion() {
+    // Stepped away (chronyc makestep).
+    let mut sim = mid_slew(4);
+    let now = reading(&sim);
+    assert!(served_distance_s(&sim, now).1 > 0.01);
+    assert!(!sim.engine.make_step(now).is_empty());
+    let (_, dispersion_s) = served_distance_s(&sim, reading(&sim));
+    assert!(dispersion_s < 0.005, "{dispersion_s}");
+    assert_eq!(sim.engine.system_variables().pending_correction_s, 0.0);
+
+    // Slewed away: the slew's end takes it out.
+    let mut sim = mid_slew(5);
+    assert!(served_distance_s(&sim, reading(&sim)).1 > 0.01);
+    let mut t = sim.now_s();
+    while sim.engine.discipline().slew_rate_ppm().abs() >= 10_000.0 {
+        t += 0.01;
+        assert!(t < START_S as f64 + 60.0, "the slew did not end");
+        sim.run_until(t, |_| {});
+    }
+    let now = reading(&sim);
+    let (_, dispersion_s) = served_distance_s(&sim, now);
+    let pending_s = sim.engine.discipline().remaining_correction_s(now).abs();
+    assert!(
+        dispersion_s < 0.005 + pending_s,
+        "{dispersion_s}, pending now {pending_s}"
+    );
 }
