@@ -7,13 +7,15 @@
 //! threshold and reports the highest rate below it. Every run is bounded in time and
 //! count. It must only be pointed at loopback or a namespace the caller created
 //! (DESIGN rule 2); it refuses other addresses unless `--any-address` is given.
-//! The syscalls go through gnomond's sys module, the one place with `unsafe`.
+//! The socket calls go through gnomond's sys module; waiting uses epoll (`ready`).
+
+mod ready;
 
 use clap::Parser;
 use gnomon_daemon::sys::batch::Batch;
-use gnomon_daemon::sys::fd::{poll, Readiness};
 use gnomon_daemon::sys::socket::UdpSocket;
 use gnomon_daemon::sys::timex::monotonic_now_ns;
+use ready::ReadySet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -103,29 +105,21 @@ fn run(args: &Args, rate: f64, sockets: &[UdpSocket]) -> std::io::Result<RunResu
     let mut send = Batch::new(args.batch);
     let mut receive = Batch::new(args.batch);
     let mut latencies_us: Vec<u32> = Vec::with_capacity(max_requests.min(50_000_000) as usize);
+    let fds: Vec<_> = sockets.iter().map(UdpSocket::raw_fd).collect();
+    let mut ready_set = ReadySet::new(&fds)?;
+    let mut ready: Vec<usize> = Vec::with_capacity(sockets.len());
     let started_ns = monotonic_now_ns();
     let (mut sent, mut replies) = (0u64, 0u64);
     let mut next_socket = 0usize;
-    let entries: Vec<_> = sockets
-        .iter()
-        .map(|socket| {
-            (
-                socket.raw_fd(),
-                Readiness {
-                    readable: true,
-                    ..Readiness::default()
-                },
-            )
-        })
-        .collect();
-    let drain_until_ns = started_ns + duration_ns + 300_000_000;
+    let send_end_ns = started_ns + duration_ns;
+    let drain_until_ns = send_end_ns + 300_000_000;
     loop {
         let now_ns = monotonic_now_ns();
         if now_ns >= drain_until_ns {
             break;
         }
         // Send what the schedule asks for by now, in batches, round-robin over ports.
-        if now_ns < started_ns + duration_ns {
+        if now_ns < send_end_ns {
             let due = ((now_ns - started_ns) as f64 * 1e-9 * rate) as u64;
             let mut budget = due
                 .saturating_sub(sent)
@@ -150,15 +144,26 @@ fn run(args: &Args, rate: f64, sockets: &[UdpSocket]) -> std::io::Result<RunResu
                 }
             }
         }
-        // Collect replies.
-        let mut any = false;
-        for socket in sockets {
+        // Sleep until a reply arrives or the next batch is due (no busy loop), then
+        // collect replies from the sockets that have some.
+        let now_ns = monotonic_now_ns();
+        let wake_ns = if now_ns < send_end_ns && sent < max_requests {
+            let next_due_ns =
+                started_ns + ((sent + send.capacity() as u64) as f64 / rate * 1e9) as i64;
+            next_due_ns.min(send_end_ns)
+        } else {
+            drain_until_ns
+        };
+        let wait = Duration::from_nanos((wake_ns - now_ns).clamp(0, 1_000_000) as u64);
+        ready.clear();
+        ready_set.wait(wait, |index| ready.push(index))?;
+        for &index in &ready {
+            let socket = &sockets[index];
             for _ in 0..1024 {
                 let count = match receive.recv(socket) {
                     Ok(count) => count,
                     Err(_) => break,
                 };
-                any |= count > 0;
                 let now_ns = monotonic_now_ns();
                 for i in 0..count {
                     let Some(packet) = receive.received(i) else {
@@ -176,10 +181,6 @@ fn run(args: &Args, rate: f64, sockets: &[UdpSocket]) -> std::io::Result<RunResu
                     break;
                 }
             }
-        }
-        if !any {
-            // Wait for replies or the next send slot (at most 1 ms): no busy loop.
-            let _ = poll(&entries, Some(Duration::from_micros(500)));
         }
     }
     latencies_us.sort_unstable();

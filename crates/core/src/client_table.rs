@@ -11,7 +11,6 @@
 //! It must not decide access or limits (see `access` and `ratelimit`), read a clock
 //! (times are monotonic nanoseconds passed in), or allocate after `new`.
 
-use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Records per bucket: a new address may evict the stalest of these.
@@ -97,12 +96,20 @@ impl ClientTable {
         self.evictions
     }
 
+    /// The first slot of `address`'s bucket: the address, XORed with the secret key,
+    /// through a bijective 64-bit mixer (splitmix64's finaliser), once per 64 bits.
+    /// Without the key, addresses that share a bucket cannot be chosen; this costs a
+    /// few multiplications per request where SipHash cost a tenth of the request path.
     fn bucket(&self, address: IpAddr) -> usize {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.hash_key.hash(&mut hasher);
-        address.hash(&mut hasher);
+        let hash = match address {
+            IpAddr::V4(v4) => mix64(u64::from(u32::from(v4)) ^ self.hash_key),
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6);
+                mix64(mix64(bits as u64 ^ self.hash_key) ^ (bits >> 64) as u64)
+            }
+        };
         let buckets = self.slots.len() / WAYS;
-        (hasher.finish() as usize & (buckets - 1)) * WAYS
+        (hash as usize & (buckets - 1)) * WAYS
     }
 
     /// Log a request from `address` at `now_ns` and return its record, whose token
@@ -181,6 +188,14 @@ impl ClientTable {
     }
 }
 
+/// splitmix64's output function: a bijection of u64 whose every output bit depends on
+/// every input bit.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// IPv4-mapped IPv6 addresses are logged as the IPv4 address.
 fn canonical(address: IpAddr) -> IpAddr {
     match address {
@@ -214,6 +229,33 @@ mod tests {
         assert!((record.interval_log2_s.unwrap() - 1.0).abs() < 1e-3);
         assert_eq!(record.limited_interval_log2_s, None);
         assert!(table.get("::ffff:10.0.0.1".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn the_keyed_hash_spreads_neighbouring_addresses() {
+        // Half a table of consecutive IPv4 (and IPv6) addresses: a poor hash would pile
+        // them into few buckets and evict most; a good one evicts only the few that
+        // land in an already full bucket (Poisson(2) per bucket).
+        for key in [0, 1, 0x9e37_79b9_7f4a_7c15] {
+            let mut table = ClientTable::new(8192, key);
+            for n in 0..4096u32 {
+                table.log_request(v4(0x0a00_0000 + n), 1, 0);
+            }
+            assert!(table.evictions() < 205, "key {key}: {}", table.evictions());
+            let mut table = ClientTable::new(8192, key);
+            for n in 0..4096u128 {
+                let address = IpAddr::V6(std::net::Ipv6Addr::from((0x2001_0db8u128 << 96) + n));
+                table.log_request(address, 1, 0);
+            }
+            assert!(table.evictions() < 205, "key {key}: {}", table.evictions());
+        }
+        // The key decides the placement.
+        let a = ClientTable::new(8192, 1);
+        let b = ClientTable::new(8192, 2);
+        let moved = (0..64u32)
+            .filter(|n| a.bucket(v4(*n)) != b.bucket(v4(*n)))
+            .count();
+        assert!(moved > 48, "{moved}");
     }
 
     #[test]

@@ -20,18 +20,55 @@ use crate::serving::TimestampKind;
 /// Default number of saved replies.
 pub const DEFAULT_SLOTS: usize = 16384;
 
+/// One saved reply in 16 bytes (a cache line holds four): the receive timestamp it
+/// carried, and its transmit timestamp with the kind in the two lowest fraction bits
+/// (0.5 ns; 0 = none, the slot is disabled). Half the size of a plain struct, so the
+/// map's cache misses, one per reply sent, cost half as much.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Slot {
     rx_key: u64,
-    transmit: Option<(NtpTimestamp, TimestampKind)>,
-    disabled: bool,
+    transmit_and_kind: u64,
 }
 
 const EMPTY: Slot = Slot {
     rx_key: 0,
-    transmit: None,
-    disabled: true,
+    transmit_and_kind: 0,
 };
+const KIND_BITS: u64 = 0b11;
+
+fn kind_code(kind: TimestampKind) -> u64 {
+    match kind {
+        TimestampKind::Daemon => 1,
+        TimestampKind::Kernel => 2,
+        TimestampKind::Hardware => 3,
+    }
+}
+
+impl Slot {
+    fn saved(rx_key: u64, transmit: NtpTimestamp, kind: TimestampKind) -> Slot {
+        Slot {
+            rx_key,
+            transmit_and_kind: (transmit.to_bits() & !KIND_BITS) | kind_code(kind),
+        }
+    }
+
+    fn disabled(&self) -> bool {
+        self.transmit_and_kind & KIND_BITS == 0
+    }
+
+    fn transmit(&self) -> Option<(NtpTimestamp, TimestampKind)> {
+        let kind = match self.transmit_and_kind & KIND_BITS {
+            1 => TimestampKind::Daemon,
+            2 => TimestampKind::Kernel,
+            3 => TimestampKind::Hardware,
+            _ => return None,
+        };
+        Some((
+            NtpTimestamp::from_bits(self.transmit_and_kind & !KIND_BITS),
+            kind,
+        ))
+    }
+}
 
 /// The saved timestamps.
 #[derive(Clone, Debug)]
@@ -60,16 +97,12 @@ impl TimestampMap {
         }
         let index = self.index(rx_key);
         let slot = &mut self.slots[index];
-        if slot.rx_key == rx_key && !slot.disabled {
+        if slot.rx_key == rx_key && !slot.disabled() {
             // The same receive timestamp twice: which transmit belongs to it is unknown.
-            slot.disabled = true;
+            slot.transmit_and_kind = 0;
             return;
         }
-        *slot = Slot {
-            rx_key,
-            transmit: Some((transmit, kind)),
-            disabled: false,
-        };
+        *slot = Slot::saved(rx_key, transmit, kind);
     }
 
     /// A better transmit timestamp (the kernel's) for the reply that carried `rx_key`;
@@ -77,11 +110,14 @@ impl TimestampMap {
     pub fn upgrade(&mut self, rx_key: u64, transmit: NtpTimestamp, kind: TimestampKind) {
         let index = self.index(rx_key);
         let slot = &mut self.slots[index];
-        if slot.rx_key != rx_key || slot.disabled {
+        if slot.rx_key != rx_key {
             return;
         }
-        if slot.transmit.is_none_or(|(_, old)| rank(kind) >= rank(old)) {
-            slot.transmit = Some((transmit, kind));
+        let Some((_, old)) = slot.transmit() else {
+            return;
+        };
+        if rank(kind) >= rank(old) {
+            *slot = Slot::saved(rx_key, transmit, kind);
         }
     }
 
@@ -91,9 +127,11 @@ impl TimestampMap {
             return None;
         }
         let slot = &self.slots[self.index(rx_key)];
-        (slot.rx_key == rx_key && !slot.disabled)
-            .then_some(slot.transmit)
-            .flatten()
+        if slot.rx_key == rx_key {
+            slot.transmit()
+        } else {
+            None
+        }
     }
 }
 
@@ -109,8 +147,31 @@ fn rank(kind: TimestampKind) -> u8 {
 mod tests {
     use super::*;
 
-    fn ts(bits: u64) -> NtpTimestamp {
-        NtpTimestamp::from_bits(bits)
+    /// A transmit timestamp with its two lowest fraction bits clear (the map keeps
+    /// the kind there).
+    fn ts(n: u64) -> NtpTimestamp {
+        NtpTimestamp::from_bits(n << 2)
+    }
+
+    #[test]
+    fn a_transmit_timestamp_loses_at_most_its_two_lowest_bits() {
+        let mut map = TimestampMap::new(64);
+        let transmit = NtpTimestamp::from_bits(0xeef4_5080_ffff_ffff);
+        for kind in [
+            TimestampKind::Daemon,
+            TimestampKind::Kernel,
+            TimestampKind::Hardware,
+        ] {
+            map.insert(0x1234, transmit, kind);
+            let (saved, saved_kind) = map.transmit_of(0x1234).expect("saved");
+            assert_eq!(saved_kind, kind);
+            assert_eq!(saved.to_bits(), 0xeef4_5080_ffff_fffc);
+            // Forget it (a repeated key disables the slot) before the next kind.
+            map.insert(0x1234, transmit, kind);
+            assert_eq!(map.transmit_of(0x1234), None);
+            map = TimestampMap::new(64);
+        }
+        assert_eq!(std::mem::size_of::<Slot>(), 16);
     }
 
     #[test]

@@ -295,10 +295,22 @@ impl<B: Fn() -> UnixTime> VirtualClock<B> {
 
     /// Its offset from the base clock now, seconds.
     pub fn offset_from_base_s(&self) -> f64 {
-        let elapsed_s = (self.base)()
-            .duration_since(self.reference)
-            .as_seconds_f64();
-        self.offset_s + elapsed_s * (self.intrinsic_ppm + self.correction_ppm) * 1e-6
+        self.offset_at_base_s((self.base)())
+    }
+
+    /// Its offset from the base clock when the base read `base_time`, seconds. Plain
+    /// f64 arithmetic on nanoseconds: this runs twice per served request.
+    fn offset_at_base_s(&self, base_time: UnixTime) -> f64 {
+        let elapsed_ns = base_time
+            .as_nanos()
+            .saturating_sub(self.reference.as_nanos());
+        self.offset_s + elapsed_ns as f64 * (self.intrinsic_ppm + self.correction_ppm) * 1e-15
+    }
+
+    /// `base_time` moved by the offset at that moment.
+    fn at_base(&self, base_time: UnixTime) -> UnixTime {
+        let offset_ns = (self.offset_at_base_s(base_time) * 1e9).round();
+        UnixTime::from_nanos(base_time.as_nanos().saturating_add(offset_ns as i64))
     }
 
     pub fn leap(&self) -> LeapSecond {
@@ -310,14 +322,15 @@ impl<B: Fn() -> UnixTime> VirtualClock<B> {
     }
 
     fn fold(&mut self) {
-        self.offset_s = self.offset_from_base_s();
-        self.reference = (self.base)();
+        let base_time = (self.base)();
+        self.offset_s = self.offset_at_base_s(base_time);
+        self.reference = base_time;
     }
 }
 
 impl<B: Fn() -> UnixTime> Clock for VirtualClock<B> {
     fn now(&self) -> UnixTime {
-        (self.base)().add(NtpDuration::from_seconds_f64(self.offset_from_base_s()))
+        self.at_base((self.base)())
     }
 
     fn apply(&mut self, action: &ClockAction) -> io::Result<()> {
@@ -344,10 +357,9 @@ impl<B: Fn() -> UnixTime> Clock for VirtualClock<B> {
         self.label
     }
 
-    /// Assumes the base is the system clock; the offset changes by at most
-    /// frequency × (now − `system`), nanoseconds for a packet's age.
+    /// Assumes the base is the system clock: the offset at the moment it read `system`.
     fn clock_time_of_system(&self, system: UnixTime) -> UnixTime {
-        system.add(NtpDuration::from_seconds_f64(self.offset_from_base_s()))
+        self.at_base(system)
     }
 }
 

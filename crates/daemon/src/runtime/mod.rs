@@ -24,7 +24,7 @@ use crate::control::views::{self, SourceLabel};
 use crate::driftfile;
 use crate::engine_config::engine_config;
 use crate::logs::Logs;
-use crate::sys::fd::{poll, Readiness};
+use crate::sys::fd::{PollSet, Readiness};
 use crate::sys::signal;
 use crate::sys::timex::monotonic_now_ns;
 use crate::sys::unix::send_unix_datagram;
@@ -386,6 +386,7 @@ impl Daemon {
         notify("READY=1\nSTATUS=running");
         let started_ns = monotonic_now_ns();
         let mut buffer = [0u8; 2048];
+        let mut poll_set = PollSet::new();
         loop {
             if signal::stop_requested() {
                 break;
@@ -428,39 +429,43 @@ impl Daemon {
                     MAX_POLL_WAIT
                 });
 
-            let mut entries: Vec<(std::os::fd::RawFd, Readiness)> = self
-                .sources
-                .iter()
-                .map(|slot| {
-                    (
-                        slot.socket.raw_fd(),
-                        Readiness {
-                            readable: true,
-                            priority: true,
-                            ..Readiness::default()
-                        },
-                    )
-                })
-                .collect();
-            let sources_end = entries.len();
-            if let Some(serving) = &self.serving {
-                entries.extend(serving.poll_entries());
+            // One poll set for the whole run: refilled each turn, never reallocated
+            // once it has grown to size (a busy server turns many times a second).
+            poll_set.clear();
+            for slot in &self.sources {
+                poll_set.push(
+                    slot.socket.raw_fd(),
+                    Readiness {
+                        readable: true,
+                        priority: true,
+                        ..Readiness::default()
+                    },
+                );
             }
-            let wake_index = entries.len();
-            entries.push((
+            let sources_end = poll_set.len();
+            if let Some(serving) = &self.serving {
+                for (fd, interest) in serving.poll_entries() {
+                    poll_set.push(fd, interest);
+                }
+            }
+            let wake_index = poll_set.push(
                 wake_pipe.raw_fd(),
                 Readiness {
                     readable: true,
                     ..Readiness::default()
                 },
-            ));
-            let control_start = entries.len();
+            );
+            let control_start = poll_set.len();
             if let Some(control) = &self.control {
-                entries.extend(control.poll_entries());
+                for (fd, interest) in control.poll_entries() {
+                    poll_set.push(fd, interest);
+                }
             }
-            let observe_start = entries.len();
-            entries.extend(self.observe.poll_entries());
-            let ready = poll(&entries, Some(wait))?;
+            let observe_start = poll_set.len();
+            for (fd, interest) in self.observe.poll_entries() {
+                poll_set.push(fd, interest);
+            }
+            let ready = poll_set.wait(Some(wait))?;
             if ready[wake_index].readable {
                 wake_pipe.drain();
             }

@@ -17,7 +17,7 @@ use super::serve::{core_server_with_capacity, open_server_socket, server_address
 use super::snapshot::{ServingSnapshot, SnapshotCell};
 use crate::config::Config;
 use crate::sys::batch::Batch;
-use crate::sys::fd::{poll, Readiness};
+use crate::sys::fd::{PollSet, Readiness};
 use crate::sys::timex::{monotonic_now_ns, realtime_now};
 use gnomon_core::client_table::DEFAULT_CAPACITY;
 use gnomon_core::serving::{DropReason, Served, Server, TimestampKind};
@@ -146,25 +146,23 @@ fn run_worker(
     stop: Arc<AtomicBool>,
     initial: ServingSnapshot,
 ) {
-    let entries: Vec<_> = sockets
-        .iter()
-        .map(|socket| {
-            (
-                socket.socket.raw_fd(),
-                Readiness {
-                    readable: true,
-                    ..Readiness::default()
-                },
-            )
-        })
-        .collect();
+    let mut poll_set = PollSet::new();
+    for socket in &sockets {
+        poll_set.push(
+            socket.socket.raw_fd(),
+            Readiness {
+                readable: true,
+                ..Readiness::default()
+            },
+        );
+    }
     let mut incoming = Batch::new(BATCH_LEN);
     let mut outgoing = Batch::new(BATCH_LEN);
     let placeholder: SocketAddr = ([0, 0, 0, 0], 0).into();
     let mut pending = [(Served::Drop(DropReason::Malformed), placeholder); BATCH_LEN];
     let mut last = initial;
     while !stop.load(Ordering::Relaxed) {
-        let Ok(ready) = poll(&entries, Some(WORKER_WAIT)) else {
+        let Ok(ready) = poll_set.wait(Some(WORKER_WAIT)) else {
             continue;
         };
         for (socket, readiness) in sockets.iter().zip(ready) {

@@ -83,47 +83,91 @@ pub struct Readiness {
     pub error: bool,
 }
 
-/// Wait until one of `fds` is ready or `timeout` passes (`None`: forever).
-/// `interests[i]` says what to wait for on `fds[i]`; the result has one entry per fd.
-/// An interrupted wait (a signal) returns no readiness, so the caller checks its flags.
-pub fn poll(fds: &[(RawFd, Readiness)], timeout: Option<Duration>) -> io::Result<Vec<Readiness>> {
-    let mut pollfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|(fd, interest)| libc::pollfd {
-            fd: *fd,
+/// A reusable poll(2) set: the `pollfd` array and the results live across calls, so
+/// a loop that polls on every turn allocates nothing once the set has grown to size.
+#[derive(Debug, Default)]
+pub struct PollSet {
+    pollfds: Vec<libc::pollfd>,
+    ready: Vec<Readiness>,
+}
+
+impl PollSet {
+    pub fn new() -> PollSet {
+        PollSet::default()
+    }
+
+    /// Forget the descriptors (keeps the storage).
+    pub fn clear(&mut self) {
+        self.pollfds.clear();
+        self.ready.clear();
+    }
+
+    /// Add `fd`, waited on for `interest`; returns its index in the results.
+    pub fn push(&mut self, fd: RawFd, interest: Readiness) -> usize {
+        self.pollfds.push(libc::pollfd {
+            fd,
             events: (if interest.readable { libc::POLLIN } else { 0 })
                 | (if interest.priority { libc::POLLPRI } else { 0 })
                 | (if interest.writable { libc::POLLOUT } else { 0 }),
             revents: 0,
-        })
-        .collect();
-    let timeout_ms = match timeout {
-        None => -1,
-        // Round up so a deadline is never polled a millisecond early in a busy loop.
-        Some(wait) => wait.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int,
-    };
-    // SAFETY: pollfds is a live, correctly sized array of pollfd for the whole call.
-    let result = unsafe {
-        libc::poll(
-            pollfds.as_mut_ptr(),
-            pollfds.len() as libc::nfds_t,
-            timeout_ms,
-        )
-    };
-    if result == -1 {
-        let error = io::Error::last_os_error();
-        if error.kind() == io::ErrorKind::Interrupted {
-            return Ok(vec![Readiness::default(); fds.len()]);
-        }
-        return Err(error);
+        });
+        self.pollfds.len() - 1
     }
-    Ok(pollfds
-        .iter()
-        .map(|p| Readiness {
+
+    pub fn len(&self) -> usize {
+        self.pollfds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pollfds.is_empty()
+    }
+
+    /// Wait until a descriptor is ready or `timeout` passes (`None`: forever). The
+    /// result has one entry per descriptor, in the order pushed. An interrupted wait
+    /// (a signal) returns no readiness, so the caller checks its flags.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<&[Readiness]> {
+        let timeout_ms = match timeout {
+            None => -1,
+            // Round up so a deadline is never polled a millisecond early in a busy loop.
+            Some(wait) => wait.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int,
+        };
+        for pollfd in &mut self.pollfds {
+            pollfd.revents = 0;
+        }
+        // SAFETY: pollfds is a live, correctly sized array of pollfd for the whole call.
+        let result = unsafe {
+            libc::poll(
+                self.pollfds.as_mut_ptr(),
+                self.pollfds.len() as libc::nfds_t,
+                timeout_ms,
+            )
+        };
+        self.ready.clear();
+        if result == -1 {
+            let error = io::Error::last_os_error();
+            if error.kind() != io::ErrorKind::Interrupted {
+                return Err(error);
+            }
+            self.ready.resize(self.pollfds.len(), Readiness::default());
+            return Ok(&self.ready);
+        }
+        self.ready.extend(self.pollfds.iter().map(|p| Readiness {
             readable: p.revents & libc::POLLIN != 0,
             priority: p.revents & libc::POLLPRI != 0,
             writable: p.revents & libc::POLLOUT != 0,
             error: p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0,
-        })
-        .collect())
+        }));
+        Ok(&self.ready)
+    }
+}
+
+/// Wait until one of `fds` is ready or `timeout` passes (`None`: forever), once (see
+/// [`PollSet`] for a loop). The result has one entry per fd; an interrupted wait (a
+/// signal) returns no readiness, so the caller checks its flags.
+pub fn poll(fds: &[(RawFd, Readiness)], timeout: Option<Duration>) -> io::Result<Vec<Readiness>> {
+    let mut set = PollSet::new();
+    for (fd, interest) in fds {
+        set.push(*fd, *interest);
+    }
+    Ok(set.wait(timeout)?.to_vec())
 }

@@ -385,7 +385,9 @@ impl UdpSocket {
     ) -> io::Result<(usize, Option<SocketAddr>, ControlData)> {
         // SAFETY: zeroed sockaddr_storage/msghdr are valid initial values.
         let mut from: libc::sockaddr_storage = unsafe { zeroed() };
-        let mut control = [0u64; 64];
+        // 256 bytes hold every control message asked for (SCM_TIMESTAMPING: 64;
+        // with IP(V6)_RECVERR on the error queue: 128); zeroed on every call.
+        let mut control = [0u64; 32];
         let mut iov = libc::iovec {
             iov_base: buffer.as_mut_ptr() as *mut libc::c_void,
             iov_len: buffer.len(),
