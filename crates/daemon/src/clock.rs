@@ -3,10 +3,13 @@
 //! Owns turning the engine's [`ClockAction`]s into effects:
 //! - [`SystemClock`]: the kernel clock through adjtimex ([`KernelClock`]): frequency
 //!   (with the tick length beyond ±500 ppm), steps with ADJ_SETOFFSET, leap flags
-//!   STA_INS/STA_DEL, and STA_UNSYNC with maxerror/esterror kept current so adjtimex
-//!   readers (node_exporter) see the truth. Clearing STA_UNSYNC also lets a kernel
-//!   built with CONFIG_RTC_SYSTOHC copy the time to the RTC every 11 minutes, which is
-//!   what `rtcsync` asks for.
+//!   STA_INS/STA_DEL, maxerror/esterror kept current so adjtimex readers (node_exporter,
+//!   systemd's timedated) see the truth, and STA_UNSYNC. Linux runs its 11-minute mode
+//!   (the RTC set from the system time, CONFIG_RTC_SYSTOHC / CMOS update) whenever
+//!   STA_UNSYNC is clear; there is no other switch. So, as chronyd does on Linux
+//!   (sys_timex.c), STA_UNSYNC is cleared only with `rtcsync`: without it the RTC is
+//!   left alone and readers go by maxerror (< 16 s while synchronised), as systemd's
+//!   timedated and node_exporter's clock alert do.
 //! - [`VirtualClock`]: an offset and a frequency over the system clock, changed in
 //!   software only. It serves `-x` (measure and report, change nothing: the daemon's
 //!   own time carries its corrections, as chronyd -x does), `gnomon lab` and tests.
@@ -49,6 +52,8 @@ pub struct SystemClock<K: KernelClock> {
     frequency_ppm: f64,
     /// The part of `frequency_ppm` that is a slew in progress.
     slew_ppm: f64,
+    /// `rtcsync`: clear STA_UNSYNC while synchronised (the kernel's 11-minute mode).
+    rtc_sync: bool,
 }
 
 impl<K: KernelClock> SystemClock<K> {
@@ -98,7 +103,16 @@ impl<K: KernelClock> SystemClock<K> {
             status,
             frequency_ppm,
             slew_ppm: 0.0,
+            rtc_sync: false,
         })
+    }
+
+    /// `rtcsync`: clear STA_UNSYNC while synchronised, which is what makes Linux copy
+    /// the system time to the RTC every 11 minutes. Off (the default, as in chrony),
+    /// STA_UNSYNC stays set and only maxerror/esterror say how good the clock is.
+    pub fn with_rtc_sync(mut self, rtc_sync: bool) -> Self {
+        self.rtc_sync = rtc_sync;
+        self
     }
 
     pub fn kernel(&self) -> &K {
@@ -226,7 +240,10 @@ impl<K: KernelClock> Clock for SystemClock<K> {
                 max_error_s,
                 est_error_s,
             } => {
-                let status = if synchronized {
+                // A bound of 16 s or more is the kernel's own "unsynchronised"
+                // (it sets STA_UNSYNC itself once maxerror passes 16 s).
+                let clear_unsync = synchronized && self.rtc_sync && max_error_s < 16.0;
+                let status = if clear_unsync {
                     self.status & !libc::STA_UNSYNC
                 } else {
                     self.status | libc::STA_UNSYNC

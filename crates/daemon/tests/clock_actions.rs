@@ -100,7 +100,9 @@ fn takeover_reads_then_turns_kernel_pll_off() {
 
 #[test]
 fn actions_become_the_right_adjtimex_calls() {
-    let mut clock = SystemClock::new(fresh_kernel(), 10_000).unwrap();
+    let mut clock = SystemClock::new(fresh_kernel(), 10_000)
+        .unwrap()
+        .with_rtc_sync(true);
     clock
         .apply(&ClockAction::SetFrequency {
             frequency_ppm: -12.5,
@@ -152,7 +154,7 @@ fn actions_become_the_right_adjtimex_calls() {
     assert_eq!(
         calls[3].status & libc::STA_UNSYNC,
         0,
-        "synchronised clears STA_UNSYNC"
+        "synchronised with rtcsync clears STA_UNSYNC"
     );
     assert_ne!(calls[3].status & libc::STA_INS, 0, "leap flag survives");
     assert_eq!((calls[3].max_error_us, calls[3].est_error_us), (2_000, 100));
@@ -160,6 +162,43 @@ fn actions_become_the_right_adjtimex_calls() {
     assert_eq!(calls[4].status & (libc::STA_INS | libc::STA_DEL), 0);
     assert_ne!(calls[5].status & libc::STA_UNSYNC, 0);
     assert_eq!(calls[5].max_error_us, 16_000_000);
+}
+
+/// Without `rtcsync`, as chronyd on Linux: STA_UNSYNC stays set when synchronised
+/// (so the kernel's 11-minute mode never writes the RTC), while maxerror and esterror
+/// are written as with it, for readers that go by them (systemd's timedated: "in sync"
+/// is maxerror < 16 s). A bound of 16 s or more never clears STA_UNSYNC.
+#[test]
+fn sta_unsync_is_cleared_only_with_rtcsync() {
+    let synchronised = |max_error_s: f64| ClockAction::SetSynchronized {
+        synchronized: true,
+        max_error_s,
+        est_error_s: 0.0001,
+    };
+    let mut clock = SystemClock::new(fresh_kernel(), 10_000).unwrap();
+    clock.apply(&synchronised(0.002)).unwrap();
+    let call = *clock.kernel().calls.last().unwrap();
+    assert_eq!(
+        call.modes,
+        (libc::ADJ_STATUS | libc::ADJ_MAXERROR | libc::ADJ_ESTERROR)
+    );
+    assert_ne!(call.status & libc::STA_UNSYNC, 0, "no rtcsync: stays set");
+    assert_eq!((call.max_error_us, call.est_error_us), (2_000, 100));
+    assert_ne!(clock.kernel().state.status & libc::STA_UNSYNC, 0);
+
+    let mut clock = SystemClock::new(fresh_kernel(), 10_000)
+        .unwrap()
+        .with_rtc_sync(true);
+    clock.apply(&synchronised(0.002)).unwrap();
+    assert_eq!(clock.kernel().state.status & libc::STA_UNSYNC, 0);
+    clock.apply(&synchronised(16.0)).unwrap();
+    let call = *clock.kernel().calls.last().unwrap();
+    assert_ne!(
+        call.status & libc::STA_UNSYNC,
+        0,
+        "a 16 s bound is unsynchronised"
+    );
+    assert_eq!(call.max_error_us, 16_000_000);
 }
 
 #[test]

@@ -71,7 +71,7 @@ fn main() -> ExitCode {
         ))
     } else {
         match SystemClock::new(LinuxKernelClock, nominal_tick_us()) {
-            Ok(clock) => Box::new(clock),
+            Ok(clock) => Box::new(clock.with_rtc_sync(parsed.config.rtc_sync)),
             Err(error) => {
                 eprintln!("gnomond: cannot control the system clock ({error}); run as root with CAP_SYS_TIME, or use -x");
                 return ExitCode::from(3);
