@@ -2,7 +2,8 @@
 //!
 //! Owns the per-sample check and its summary: at every sample of every measured node,
 //! the published half-width is the engine's `clock_error_bound` (root delay/2 + root
-//! dispersion + the correction still to be slewed) while synchronised; after that, in
+//! dispersion of the corrected clock + the correction still to be slewed) while
+//! synchronised; after that, in
 //! holdover, the last synchronised bound grown at [`HOLDOVER_DRIFT_PPM`] (or the
 //! dispersion rate, if larger) since it was taken, as gnomond's publisher does; before
 //! the first synchronisation nothing is published (status unknown) and the sample is
@@ -110,11 +111,12 @@ pub fn markdown_section(runs: &[crate::bench::ScenarioRuns]) -> String {
     let mut out = String::from(
         "\n## Bounded time: true time within the published bound\n\n\
          At every sample of every measured node, the half-width gnomond would publish in its \
-         `clockbound` file (root delay/2 + root dispersion + the correction still to be \
-         slewed; in holdover the last bound grown at max(15 ppm, dispersion rate)) is \
-         compared with |clock − true time| (`gnomon-sim` `bound_check`; target ≥ 99.99%). \
-         Samples before the first synchronisation publish no bound (status unknown) and \
-         are not counted.\n\n\
+         `clockbound` file (root delay/2 + root dispersion of the corrected clock, grown \
+         since the last update at the dispersion rate, + the correction still to be \
+         slewed; in holdover the last bound grown at max(15 ppm, dispersion rate); see \
+         docs/bounded-time.md) is compared with |clock − true time| (`gnomon-sim` \
+         `bound_check`; target ≥ 99.99%). Samples before the first synchronisation \
+         publish no bound (status unknown) and are not counted.\n\n\
          | scenario | within bound, all samples (worst seed) | after settle (worst seed) | median half-width (mean over seeds) | samples per seed |\n\
          |---|---:|---:|---:|---:|\n",
     );
