@@ -53,6 +53,10 @@ enum Command {
     Burst(daemon_views::ViewArgs),
     /// Correct the clock now by stepping (root only).
     Makestep(daemon_views::ViewArgs),
+    /// Stop polling sources, all or those named (chronyc offline; root only).
+    Offline(daemon_views::ConnectivityArgs),
+    /// Resume polling sources, all or those named (chronyc online; root only).
+    Online(daemon_views::ConnectivityArgs),
     /// Re-read the daemon's sourcedir files: `gnomon reload sources` (root only).
     Reload(daemon_views::ReloadArgs),
     /// Wait until the local gnomond is synchronised (for boot scripts).
@@ -106,6 +110,8 @@ fn main() {
         Command::Burst(args) => daemon_view(&cli, View::Burst, args.json),
         Command::Makestep(args) => daemon_view(&cli, View::Makestep, args.json),
         Command::Reload(args) => daemon_view(&cli, View::ReloadSources, args.view.json),
+        Command::Offline(args) => daemon_views::run_connectivity(&cli.socket, false, args),
+        Command::Online(args) => daemon_views::run_connectivity(&cli.socket, true, args),
         Command::Waitsync(args) => daemon_views::run_waitsync(&cli.socket, args),
         Command::Doctor(args) => doctor::run(args, &cli.socket.socket),
         Command::GenerateDocs { out_dir } => {

@@ -186,12 +186,17 @@ fn state_changing_commands_are_for_root_only() {
             .output()
             .expect("setpriv (util-linux)")
     };
-    let refused = run_as_nobody(&["burst"]);
-    assert_eq!(refused.status.code(), Some(3));
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("permission denied"),
-        "{refused:?}"
-    );
+    for command in [&["burst"][..], &["offline"], &["online", "127.0.0.1"]] {
+        let refused = run_as_nobody(command);
+        assert_eq!(refused.status.code(), Some(3), "{command:?}");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("permission denied"),
+            "{refused:?}"
+        );
+    }
+    let activity = run_as_nobody(&["activity", "--json"]);
+    let activity: Value = serde_json::from_slice(&activity.stdout).expect("activity JSON");
+    assert_eq!(activity["offline"], 0, "a refused offline changed nothing");
     let allowed = run_as_nobody(&["activity"]);
     assert!(
         allowed.status.success(),

@@ -21,6 +21,8 @@ use gnomon_proto::{
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
+mod connectivity;
+
 use crate::clock_action::{ClockAction, LeapSecond};
 use crate::discipline::{
     ClockChange, Discipline, DisciplineInput, DisciplineOptions, SavedFrequency, UpdateOutcome,
@@ -211,17 +213,6 @@ impl Engine {
         actions.into_iter().map(EngineOutput::Clock).collect()
     }
 
-    /// Start a burst on a source (chronyc `burst`).
-    pub fn burst(&mut self, id: SourceId) -> bool {
-        match self.sources.iter_mut().find(|s| s.id() == id) {
-            Some(source) => {
-                source.poll_state_mut().start_burst();
-                true
-            }
-            None => false,
-        }
-    }
-
     /// The last selection's verdicts.
     pub fn selection(&self) -> Option<&SelectionResult> {
         self.selection.as_ref()
@@ -343,18 +334,22 @@ impl Engine {
             .position(|s| s.id() == source)
             .ok_or(ResponseError::UnknownSource(source))?;
         let correction_s = self.discipline.remaining_correction_s(received_at);
-        match self.sources[index].on_reply(&header, received_at, correction_s, &limits) {
+        let result = match self.sources[index].on_reply(&header, received_at, correction_s, &limits)
+        {
             ReplyOutcome::Accepted(_) => Ok(self.update(now)),
-            ReplyOutcome::Rejected(reason) => {
-                if let Some(reason) = self.sources[index].stopped() {
+            ReplyOutcome::Rejected(reason) => match self.sources[index].stopped() {
+                Some(reason) => {
                     if self.reference == Some(source) {
                         self.reference = None;
                     }
-                    return Ok(vec![EngineOutput::SourceStopped { source, reason }]);
+                    Ok(vec![EngineOutput::SourceStopped { source, reason }])
                 }
-                Err(ResponseError::Rejected(reason))
-            }
-        }
+                None => Err(ResponseError::Rejected(reason)),
+            },
+        };
+        // A burst on an offline source may have ended with this reply, now used.
+        self.sources[index].poll_state_mut().end_offline_burst();
+        result
     }
 
     /// Build the reply to a client's request (no allocation): the server path.

@@ -2,8 +2,9 @@
 //!
 //! Owns the poll exponent and its adaptation between minpoll and maxpoll (chrony's
 //! polltarget rule), iburst and burst, the 8-bit reachability register, the back-off
-//! while a source does not answer, and the reaction to kiss-o'-death codes (RATE backs
-//! off, DENY/RSTR stop the source). It must not look at packet contents or samples
+//! while a source does not answer, the reaction to kiss-o'-death codes (RATE backs
+//! off, DENY/RSTR stop the source), and chronyc's `offline`/`online` (see
+//! [`PollState::set_offline`]). It must not look at packet contents or samples
 //! itself: the source tells it what happened.
 
 use gnomon_proto::{KissCode, NtpDuration, UnixTime};
@@ -42,6 +43,10 @@ pub struct PollState {
     burst_requests_left: u8,
     next_send: Option<UnixTime>,
     stopped: Option<StopReason>,
+    /// Switched offline (chronyc `offline`, the `offline` option): no regular polls.
+    offline: bool,
+    /// The clock's reading when the last request left.
+    last_send: Option<UnixTime>,
 }
 
 fn poll_interval(poll: i8) -> NtpDuration {
@@ -49,7 +54,8 @@ fn poll_interval(poll: i8) -> NtpDuration {
 }
 
 impl PollState {
-    /// Start polling at `now` (the first request is due immediately).
+    /// Start polling at `now` (the first request is due immediately), or, with the
+    /// `offline` option, wait offline without an initial burst (as chrony 4.3 does).
     pub fn new(options: &SourceOptions, now: UnixTime) -> Self {
         let mut state = PollState {
             minpoll: options.minpoll,
@@ -62,10 +68,12 @@ impl PollState {
             unanswered: 0,
             burst_good_left: 0,
             burst_requests_left: 0,
-            next_send: Some(now),
+            next_send: (!options.offline).then_some(now),
             stopped: None,
+            offline: options.offline,
+            last_send: None,
         };
-        if options.iburst {
+        if options.iburst && !options.offline {
             state.start_burst();
         }
         state
@@ -98,7 +106,12 @@ impl PollState {
         self.stopped
     }
 
-    /// Local time the next request is due; `None` once stopped.
+    /// Switched offline: no regular requests (a `burst` still runs).
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
+    /// Local time the next request is due; `None` once stopped or while offline.
     pub fn next_send(&self) -> Option<UnixTime> {
         self.next_send
     }
@@ -107,6 +120,75 @@ impl PollState {
     pub fn start_burst(&mut self) {
         self.burst_good_left = BURST_GOOD_SAMPLES;
         self.burst_requests_left = BURST_MAX_REQUESTS;
+    }
+
+    /// chronyc's `burst` at `now`. On an online source the burst takes the place of the
+    /// next poll; an offline source sends its burst at once and goes back offline after
+    /// it (chronyc activity's "doing burst (return to offline)"). A stopped source stays
+    /// stopped.
+    pub fn request_burst(&mut self, now: UnixTime) {
+        if self.stopped.is_some() {
+            return;
+        }
+        self.start_burst();
+        if self.offline && self.next_send.is_none() {
+            self.next_send = Some(now);
+        }
+    }
+
+    /// chronyc `offline`: stop polling. As chronyd 4.3 does, the reachability register
+    /// is cleared (the source shows as unreachable, `?`) and then stays as it is: no
+    /// request is sent, so none goes unanswered. A burst in progress finishes first (see
+    /// [`PollState::end_offline_burst`]). Returns false if the source was offline already.
+    pub fn set_offline(&mut self) -> bool {
+        if self.offline {
+            return false;
+        }
+        self.offline = true;
+        if !self.in_burst() {
+            self.go_quiet();
+        }
+        true
+    }
+
+    /// chronyc `online`: resume polling. With `iburst` a burst starts at `now` (chrony
+    /// repeats the initial burst on every switch to online); otherwise the next request
+    /// goes out one poll interval after the last one, or at `now` if that has passed.
+    /// A source stopped by a kiss-o'-death stays stopped. Returns false if the source
+    /// was online already.
+    pub fn set_online(&mut self, now: UnixTime, iburst: bool) -> bool {
+        if !self.offline {
+            return false;
+        }
+        self.offline = false;
+        if self.stopped.is_some() || self.in_burst() {
+            return true;
+        }
+        if iburst {
+            self.start_burst();
+            self.next_send = Some(now);
+        } else {
+            let due = self
+                .last_send
+                .map_or(now, |last| last.add(poll_interval(self.poll)));
+            self.next_send = Some(due.max(now));
+        }
+        true
+    }
+
+    /// After a reply was used: an offline source whose burst is over is quiet again and,
+    /// as in chronyd, its reachability register is cleared. Called after the sample has
+    /// been through selection, so a burst's last sample still counts.
+    pub fn end_offline_burst(&mut self) {
+        if self.offline && !self.in_burst() {
+            self.go_quiet();
+        }
+    }
+
+    fn go_quiet(&mut self) {
+        self.reach = 0;
+        self.unanswered = 0;
+        self.next_send = None;
     }
 
     /// A request is being sent at `now`: shift the reachability register, back off if
@@ -134,7 +216,10 @@ impl PollState {
         } else {
             poll_interval(self.poll)
         };
-        self.next_send = Some(now.add(interval));
+        self.last_send = Some(now);
+        // An offline source's burst is over: no more requests (the reply may still come).
+        let quiet = self.offline && self.burst_requests_left == 0;
+        self.next_send = (!quiet).then(|| now.add(interval));
     }
 
     /// The outstanding request was answered by a valid reply. `poll_adjustment` comes
@@ -145,9 +230,9 @@ impl PollState {
         if self.burst_requests_left > 0 {
             self.burst_good_left = self.burst_good_left.saturating_sub(1);
             if self.burst_good_left == 0 {
-                // Burst done: back to regular polling from now.
+                // Burst done: back to regular polling from now (offline: none).
                 self.burst_requests_left = 0;
-                self.next_send = Some(now.add(poll_interval(self.poll)));
+                self.next_send = (!self.offline).then(|| now.add(poll_interval(self.poll)));
             }
         } else {
             self.adjust_poll(poll_adjustment);
@@ -175,7 +260,7 @@ impl PollState {
             self.score = 0.0;
             self.burst_requests_left = 0;
             self.burst_good_left = 0;
-            self.next_send = Some(now.add(poll_interval(self.poll)));
+            self.next_send = (!self.offline).then(|| now.add(poll_interval(self.poll)));
         }
     }
 
@@ -208,8 +293,11 @@ impl PollState {
 
     /// Shift every scheduled time by `step` (the engine stepped the clock).
     pub fn shift(&mut self, step: NtpDuration) {
-        if let Some(next) = &mut self.next_send {
-            *next = next.add(step);
+        for time in [&mut self.next_send, &mut self.last_send]
+            .into_iter()
+            .flatten()
+        {
+            *time = time.add(step);
         }
     }
 }
@@ -346,6 +434,56 @@ mod tests {
             state.adjust_poll(poll_adjustment(1e-6, 1e-3, 20, 8));
         }
         assert!(state.poll() > 6);
+    }
+
+    #[test]
+    fn offline_stops_requests_and_clears_reach_once() {
+        let mut state = PollState::new(&SourceOptions::default(), at(0.0));
+        state.on_send(at(0.0));
+        state.on_reply(0.0, at(0.1));
+        assert!(state.set_offline());
+        assert!(!state.set_offline());
+        assert_eq!((state.reach(), state.next_send()), (0, None));
+        // Online 10 s later: the poll interval (64 s) since the last request is kept.
+        assert!(state.set_online(at(10.0), false));
+        assert!(!state.set_online(at(10.0), false));
+        assert_eq!(state.next_send(), Some(at(64.0)));
+    }
+
+    #[test]
+    fn offline_during_a_burst_finishes_it_first() {
+        let options = SourceOptions {
+            iburst: true,
+            ..Default::default()
+        };
+        let mut state = PollState::new(&options, at(0.0));
+        state.on_send(at(0.0));
+        state.on_reply(0.0, at(0.1));
+        state.set_offline();
+        assert!(state.in_burst() && state.next_send() == Some(at(2.0)));
+        assert_eq!(state.reach(), 1, "cleared when the burst ends, not before");
+        let mut now = at(2.0);
+        for _ in 0..3 {
+            state.on_send(now);
+            state.on_reply(0.0, now.add(NtpDuration::from_seconds_f64(0.1)));
+            now = now.add(NtpDuration::from_seconds_f64(2.0));
+        }
+        assert!(!state.in_burst());
+        assert_eq!(state.next_send(), None);
+        state.end_offline_burst();
+        assert_eq!(state.reach(), 0);
+    }
+
+    #[test]
+    fn online_does_not_revive_a_denied_source() {
+        let mut state = PollState::new(&SourceOptions::default(), at(0.0));
+        state.on_send(at(0.0));
+        state.on_kiss_of_death(KissCode::Deny, 0, at(0.1));
+        state.set_offline();
+        state.set_online(at(100.0), true);
+        state.request_burst(at(100.0));
+        assert_eq!(state.next_send(), None);
+        assert!(!state.in_burst());
     }
 
     #[test]

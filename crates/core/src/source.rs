@@ -157,6 +157,27 @@ impl Source {
     pub fn stopped(&self) -> Option<StopReason> {
         self.poll.stopped()
     }
+    /// Switched offline (chronyc `offline`): not polled, except by a `burst`.
+    pub fn is_offline(&self) -> bool {
+        self.poll.is_offline()
+    }
+
+    /// chronyc `offline` (see [`PollState::set_offline`]). The request in flight is
+    /// forgotten, so a late reply is not used, as chronyd closes the socket. Returns
+    /// false if the source was offline already.
+    pub fn set_offline(&mut self) -> bool {
+        let changed = self.poll.set_offline();
+        if changed && !self.poll.in_burst() {
+            self.outstanding = None;
+        }
+        changed
+    }
+
+    /// chronyc `online` at `now` (see [`PollState::set_online`]; `iburst` repeats the
+    /// initial burst). Returns false if the source was online already.
+    pub fn set_online(&mut self, now: UnixTime) -> bool {
+        self.poll.set_online(now, self.options.iburst)
+    }
 
     /// Build the request to send at `now`, remembering `cookie` (random bits from the
     /// engine) as its transmit timestamp: the reply must echo it as its origin.

@@ -67,6 +67,9 @@ pub struct SourceOptions {
     pub maxsamples: usize,
     /// Fewest samples kept for the regression (when available).
     pub minsamples: usize,
+    /// Start offline (chrony's `offline` option): no requests until the source is
+    /// switched online (chronyc `online`). An initial `iburst` is not sent then.
+    pub offline: bool,
 }
 
 impl Default for SourceOptions {
@@ -88,6 +91,7 @@ impl Default for SourceOptions {
             offset_s: 0.0,
             maxsamples: DEFAULT_MAXSAMPLES,
             minsamples: DEFAULT_MINSAMPLES,
+            offline: false,
         }
     }
 }

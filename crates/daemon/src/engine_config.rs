@@ -83,6 +83,7 @@ pub fn source_options(source: &SourceConfig) -> SourceOptions {
         maxpoll: source.maxpoll_log2_s,
         iburst: source.iburst,
         burst: source.burst,
+        offline: source.offline,
         prefer: source.prefer,
         noselect: source.noselect,
         trust: source.trust,

@@ -69,10 +69,13 @@ fn authenticated_sources_are_skipped_not_downgraded() {
 
 #[test]
 fn options_kept_but_unused_are_listed() {
-    let parsed =
-        parse("server a.example xleave presend 9 filter 4 asymmetry 0.1 offline iburst").unwrap();
+    let parsed = parse(
+        "server a.example xleave presend 9 filter 4 asymmetry 0.1 auto_offline offline iburst",
+    )
+    .unwrap();
     let source = &parsed.config.sources[0];
     assert!(source.iburst);
+    assert!(source.offline, "offline is used: the source starts offline");
     assert_eq!(
         source.kept_options,
         [
@@ -80,13 +83,13 @@ fn options_kept_but_unused_are_listed() {
             "presend 9",
             "filter 4",
             "asymmetry 0.1",
-            "offline"
+            "auto_offline"
         ]
     );
     assert_eq!(
         parsed.warnings[0].message,
-        "option(s) xleave, presend 9, filter 4, asymmetry 0.1, offline kept but not used by \
-         gnomon yet"
+        "option(s) xleave, presend 9, filter 4, asymmetry 0.1, auto_offline kept but not used \
+         by gnomon yet"
     );
 }
 

@@ -1,11 +1,13 @@
 //! The chronyc-style views of the local gnomond: tracking, sources, sourcestats,
-//! activity, burst, makestep and waitsync; clients and serverstats ([`serving`]).
+//! activity, burst, makestep and waitsync; clients and serverstats ([`serving`]);
+//! online and offline ([`connectivity`]).
 //!
 //! Owns these commands' arguments and output choice (chronyc's layout or `--json`,
 //! which prints the daemon's data as is). The socket exchange is in [`client`], the
 //! layouts in [`render`], chronyc's number formats in [`format`].
 
 pub(crate) mod client;
+mod connectivity;
 pub mod format;
 mod render;
 mod serving;
@@ -15,6 +17,7 @@ use clap::Args;
 use gnomon_daemon::control::protocol::{Request, ResponseData};
 use std::path::PathBuf;
 
+pub use connectivity::{run_connectivity, ConnectivityArgs};
 pub use serving::{run_clients, run_serverstats, ClientsArgs};
 pub use waitsync::{run_waitsync, WaitsyncArgs};
 

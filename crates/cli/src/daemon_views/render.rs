@@ -206,6 +206,7 @@ mod tests {
             requests_sent: 10,
             samples_accepted: 10,
             stopped: None,
+            offline: false,
         };
         let text = sources(&[report], false);
         let lines: Vec<&str> = text.lines().collect();

@@ -78,6 +78,8 @@ pub struct SourceConfig {
     pub iburst: bool,
     /// `burst`: send a burst when a good measurement is missing. Default off.
     pub burst: bool,
+    /// `offline`: start without polling until `gnomon online`. Default off.
+    pub offline: bool,
     /// `prefer`. Default off.
     pub prefer: bool,
     /// `noselect`: measure, never select. Default off.
@@ -124,6 +126,7 @@ impl SourceConfig {
             maxpoll_log2_s: 10,
             iburst: false,
             burst: false,
+            offline: false,
             prefer: false,
             noselect: false,
             trust: false,

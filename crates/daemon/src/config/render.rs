@@ -228,6 +228,7 @@ pub fn source_line(source: &SourceConfig) -> String {
     let flags = [
         (source.iburst, "iburst"),
         (source.burst, "burst"),
+        (source.offline, "offline"),
         (source.prefer, "prefer"),
         (source.noselect, "noselect"),
         (source.trust, "trust"),

@@ -132,6 +132,7 @@ fn apply_flag(source: &mut SourceConfig, option: &str, authentication: &mut Opti
     match option {
         "burst" => source.burst = true,
         "iburst" => source.iburst = true,
+        "offline" => source.offline = true,
         "prefer" => source.prefer = true,
         "noselect" => source.noselect = true,
         "trust" => source.trust = true,
@@ -139,7 +140,7 @@ fn apply_flag(source: &mut SourceConfig, option: &str, authentication: &mut Opti
         "ipv4" => source.family = AddressFamily::Ipv4,
         "ipv6" => source.family = AddressFamily::Ipv6,
         "nts" => *authentication = Some("NTS"),
-        // auto_offline, copy, offline, xleave: kept for a later gnomon.
+        // auto_offline, copy, xleave: kept for a later gnomon.
         other => source.kept_options.push(other.to_string()),
     }
 }

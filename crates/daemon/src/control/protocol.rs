@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 /// Longest request line the daemon reads.
 pub const MAX_REQUEST_BYTES: usize = 4096;
 
+/// The error of `online`/`offline` when nothing matched (chronyc's "503 No such source").
+pub const NO_SUCH_SOURCE: &str = "no such source";
+
 /// What the client asks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "lowercase")]
@@ -25,6 +28,17 @@ pub enum Request {
     Burst,
     /// Re-read the `sourcedir` files and add or remove sources (root only).
     Reloadsources,
+    /// Stop polling the sources that `address` selects, all without it (chronyc
+    /// `offline`; root only). See [`super::source_match`] for the forms.
+    Offline {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+    },
+    /// Resume polling them (chronyc `online`; root only).
+    Online {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+    },
     /// NTP clients served (chronyc clients).
     Clients,
     /// Server totals (chronyc serverstats).
@@ -36,7 +50,11 @@ impl Request {
     pub fn needs_root(&self) -> bool {
         matches!(
             self,
-            Request::Makestep | Request::Burst | Request::Reloadsources
+            Request::Makestep
+                | Request::Burst
+                | Request::Reloadsources
+                | Request::Offline { .. }
+                | Request::Online { .. }
         )
     }
 }
@@ -118,7 +136,8 @@ pub struct SourceReport {
     pub mode: String,
     /// Selection state as chronyc's symbol: * + - x ~ ?
     pub state: String,
-    /// The same in words: selected, combined, not_combined, falseticker, too_variable, unusable, noselect.
+    /// The same in words: selected, combined, not_combined, falseticker, too_variable,
+    /// unusable, noselect, offline (`?`: offline with an empty reachability register).
     pub state_name: String,
     pub stratum: u8,
     /// log2 seconds.
@@ -137,6 +156,9 @@ pub struct SourceReport {
     pub samples_accepted: u64,
     /// Why the source stopped (kiss-o'-death DENY/RSTR), if it did.
     pub stopped: Option<String>,
+    /// Switched offline (`gnomon offline`, the `offline` option): not polled.
+    #[serde(default)]
+    pub offline: bool,
 }
 
 /// One row of `gnomon sourcestats`.
@@ -249,6 +271,18 @@ mod tests {
             Request::Burst
         );
         assert!(serde_json::from_str::<Request>(r#"{"command":"reboot"}"#).is_err());
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"command":"offline"}"#).unwrap(),
+            Request::Offline { address: None }
+        );
+        assert_eq!(
+            serde_json::to_string(&Request::Online {
+                address: Some("192.0.2.0/24".into())
+            })
+            .unwrap(),
+            r#"{"command":"online","address":"192.0.2.0/24"}"#
+        );
+        assert!(Request::Offline { address: None }.needs_root());
         assert!(Request::Makestep.needs_root());
         assert!(!Request::Sources.needs_root());
     }

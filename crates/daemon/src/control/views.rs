@@ -81,7 +81,14 @@ pub fn sources(engine: &Engine, labels: &[SourceLabel], now: UnixTime) -> Vec<So
             let verdict = engine
                 .selection()
                 .and_then(|result| result.verdict(source.id()));
-            let (state, state_name) = verdict_symbols(verdict);
+            // Offline, chronyd shows the source as unreachable at once; the last
+            // selection's verdict would say otherwise until the next sample.
+            let quiet = source.is_offline() && source.poll_state().reach() == 0;
+            let (state, state_name) = if quiet {
+                ("?", "offline")
+            } else {
+                verdict_symbols(verdict)
+            };
             let sample = source.last_sample();
             let adjusted = source.estimate().map(|estimate| estimate.offset_at_s(now));
             SourceReport {
@@ -105,6 +112,7 @@ pub fn sources(engine: &Engine, labels: &[SourceLabel], now: UnixTime) -> Vec<So
                 requests_sent: source.counters().requests_sent,
                 samples_accepted: source.counters().samples_accepted,
                 stopped: source.stopped().map(|reason| format!("{reason:?}")),
+                offline: source.is_offline(),
             }
         })
         .collect()
@@ -144,10 +152,12 @@ pub fn activity(engine: &Engine, unresolved: usize) -> Activity {
         unresolved,
     };
     for source in engine.sources() {
-        match (source.stopped().is_some(), source.poll_state().in_burst()) {
-            (false, false) => activity.online += 1,
-            (false, true) => activity.burst_online += 1,
-            (true, _) => activity.offline += 1,
+        let bursting = source.poll_state().in_burst();
+        match (source.stopped().is_some(), source.is_offline(), bursting) {
+            (true, _, _) | (false, true, false) => activity.offline += 1,
+            (false, true, true) => activity.burst_offline += 1,
+            (false, false, true) => activity.burst_online += 1,
+            (false, false, false) => activity.online += 1,
         }
     }
     activity

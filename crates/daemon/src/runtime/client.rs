@@ -44,6 +44,7 @@ impl Daemon {
         if self.options.one_shot.is_some() {
             options.iburst = true;
         }
+        options.offline = self.starts_offline(index);
         for &address in addresses {
             let (socket, support) = match sources::open_socket(address) {
                 Ok(opened) => opened,
@@ -85,7 +86,8 @@ impl Daemon {
 
     /// chrony's pool behaviour: a pool member that never answered (reach 0 after
     /// [`UNREACHABLE_REQUESTS`] requests) or refused us (DENY/RSTR) is dropped, and the
-    /// pool name is resolved again for an address not tried yet.
+    /// pool name is resolved again for an address not tried yet. An offline member is
+    /// kept: its register is empty because it was told not to ask.
     pub(super) fn replace_unreachable_pool_members(&mut self) {
         let dead: Vec<(SourceId, usize, std::net::SocketAddr)> = self
             .sources
@@ -95,6 +97,7 @@ impl Daemon {
                 self.engine.source(slot.id).is_some_and(|source| {
                     source.stopped().is_some()
                         || (source.poll_state().reach() == 0
+                            && !source.is_offline()
                             && source.counters().requests_sent >= UNREACHABLE_REQUESTS)
                 })
             })

@@ -8,6 +8,7 @@
 //! thread does IO, no busy loop. Policy lives in gnomon-core, not here.
 
 mod client;
+mod connectivity;
 pub mod serve;
 pub mod snapshot;
 pub mod sources;
@@ -92,6 +93,8 @@ pub struct Daemon {
     /// Config source lines removed by a reload (indices stay stable for the slots).
     retired_sources: Vec<usize>,
     replaced_addresses: Vec<std::net::SocketAddr>,
+    /// Config source lines a whole-line `online` (true) / `offline` named last.
+    line_connectivity: Vec<(usize, bool)>,
 }
 
 /// The local clock's reading precision as log2 seconds: the smallest step seen
@@ -198,6 +201,7 @@ impl Daemon {
             logs: Logs::default(),
             retired_sources: Vec::new(),
             replaced_addresses: Vec::new(),
+            line_connectivity: Vec::new(),
         };
         if let Some(dir) = &daemon.config.log_dir {
             let selection = &daemon.config.logs;
@@ -341,11 +345,16 @@ impl Daemon {
             ))),
             Request::Burst => {
                 let ids: Vec<_> = self.sources.iter().map(|slot| slot.id).collect();
-                let started = ids.into_iter().filter(|id| self.engine.burst(*id)).count();
+                let started = ids
+                    .into_iter()
+                    .filter(|id| self.engine.burst(*id, now))
+                    .count();
                 Response::ok(ResponseData::Done(Done {
                     done: format!("burst started on {started} sources"),
                 }))
             }
+            Request::Offline { address } => self.set_connectivity(false, address.as_deref()),
+            Request::Online { address } => self.set_connectivity(true, address.as_deref()),
             Request::Reloadsources => {
                 let (added, removed) = self.reload_sources();
                 Response::ok(ResponseData::Done(Done {
