@@ -1,12 +1,14 @@
 //! The `metrics ADDRESS:PORT` HTTP endpoint, served from the main poll loop.
 //!
-//! Owns the listening TCP socket, its connections (at most [`MAX_CONNECTIONS`], each
-//! with a request of at most [`MAX_REQUEST_BYTES`] and [`CONNECTION_TIMEOUT_NS`] to
-//! finish), parsing the request line and choosing the format from `Accept`. One
-//! request per connection (`Connection: close`). Every socket is non-blocking and in
-//! the poll set, so a slow or hostile client costs a slot, never a wait. What the body
-//! says is the caller's business (a closure); it must not read engine state itself.
+//! Owns the endpoint's limits (at most [`MAX_CONNECTIONS`], each with a request of at
+//! most [`MAX_REQUEST_BYTES`] and [`CONNECTION_TIMEOUT_NS`] to finish), parsing the
+//! request line and choosing the format from `Accept`. One request per connection
+//! (`Connection: close`). The listening TCP socket and its connections (non-blocking,
+//! all in the poll set, so a slow or hostile client costs a slot, never a wait) are
+//! [`super::connections`]'. What the body says is the caller's business (a closure);
+//! it must not read engine state itself.
 
+use super::connections::{Connection, Connections, Limits};
 use crate::sys::fd::Readiness;
 use crate::sys::tcp::{TcpListener, TcpStream};
 use std::io;
@@ -21,6 +23,11 @@ pub const MAX_REQUEST_BYTES: usize = 4096;
 pub const CONNECTION_TIMEOUT_NS: i64 = 5_000_000_000;
 /// Connections accepted per loop turn.
 const MAX_ACCEPTS_PER_TURN: usize = 16;
+const LIMITS: Limits = Limits {
+    max_connections: MAX_CONNECTIONS,
+    max_accepts_per_turn: MAX_ACCEPTS_PER_TURN,
+    timeout_ns: CONNECTION_TIMEOUT_NS,
+};
 
 /// Which text format the client asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,19 +38,10 @@ pub enum Format {
     Classic,
 }
 
-struct Connection {
-    stream: TcpStream,
-    input: Vec<u8>,
-    output: Vec<u8>,
-    written: usize,
-    opened_at_ns: i64,
-}
-
 /// The listening socket and its connections.
 pub struct MetricsServer {
-    listener: TcpListener,
     address: SocketAddr,
-    connections: Vec<Connection>,
+    connections: Connections<TcpListener>,
     /// Requests answered (any status), for tests and logs.
     pub requests: u64,
 }
@@ -53,9 +51,8 @@ impl MetricsServer {
         let listener = TcpListener::bind(address)?;
         let address = listener.local_addr()?;
         Ok(MetricsServer {
-            listener,
             address,
-            connections: Vec::new(),
+            connections: Connections::new(listener, LIMITS),
             requests: 0,
         })
     }
@@ -66,26 +63,7 @@ impl MetricsServer {
 
     /// The descriptors to poll: the listener first, then each connection.
     pub fn poll_entries(&self) -> Vec<(RawFd, Readiness)> {
-        let mut entries = Vec::with_capacity(1 + self.connections.len());
-        entries.push((
-            self.listener.raw_fd(),
-            Readiness {
-                readable: self.connections.len() < MAX_CONNECTIONS,
-                ..Readiness::default()
-            },
-        ));
-        for connection in &self.connections {
-            let writing = !connection.output.is_empty();
-            entries.push((
-                connection.stream.raw_fd(),
-                Readiness {
-                    readable: !writing,
-                    writable: writing,
-                    ..Readiness::default()
-                },
-            ));
-        }
-        entries
+        self.connections.poll_entries()
     }
 
     /// The longest the caller may sleep in poll before [`Self::handle_ready`] must run
@@ -102,44 +80,21 @@ impl MetricsServer {
         now_monotonic_ns: i64,
         body: &mut dyn FnMut(Format) -> String,
     ) {
-        let mut closed = vec![false; self.connections.len()];
-        for (index, connection) in self.connections.iter_mut().enumerate() {
-            let expired = now_monotonic_ns - connection.opened_at_ns > CONNECTION_TIMEOUT_NS;
-            let readiness = ready.get(index + 1).copied().unwrap_or_default();
-            closed[index] = expired || serve(connection, &readiness, body, &mut self.requests);
-        }
-        let mut index = 0;
-        self.connections.retain(|_| {
-            index += 1;
-            !closed[index - 1]
-        });
-        if ready.first().is_some_and(|r| r.readable) {
-            for _ in 0..MAX_ACCEPTS_PER_TURN {
-                if self.connections.len() >= MAX_CONNECTIONS {
-                    break;
-                }
-                match self.listener.accept() {
-                    Ok(stream) => self.connections.push(Connection {
-                        stream,
-                        input: Vec::new(),
-                        output: Vec::new(),
-                        written: 0,
-                        opened_at_ns: now_monotonic_ns,
-                    }),
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(error) => {
-                        tracing::debug!("metrics {}: accept failed: {error}", self.address);
-                        break;
-                    }
-                }
-            }
+        let requests = &mut self.requests;
+        let accept_error =
+            self.connections
+                .handle_ready(ready, now_monotonic_ns, |connection, readiness| {
+                    serve(connection, readiness, body, requests)
+                });
+        if let Some(error) = accept_error {
+            tracing::debug!("metrics {}: accept failed: {error}", self.address);
         }
     }
 }
 
 /// Progress one connection; true when it is finished (or broken) and should close.
 fn serve(
-    connection: &mut Connection,
+    connection: &mut Connection<TcpStream>,
     readiness: &Readiness,
     body: &mut dyn FnMut(Format) -> String,
     requests: &mut u64,

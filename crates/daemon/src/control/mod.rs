@@ -2,6 +2,7 @@
 //! the metrics endpoint and the clockbound file (observe) that read the same views.
 
 pub mod clockbound;
+pub mod connections;
 pub mod metrics;
 pub mod metrics_server;
 pub mod observe;

@@ -1,10 +1,13 @@
 //! The control socket: accepting monitoring clients inside the main poll loop.
 //!
-//! Owns the listening Unix socket, the open connections (bounded in number, size and
-//! age), line framing, and the permission check: commands that change state need
-//! root (SO_PEERCRED uid 0). What a request means is the caller's business, through a
-//! handler closure. Never blocks: every socket is non-blocking and in the poll set.
+//! Owns the socket's path, line framing (one JSON request line, one response line
+//! per connection, at most [`MAX_REQUEST_BYTES`]), and the permission check: commands
+//! that change state need root (SO_PEERCRED uid 0). The connections themselves
+//! (bounded in number and age, non-blocking, all in the poll set) are
+//! [`super::connections`]'. What a request means is the caller's business, through a
+//! handler closure.
 
+use super::connections::{Connection, Connections, Limits};
 use super::protocol::{Request, Response, MAX_REQUEST_BYTES};
 use crate::sys::fd::Readiness;
 use crate::sys::unix::{PeerCredentials, UnixListener, UnixStream};
@@ -16,20 +19,17 @@ use std::path::{Path, PathBuf};
 const MAX_CONNECTIONS: usize = 32;
 /// A connection that has not finished its exchange after this long is dropped.
 const CONNECTION_TIMEOUT_NS: i64 = 5_000_000_000;
-
-struct Connection {
-    stream: UnixStream,
-    input: Vec<u8>,
-    output: Vec<u8>,
-    written: usize,
-    opened_at_ns: i64,
-}
+const LIMITS: Limits = Limits {
+    max_connections: MAX_CONNECTIONS,
+    // No limit but the free slots.
+    max_accepts_per_turn: MAX_CONNECTIONS,
+    timeout_ns: CONNECTION_TIMEOUT_NS,
+};
 
 /// The listening control socket and its connections.
 pub struct ControlServer {
-    listener: UnixListener,
     path: PathBuf,
-    connections: Vec<Connection>,
+    connections: Connections<UnixListener>,
 }
 
 impl ControlServer {
@@ -41,9 +41,8 @@ impl ControlServer {
         }
         let listener = UnixListener::bind(path, 0o666)?;
         Ok(ControlServer {
-            listener,
             path: path.to_owned(),
-            connections: Vec::new(),
+            connections: Connections::new(listener, LIMITS),
         })
     }
 
@@ -53,26 +52,7 @@ impl ControlServer {
 
     /// The descriptors to poll: the listener first, then each connection.
     pub fn poll_entries(&self) -> Vec<(RawFd, Readiness)> {
-        let mut entries = Vec::with_capacity(1 + self.connections.len());
-        entries.push((
-            self.listener.raw_fd(),
-            Readiness {
-                readable: self.connections.len() < MAX_CONNECTIONS,
-                ..Readiness::default()
-            },
-        ));
-        for connection in &self.connections {
-            let writing = !connection.output.is_empty();
-            entries.push((
-                connection.stream.raw_fd(),
-                Readiness {
-                    readable: !writing,
-                    writable: writing,
-                    ..Readiness::default()
-                },
-            ));
-        }
-        entries
+        self.connections.poll_entries()
     }
 
     /// Serve what `ready` (in the order of [`Self::poll_entries`]) says is ready.
@@ -82,39 +62,16 @@ impl ControlServer {
         now_monotonic_ns: i64,
         handler: &mut dyn FnMut(&Request, &PeerCredentials) -> Response,
     ) {
-        let mut closed = vec![false; self.connections.len()];
-        for (index, connection) in self.connections.iter_mut().enumerate() {
-            let Some(readiness) = ready.get(index + 1) else {
-                continue;
-            };
-            let expired = now_monotonic_ns - connection.opened_at_ns > CONNECTION_TIMEOUT_NS;
-            closed[index] = expired || serve_connection(connection, readiness, handler);
-        }
-        let mut index = 0;
-        self.connections.retain(|_| {
-            index += 1;
-            !closed[index - 1]
-        });
-        if ready.first().is_some_and(|r| r.readable) {
-            while self.connections.len() < MAX_CONNECTIONS {
-                match self.listener.accept() {
-                    Ok(stream) => self.connections.push(Connection {
-                        stream,
-                        input: Vec::new(),
-                        output: Vec::new(),
-                        written: 0,
-                        opened_at_ns: now_monotonic_ns,
-                    }),
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(error) => {
-                        tracing::warn!(
-                            "control socket {}: accept failed: {error}",
-                            self.path.display()
-                        );
-                        break;
-                    }
-                }
-            }
+        let accept_error =
+            self.connections
+                .handle_ready(ready, now_monotonic_ns, |connection, readiness| {
+                    serve_connection(connection, readiness, handler)
+                });
+        if let Some(error) = accept_error {
+            tracing::warn!(
+                "control socket {}: accept failed: {error}",
+                self.path.display()
+            );
         }
     }
 }
@@ -127,7 +84,7 @@ impl Drop for ControlServer {
 
 /// Read, answer, write. Returns true when the connection is finished.
 fn serve_connection(
-    connection: &mut Connection,
+    connection: &mut Connection<UnixStream>,
     readiness: &Readiness,
     handler: &mut dyn FnMut(&Request, &PeerCredentials) -> Response,
 ) -> bool {

@@ -1,0 +1,261 @@
+//! A bounded set of stream connections served from the main poll loop: what the
+//! control socket (server.rs) and the metrics endpoint (metrics_server.rs) share.
+//!
+//! Owns the listening socket, accepting from it while fewer than
+//! [`Limits::max_connections`] are open (at most [`Limits::max_accepts_per_turn`] a
+//! turn, the rest wait in the listen backlog), each connection's input and output
+//! buffers and its age, the poll entries (the listener first, readable only while
+//! there is room; then each connection, readable until a response is queued and
+//! writable after that), and closing connections that are finished, broken or older
+//! than [`Limits::timeout_ns`]. Never blocks: every socket is non-blocking and in the
+//! poll set, so a slow or hostile client costs a slot, never a wait. What a connection
+//! reads, how it frames and answers, and how it logs a failed accept is the protocol's
+//! business: the caller passes a function that progresses one connection.
+
+use crate::sys::fd::Readiness;
+use crate::sys::tcp::{TcpListener, TcpStream};
+use crate::sys::unix::{UnixListener, UnixStream};
+use std::io;
+use std::os::fd::RawFd;
+
+/// A listening stream socket.
+pub trait Listener {
+    type Stream: Stream;
+    fn raw_fd(&self) -> RawFd;
+    /// A new connection, non-blocking; `WouldBlock` when none is waiting.
+    fn accept(&self) -> io::Result<Self::Stream>;
+}
+
+/// A connected stream socket.
+pub trait Stream {
+    fn raw_fd(&self) -> RawFd;
+}
+
+impl Listener for UnixListener {
+    type Stream = UnixStream;
+    fn raw_fd(&self) -> RawFd {
+        UnixListener::raw_fd(self)
+    }
+    fn accept(&self) -> io::Result<UnixStream> {
+        UnixListener::accept(self)
+    }
+}
+
+impl Stream for UnixStream {
+    fn raw_fd(&self) -> RawFd {
+        UnixStream::raw_fd(self)
+    }
+}
+
+impl Listener for TcpListener {
+    type Stream = TcpStream;
+    fn raw_fd(&self) -> RawFd {
+        TcpListener::raw_fd(self)
+    }
+    fn accept(&self) -> io::Result<TcpStream> {
+        TcpListener::accept(self)
+    }
+}
+
+impl Stream for TcpStream {
+    fn raw_fd(&self) -> RawFd {
+        TcpStream::raw_fd(self)
+    }
+}
+
+/// How many connections, how fast they are taken on, and how long each may last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Most connections accepted in one turn of the loop.
+    pub max_accepts_per_turn: usize,
+    /// A connection still open this long after it was accepted is closed.
+    pub timeout_ns: i64,
+}
+
+/// One open connection: what arrived so far and the response being sent.
+pub struct Connection<S> {
+    pub stream: S,
+    /// Bytes received so far.
+    pub input: Vec<u8>,
+    /// The response; empty until one is queued, and the connection is polled for
+    /// writing from then on.
+    pub output: Vec<u8>,
+    /// How much of `output` has been sent.
+    pub written: usize,
+    opened_at_ns: i64,
+}
+
+/// The listener and its open connections.
+pub struct Connections<L: Listener> {
+    listener: L,
+    limits: Limits,
+    open: Vec<Connection<L::Stream>>,
+}
+
+impl<L: Listener> Connections<L> {
+    pub fn new(listener: L, limits: Limits) -> Connections<L> {
+        Connections {
+            listener,
+            limits,
+            open: Vec::new(),
+        }
+    }
+
+    pub fn listener(&self) -> &L {
+        &self.listener
+    }
+
+    /// No connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// The descriptors to poll: the listener first, then each connection.
+    pub fn poll_entries(&self) -> Vec<(RawFd, Readiness)> {
+        let mut entries = Vec::with_capacity(1 + self.open.len());
+        entries.push((
+            self.listener.raw_fd(),
+            Readiness {
+                readable: self.open.len() < self.limits.max_connections,
+                ..Readiness::default()
+            },
+        ));
+        for connection in &self.open {
+            let writing = !connection.output.is_empty();
+            entries.push((
+                connection.stream.raw_fd(),
+                Readiness {
+                    readable: !writing,
+                    writable: writing,
+                    ..Readiness::default()
+                },
+            ));
+        }
+        entries
+    }
+
+    /// Act on what `ready` (in the order of [`Self::poll_entries`]) says: progress each
+    /// connection with `serve` (true: it is finished or broken), close those and the
+    /// expired ones (which are not served), then accept new connections if the
+    /// listener is ready. Returns the error that stopped accepting, if any (an empty
+    /// backlog is none), for the caller to log.
+    pub fn handle_ready(
+        &mut self,
+        ready: &[Readiness],
+        now_monotonic_ns: i64,
+        mut serve: impl FnMut(&mut Connection<L::Stream>, &Readiness) -> bool,
+    ) -> Option<io::Error> {
+        let timeout_ns = self.limits.timeout_ns;
+        let mut closed = vec![false; self.open.len()];
+        for (index, connection) in self.open.iter_mut().enumerate() {
+            let expired = now_monotonic_ns - connection.opened_at_ns > timeout_ns;
+            let readiness = ready.get(index + 1).copied().unwrap_or_default();
+            closed[index] = expired || serve(connection, &readiness);
+        }
+        let mut index = 0;
+        self.open.retain(|_| {
+            index += 1;
+            !closed[index - 1]
+        });
+        if !ready.first().is_some_and(|r| r.readable) {
+            return None;
+        }
+        for _ in 0..self.limits.max_accepts_per_turn {
+            if self.open.len() >= self.limits.max_connections {
+                break;
+            }
+            match self.listener.accept() {
+                Ok(stream) => self.open.push(Connection {
+                    stream,
+                    input: Vec::new(),
+                    output: Vec::new(),
+                    written: 0,
+                    opened_at_ns: now_monotonic_ns,
+                }),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) => return Some(error),
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_connections: 2,
+        max_accepts_per_turn: 1,
+        timeout_ns: 1_000,
+    };
+
+    fn readable() -> Readiness {
+        Readiness {
+            readable: true,
+            ..Readiness::default()
+        }
+    }
+
+    #[test]
+    fn accepts_up_to_the_limits_serves_and_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("socket");
+        let mut connections = Connections::new(UnixListener::bind(&path, 0o600).unwrap(), LIMITS);
+        let _clients: Vec<UnixStream> = (0..3)
+            .map(|_| UnixStream::connect(&path).unwrap())
+            .collect();
+        let mut served = 0;
+        let mut serve = |connection: &mut Connection<UnixStream>, _: &Readiness| {
+            served += 1;
+            connection.output = b"done".to_vec();
+            false
+        };
+        // Nothing to accept while the listener is not ready; then one a turn.
+        assert!(connections
+            .handle_ready(&[Readiness::default()], 0, &mut serve)
+            .is_none());
+        assert!(connections.is_empty());
+        assert!(connections
+            .handle_ready(&[readable()], 0, &mut serve)
+            .is_none());
+        assert_eq!(connections.poll_entries().len(), 2);
+        assert!(connections
+            .handle_ready(&[readable()], 10, &mut serve)
+            .is_none());
+        let entries = connections.poll_entries();
+        assert_eq!(entries.len(), 3);
+        // Full: the listener is not polled, the third client waits in the backlog.
+        assert!(!entries[0].1.readable);
+        assert!(connections
+            .handle_ready(&[readable()], 20, &mut serve)
+            .is_none());
+        assert_eq!(connections.poll_entries().len(), 3);
+        assert_eq!(served, 3, "the first on two turns, the second on one");
+        // A queued response turns a connection from reading to writing.
+        assert!(entries[1].1.writable && !entries[1].1.readable);
+        assert!(entries[2].1.readable && !entries[2].1.writable);
+        // Past the timeout a connection is closed without being served; a finished one too.
+        let mut calls = 0;
+        connections.handle_ready(
+            &[readable()],
+            1_005,
+            |_: &mut Connection<UnixStream>, _: &Readiness| {
+                calls += 1;
+                true
+            },
+        );
+        assert_eq!(
+            calls, 1,
+            "only the connection opened at 10 ns is within the timeout"
+        );
+        // Both closed; the third client got a slot this same turn.
+        assert_eq!(connections.poll_entries().len(), 2);
+        assert_eq!(
+            connections.listener().raw_fd(),
+            connections.poll_entries()[0].0
+        );
+    }
+}
