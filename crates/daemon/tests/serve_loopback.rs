@@ -473,11 +473,21 @@ fn an_ipv6_socket_that_cannot_be_opened_is_logged_once_and_ipv4_serves() {
 
 #[test]
 fn chronyd_with_xleave_gets_interleaved_replies() {
+    chronyd_with_xleave_gets_interleaved_replies_from(&[]);
+}
+
+#[test]
+fn chronyd_with_xleave_gets_interleaved_replies_from_server_threads() {
+    // The workers stamp interleaved replies in the kernel too (sendmmsg with a
+    // per-message SO_TIMESTAMPING request, the error queue read on POLLPRI).
+    chronyd_with_xleave_gets_interleaved_replies_from(&["server_threads 2"]);
+}
+
+fn chronyd_with_xleave_gets_interleaved_replies_from(extra: &[&str]) {
     let port = free_udp_port();
-    let gnomond = Gnomond::start(
-        &["-4"],
-        &server_lines(port, &["allow 127.0.0.1", "local stratum 4"]),
-    );
+    let mut lines = vec!["allow 127.0.0.1", "local stratum 4"];
+    lines.extend_from_slice(extra);
+    let gnomond = Gnomond::start(&["-4"], &server_lines(port, &lines));
     let client = Chronyd::start(&format!(
         "server 127.0.0.1 port {port} iburst minpoll -2 maxpoll -2 xleave"
     ));
@@ -490,15 +500,20 @@ fn chronyd_with_xleave_gets_interleaved_replies() {
             .output()
             .expect("chronyc (apt-get install chrony)");
         let text = String::from_utf8_lossy(&output.stdout).to_string();
-        if text
+        // The second interleaved exchange is the first to carry a transmit timestamp
+        // the kernel took (the first carries the one read before sending).
+        let interleaved = text
             .lines()
-            .any(|line| line.starts_with("Interleaved") && line.ends_with("Yes"))
-        {
+            .any(|line| line.starts_with("Interleaved") && line.ends_with("Yes"));
+        let kernel_stamped = gnomond.control("serverstats")["ntp_kernel_tx_timestamps"]
+            .as_u64()
+            .unwrap_or(0);
+        if interleaved && kernel_stamped >= 1 {
             break text;
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "chronyd never used interleaved mode:\n{text}\n{}",
+            "chronyd never used interleaved mode with kernel TX timestamps:\n{text}\n{}",
             gnomond.log()
         );
         std::thread::sleep(Duration::from_millis(500));

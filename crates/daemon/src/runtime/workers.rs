@@ -4,11 +4,14 @@
 //! kernel spreads clients over them by address and port) and recvmmsg/sendmmsg
 //! batches, and one gnomon-core `Server` they share (access table, client log, rate
 //! limiter, interleaved timestamps), locked per batch while deciding and again while
-//! counting, never across a system call. Workers read the system variables and the clock mapping
-//! from the main thread's lock-free [`SnapshotCell`]; the transmit timestamp of a batch
-//! is read just before its sendmmsg. A worker waits in poll(2) at most
-//! [`WORKER_WAIT`] so it notices a stop. Without `server_threads` (the default) none
-//! of this runs: DESIGN rule 3's one-thread mode serves from the main loop instead.
+//! counting, never across a system call. Workers read the system variables and the
+//! clock mapping from the main thread's lock-free [`SnapshotCell`]; the transmit
+//! timestamp of a batch is read just before its sendmmsg. Replies to clients in
+//! interleaved mode ask the kernel for a TX timestamp; the worker reads those from its
+//! socket's error queue (POLLPRI) and keeps them for the client's next request, as
+//! the main loop does. A worker waits in poll(2) at most [`WORKER_WAIT`] so it
+//! notices a stop. Without `server_threads` (the default) none of this runs: DESIGN
+//! rule 3's one-thread mode serves from the main loop instead.
 //!
 //! It must not touch the engine or the clock object (they belong to the main
 //! thread), log per packet, or allocate per packet.
@@ -18,6 +21,7 @@ use super::snapshot::{ServingSnapshot, SnapshotCell};
 use crate::config::Config;
 use crate::sys::batch::Batch;
 use crate::sys::fd::{PollSet, Readiness};
+use crate::sys::socket::TimestampSupport;
 use crate::sys::timex::{monotonic_now_ns, realtime_now};
 use gnomon_core::client_table::DEFAULT_CAPACITY;
 use gnomon_core::serving::{DropReason, Served, Server, TimestampKind};
@@ -34,6 +38,8 @@ pub const BATCH_LEN: usize = 64;
 pub const WORKER_WAIT: Duration = Duration::from_millis(200);
 /// Batches taken from one socket before polling again.
 const MAX_BATCHES_PER_WAKE: usize = 64;
+/// Kernel TX timestamps taken from one socket's error queue per wake.
+const MAX_TX_TIMESTAMPS_PER_WAKE: usize = 1024;
 
 /// The running workers.
 pub struct Workers {
@@ -73,7 +79,7 @@ impl Workers {
         for index in 0..count {
             let mut sockets = Vec::new();
             for address in server_addresses(config) {
-                match open_server_socket(address, true, false) {
+                match open_server_socket(address, true, true) {
                     Ok(socket) => {
                         if index == 0 {
                             tracing::info!(
@@ -140,7 +146,7 @@ impl Drop for Workers {
 }
 
 fn run_worker(
-    sockets: Vec<ServerSocket>,
+    mut sockets: Vec<ServerSocket>,
     shared: Arc<Mutex<Server>>,
     cell: Arc<SnapshotCell>,
     stop: Arc<AtomicBool>,
@@ -152,98 +158,181 @@ fn run_worker(
             socket.socket.raw_fd(),
             Readiness {
                 readable: true,
+                priority: socket.timestamps == TimestampSupport::RxAndTx,
                 ..Readiness::default()
             },
         );
     }
-    let mut incoming = Batch::new(BATCH_LEN);
-    let mut outgoing = Batch::new(BATCH_LEN);
-    let placeholder: SocketAddr = ([0, 0, 0, 0], 0).into();
-    let mut pending = [(Served::Drop(DropReason::Malformed), placeholder); BATCH_LEN];
-    let mut last = initial;
+    let mut worker = Worker {
+        incoming: Batch::new(BATCH_LEN),
+        outgoing: Batch::new(BATCH_LEN),
+        pending: [(
+            Served::Drop(DropReason::Malformed),
+            ([0, 0, 0, 0], 0).into(),
+        ); BATCH_LEN],
+        last: initial,
+        shared,
+        cell,
+    };
     while !stop.load(Ordering::Relaxed) {
         let Ok(ready) = poll_set.wait(Some(WORKER_WAIT)) else {
             continue;
         };
-        for (socket, readiness) in sockets.iter().zip(ready) {
+        for (socket, readiness) in sockets.iter_mut().zip(ready) {
+            if (readiness.priority || readiness.error)
+                && worker.drain_tx_timestamps(socket).is_err()
+            {
+                return;
+            }
             if !(readiness.readable || readiness.error) {
                 continue;
             }
             for _ in 0..MAX_BATCHES_PER_WAKE {
-                let count = match incoming.recv(&socket.socket) {
-                    Ok(count) if count > 0 => count,
-                    _ => break,
-                };
-                if let Some(snapshot) = cell.read() {
-                    last = snapshot;
-                }
-                let Ok(mut server) = shared.lock() else {
-                    return;
-                };
-                let now_ns = monotonic_now_ns();
-                let mut out = 0;
-                for index in 0..count {
-                    let Some(packet) = incoming.received(index) else {
-                        continue;
-                    };
-                    let Some(from) = packet.from else {
-                        continue;
-                    };
-                    let (received_at, rx_kind) = match packet.kernel_rx {
-                        Some(kernel) => (last.clock_time_of_system(kernel), TimestampKind::Kernel),
-                        None => (
-                            last.clock_time_of_system(realtime_now()),
-                            TimestampKind::Daemon,
-                        ),
-                    };
-                    let served = server.on_datagram(
-                        packet.data,
-                        from.ip(),
-                        received_at,
-                        rx_kind,
-                        now_ns,
-                        &last.system,
-                    );
-                    if !matches!(served, Served::Drop(_)) {
-                        pending[out] = (served, from);
-                        out += 1;
-                    }
-                }
-                // The transmit timestamp: one clock read just before the send call.
-                let transmit = NtpTimestamp::from_unix(last.clock_time_of_system(realtime_now()));
-                for (slot, (served, to)) in pending[..out].iter().enumerate() {
-                    let bytes = match *served {
-                        Served::Reply(mut reply) => {
-                            reply.transmit_timestamp = transmit;
-                            reply.to_bytes()
-                        }
-                        Served::InterleavedReply(reply, _) | Served::KissOfDeath(reply) => {
-                            reply.to_bytes()
-                        }
-                        Served::Drop(_) => continue,
-                    };
-                    outgoing.set_outgoing(slot, &bytes, *to);
-                }
-                // The send runs unlocked, in parallel with the other workers.
-                drop(server);
-                let sent = outgoing.send(&socket.socket, out).unwrap_or(0);
-                let Ok(mut server) = shared.lock() else {
-                    return;
-                };
-                for (slot, (served, _)) in pending[..out].iter().enumerate() {
-                    if let (Served::Reply(reply) | Served::InterleavedReply(reply, _), true) =
-                        (served, slot < sent)
-                    {
-                        // For a later interleaved request: when this reply left.
-                        server.note_reply_sent(reply.receive_timestamp, transmit);
-                    }
-                    server.on_sent(served, slot < sent, TimestampKind::Daemon);
-                }
-                drop(server);
-                if count < incoming.capacity() {
-                    break;
+                match worker.serve_batch(socket) {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(Poisoned) => return,
                 }
             }
         }
+    }
+}
+
+/// Another worker panicked while holding the shared server.
+struct Poisoned;
+
+/// One worker thread's buffers and its view of the shared state.
+struct Worker {
+    incoming: Batch,
+    outgoing: Batch,
+    pending: [(Served, SocketAddr); BATCH_LEN],
+    last: ServingSnapshot,
+    shared: Arc<Mutex<Server>>,
+    cell: Arc<SnapshotCell>,
+}
+
+impl Worker {
+    /// Receive one batch from `socket`, answer it with one sendmmsg; true when the
+    /// batch was full (more may wait).
+    fn serve_batch(&mut self, socket: &mut ServerSocket) -> Result<bool, Poisoned> {
+        let count = match self.incoming.recv(&socket.socket) {
+            Ok(count) if count > 0 => count,
+            _ => return Ok(false),
+        };
+        if let Some(snapshot) = self.cell.read() {
+            self.last = snapshot;
+        }
+        let last = self.last;
+        let mut server = self.shared.lock().map_err(|_| Poisoned)?;
+        let now_ns = monotonic_now_ns();
+        let mut out = 0;
+        for index in 0..count {
+            let Some(packet) = self.incoming.received(index) else {
+                continue;
+            };
+            let Some(from) = packet.from else {
+                continue;
+            };
+            let (received_at, rx_kind) = match packet.kernel_rx {
+                Some(kernel) => (last.clock_time_of_system(kernel), TimestampKind::Kernel),
+                None => (
+                    last.clock_time_of_system(realtime_now()),
+                    TimestampKind::Daemon,
+                ),
+            };
+            let served = server.on_datagram(
+                packet.data,
+                from.ip(),
+                received_at,
+                rx_kind,
+                now_ns,
+                &last.system,
+            );
+            if !matches!(served, Served::Drop(_)) {
+                self.pending[out] = (served, from);
+                out += 1;
+            }
+        }
+        // The transmit timestamp: one clock read just before the send call.
+        let transmit = NtpTimestamp::from_unix(last.clock_time_of_system(realtime_now()));
+        let stamp_interleaved = socket.timestamps == TimestampSupport::RxAndTx;
+        for (slot, (served, to)) in self.pending[..out].iter().enumerate() {
+            let bytes = match *served {
+                Served::Reply(mut reply) => {
+                    reply.transmit_timestamp = transmit;
+                    reply.to_bytes()
+                }
+                Served::InterleavedReply(reply, _) | Served::KissOfDeath(reply) => reply.to_bytes(),
+                Served::Drop(_) => continue,
+            };
+            self.outgoing.set_outgoing(slot, &bytes, *to);
+            // A client in interleaved mode will ask when this reply left: have the
+            // kernel stamp it (other replies cost no error-queue entry).
+            if stamp_interleaved && matches!(served, Served::InterleavedReply(..)) {
+                self.outgoing.request_tx_timestamp(slot);
+            }
+        }
+        // The send runs unlocked, in parallel with the other workers.
+        drop(server);
+        let sent = self.outgoing.send(&socket.socket, out).unwrap_or(0);
+        let mut server = self.shared.lock().map_err(|_| Poisoned)?;
+        for (slot, (served, _)) in self.pending[..out].iter().enumerate() {
+            let ok = slot < sent;
+            if let (Served::Reply(reply) | Served::InterleavedReply(reply, _), true) = (served, ok)
+            {
+                // For a later interleaved request: when this reply left.
+                server.note_reply_sent(reply.receive_timestamp, transmit);
+                if stamp_interleaved && matches!(served, Served::InterleavedReply(..)) {
+                    // The kernel numbers stamped sends in order (OPT_ID).
+                    socket.tx_ring.record(reply.receive_timestamp.to_bits());
+                }
+            }
+            server.on_sent(served, ok, TimestampKind::Daemon);
+        }
+        Ok(count == self.incoming.capacity())
+    }
+
+    /// Take the kernel's TX timestamps of interleaved replies from `socket`'s error
+    /// queue and keep them for the clients' next requests.
+    fn drain_tx_timestamps(&mut self, socket: &mut ServerSocket) -> Result<(), Poisoned> {
+        if let Some(snapshot) = self.cell.read() {
+            self.last = snapshot;
+        }
+        let mut stamps = [(0u64, NtpTimestamp::ZERO); BATCH_LEN];
+        let mut found = 0;
+        for _ in 0..MAX_TX_TIMESTAMPS_PER_WAKE {
+            match socket.socket.recv_tx_timestamp() {
+                Ok(Some(stamp)) => {
+                    if let Some(key) = socket.tx_ring.take(stamp.send_index) {
+                        let sent_at =
+                            NtpTimestamp::from_unix(self.last.clock_time_of_system(stamp.time));
+                        stamps[found] = (key, sent_at);
+                        found += 1;
+                        if found == stamps.len() {
+                            self.note_precise(&stamps[..found])?;
+                            found = 0;
+                        }
+                    }
+                }
+                Ok(None) => continue,
+                Err(_) => break,
+            }
+        }
+        self.note_precise(&stamps[..found])
+    }
+
+    fn note_precise(&self, stamps: &[(u64, NtpTimestamp)]) -> Result<(), Poisoned> {
+        if stamps.is_empty() {
+            return Ok(());
+        }
+        let mut server = self.shared.lock().map_err(|_| Poisoned)?;
+        for (key, sent_at) in stamps {
+            server.note_precise_transmit(
+                NtpTimestamp::from_bits(*key),
+                *sent_at,
+                TimestampKind::Kernel,
+            );
+        }
+        Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! Batched UDP receive and send (`recvmmsg` / `sendmmsg`), through glibc.
 //!
 //! Owns a preallocated set of buffers, addresses, control buffers and message headers,
-//! so a batch is received or sent with one system call and no allocation. DESIGN rule 3:
+//! so a batch is received or sent with one system call and no allocation; a sent
+//! datagram may ask for a kernel TX timestamp (interleaved replies). DESIGN rule 3:
 //! batching is for worker threads (`server_threads`) and the load generator only; the
 //! one-thread main loop keeps `recvmsg`/`sendto`. Each message has exactly one iovec.
 //! Policy (what to answer) does not belong here.
@@ -34,6 +35,8 @@ pub struct Batch {
     controls: Vec<[u64; CONTROL_WORDS]>,
     iovecs: Vec<libc::iovec>,
     headers: Vec<libc::mmsghdr>,
+    /// Outgoing slots that ask the kernel for a TX timestamp.
+    stamp_tx: Vec<bool>,
     received: usize,
 }
 
@@ -51,6 +54,7 @@ impl Batch {
             iovecs: vec![unsafe { zeroed() }; capacity],
             // SAFETY: as above.
             headers: vec![unsafe { zeroed() }; capacity],
+            stamp_tx: vec![false; capacity],
             received: 0,
         }
     }
@@ -85,6 +89,9 @@ impl Batch {
             if receiving {
                 header.msg_control = self.controls[i].as_mut_ptr() as *mut libc::c_void;
                 header.msg_controllen = size_of::<[u64; CONTROL_WORDS]>();
+            } else if self.stamp_tx[i] {
+                header.msg_control = self.controls[i].as_mut_ptr() as *mut libc::c_void;
+                header.msg_controllen = write_tx_timestamp_request(&mut self.controls[i]);
             }
             self.headers[i] = libc::mmsghdr {
                 msg_hdr: header,
@@ -137,6 +144,14 @@ impl Batch {
         let (storage, address_len) = to_sockaddr(&to);
         self.addresses[index] = storage;
         self.address_lengths[index] = address_len;
+        self.stamp_tx[index] = false;
+    }
+
+    /// Ask the kernel for a software TX timestamp of slot `index`'s datagram (an
+    /// SO_TIMESTAMPING control message; the socket must number them with OPT_ID, see
+    /// `UdpSocket::enable_server_timestamps`). Until the next `set_outgoing`.
+    pub fn request_tx_timestamp(&mut self, index: usize) {
+        self.stamp_tx[index] = true;
     }
 
     /// Mutable access to the buffer of slot `index` (to write a reply in place).
@@ -162,6 +177,35 @@ impl Batch {
         })?;
         Ok(sent as usize)
     }
+}
+
+/// Write one SO_TIMESTAMPING control message asking for a software TX timestamp into
+/// `control`; returns the control length to send.
+fn write_tx_timestamp_request(control: &mut [u64; CONTROL_WORDS]) -> usize {
+    *control = [0; CONTROL_WORDS];
+    // SAFETY: an all-zero msghdr is valid; only the control fields are used by the
+    // CMSG macros below.
+    let mut message: libc::msghdr = unsafe { zeroed() };
+    message.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    // SAFETY: CMSG_SPACE only computes a size.
+    message.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<u32>() as u32) } as usize;
+    // SAFETY: the control buffer (128 bytes) holds one cmsg with a u32 payload.
+    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&message) };
+    if cmsg.is_null() {
+        return 0;
+    }
+    // SAFETY: cmsg points at the start of the live control buffer, large enough for
+    // the header and the u32 written below.
+    unsafe {
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SO_TIMESTAMPING;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u32>() as u32) as usize;
+        std::ptr::write_unaligned(
+            libc::CMSG_DATA(cmsg) as *mut u32,
+            libc::SOF_TIMESTAMPING_TX_SOFTWARE,
+        );
+    }
+    message.msg_controllen
 }
 
 #[cfg(test)]
