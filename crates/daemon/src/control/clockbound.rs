@@ -20,9 +20,11 @@ pub const STALE_AFTER_NS: u64 = 150_000_000_000;
 const MIN_WRITE_INTERVAL_NS: i64 = 1_000_000_000;
 
 /// The bound at `clock_now` for a reader of the system clock at `system_ns`, seconds:
-/// root delay/2 + root dispersion + the correction still to be slewed + the gap
-/// between the system clock and the disciplined clock (0 unless that one is virtual,
-/// as with `-x`). None while the engine is not synchronised.
+/// root delay/2 + root dispersion of the corrected clock (the engine's bound, which
+/// leaves out the pending correction the served root dispersion includes) + the
+/// correction still to be slewed now + the gap between the system clock and the
+/// disciplined clock (0 unless that one is virtual, as with `-x`). None while the
+/// engine is not synchronised.
 pub fn system_bound_s(engine: &Engine, clock_now: UnixTime, system_ns: i64) -> Option<f64> {
     let bound = engine.clock_error_bound(clock_now);
     let gap_s = (clock_now.as_nanos() - system_ns) as f64 * 1e-9;
