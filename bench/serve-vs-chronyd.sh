@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side serving throughput on loopback: gnomond (one thread, and server_threads 2)
-# against chronyd, each alone in turn, driven by bench/loadgen.
+# Side-by-side serving throughput on loopback: gnomond (one thread, server_threads 1 and
+# server_threads 2) against chronyd, each alone in turn, driven by bench/loadgen.
 #
 # For each server: the highest replies/s whose loss stays below 1% (rate search, xSTEP
 # steps of DURATION seconds), and the median/p99 latency at a fixed moderate rate.
@@ -98,17 +98,19 @@ RESULTS="$WORK/results"
 # machine hits all of them alike.
 ROUNDS=${ROUNDS:-3}
 declare -A PORT PID
-for server in chronyd gnomond-1 gnomond-2; do
+SERVERS=(chronyd gnomond-1 gnomond-w1 gnomond-w2)
+for server in "${SERVERS[@]}"; do
     PORT[$server]=$(free_port)
     case $server in
         chronyd) start_chronyd "${PORT[$server]}" ;;
         gnomond-1) start_gnomond "${PORT[$server]}" 0 ;;
-        gnomond-2) start_gnomond "${PORT[$server]}" 2 ;;
+        gnomond-w1) start_gnomond "${PORT[$server]}" 1 ;;
+        gnomond-w2) start_gnomond "${PORT[$server]}" 2 ;;
     esac
     PID[$server]=$SERVER_PID
 done
 for round in $(seq 1 "$ROUNDS"); do
-    for server in chronyd gnomond-1 gnomond-2; do
+    for server in "${SERVERS[@]}"; do
         measure "$server" "${PORT[$server]}" "${PID[$server]}" >> "$RESULTS"
     done
 done
@@ -128,8 +130,9 @@ print(f"{'server':<12} {'replies/s (<1% loss)':>21} {'median us @'+rate+'/s':>20
 for name, (rps, med, p99, loss, cpu) in rows.items():
     print(f"{name:<12} {rps:>21.0f} {med:>20.1f} {p99:>9.1f} {cpu:>13.2f}")
 c = rows["chronyd"][0] or float("nan")
-print(f"ratio gnomond 1 thread / chronyd : {rows['gnomond-1'][0] / c:.2f}")
-print(f"ratio gnomond 2 threads / chronyd: {rows['gnomond-2'][0] / c:.2f}")
-print(f"median latency gnomond-1 / chronyd: {rows['gnomond-1'][1] / rows['chronyd'][1]:.2f}")
-print(f"CPU per reply gnomond-1 / chronyd: {rows['gnomond-1'][4] / rows['chronyd'][4]:.2f}")
+print(f"ratio gnomond one thread / chronyd        : {rows['gnomond-1'][0] / c:.2f}")
+print(f"ratio gnomond server_threads 1 / chronyd : {rows['gnomond-w1'][0] / c:.2f}")
+print(f"ratio gnomond server_threads 2 / chronyd : {rows['gnomond-w2'][0] / c:.2f}")
+print(f"median latency gnomond one thread / chronyd: {rows['gnomond-1'][1] / rows['chronyd'][1]:.2f}")
+print(f"CPU per reply gnomond one thread / chronyd : {rows['gnomond-1'][4] / rows['chronyd'][4]:.2f}")
 PY
