@@ -232,6 +232,13 @@ mod tests {
     }
 
     #[test]
+    fn a_record_is_80_bytes() {
+        // docs/config.md (clientloglimit) states the size: chrony's default 512 KiB
+        // then holds 8192 records.
+        assert_eq!(std::mem::size_of::<Option<ClientRecord>>(), 80);
+    }
+
+    #[test]
     fn the_keyed_hash_spreads_neighbouring_addresses() {
         // Half a table of consecutive IPv4 (and IPv6) addresses: a poor hash would pile
         // them into few buckets and evict most; a good one evicts only the few that

@@ -315,6 +315,13 @@ fn server_and_access_errors() {
         ),
     );
     assert_error(
+        "clientloglimit 2GB",
+        &format!(
+            "{F}:1: invalid clientloglimit value \"2GB\" in: clientloglimit 2GB — expected an \
+             integer from 0 to 1073741824"
+        ),
+    );
+    assert_error(
         "pidfile",
         &format!("{F}:1: missing file in: pidfile — expected pidfile FILE (or / to disable)"),
     );

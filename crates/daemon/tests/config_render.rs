@@ -40,12 +40,23 @@ fn defaults_are_explicit() {
         "bindcmdaddress /run/gnomon/gnomond.sock\n",
         "pidfile /run/gnomon/gnomond.pid\n",
         "server_threads 0\n",
+        "clientloglimit 524288\n",
         "# makestep: not set, the clock is never stepped\n",
         "# no client is served (no allow rule, or port 0)\n",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
     assert_round_trip(&Config::default());
+}
+
+#[test]
+fn clientloglimit_is_kept_and_rendered() {
+    let config = parse("allow 10.0.0.0/8\nclientloglimit 10000000\n")
+        .unwrap()
+        .config;
+    assert_eq!(config.client_log_limit_bytes, 10_000_000);
+    assert!(render_effective(&config).contains("clientloglimit 10000000\n"));
+    assert_round_trip(&config);
 }
 
 #[test]

@@ -370,6 +370,46 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 #[test]
+fn clientloglimit_sizes_the_client_log() {
+    // 3000 bytes hold fewer than 64 records: the table keeps a power of two of
+    // 4-record buckets, and 200 clients overflow it.
+    for threads in [None, Some("server_threads 2")] {
+        let port = free_udp_port();
+        let mut lines = vec![
+            "allow 127.0.0.0/8",
+            "local stratum 5",
+            "clientloglimit 3000",
+        ];
+        lines.extend(threads);
+        let gnomond = Gnomond::start(&["-4"], &server_lines(port, &lines));
+        let capacity = gnomond.control("serverstats")["client_log_capacity"]
+            .as_u64()
+            .unwrap();
+        assert!((4..=64).contains(&capacity), "{threads:?}: {capacity}");
+        for n in 0..200u8 {
+            let flooder = UdpSocket::bind((std::net::Ipv4Addr::new(127, 20, 0, n + 1), 0)).unwrap();
+            assert!(
+                exchange(
+                    &flooder,
+                    loopback(port),
+                    &request(4, u64::from(n) + 1),
+                    Duration::from_secs(2)
+                )
+                .is_some(),
+                "{threads:?}: client {n} not answered"
+            );
+        }
+        let stats = gnomond.control("serverstats");
+        assert!(
+            stats["client_log_records_dropped"].as_u64().unwrap() >= 200 - capacity,
+            "{threads:?}: {stats}"
+        );
+        let clients = gnomond.control("clients");
+        assert!(clients["clients"].as_array().unwrap().len() as u64 <= capacity);
+    }
+}
+
+#[test]
 fn a_flood_from_many_addresses_cannot_grow_memory() {
     let port = free_udp_port();
     let gnomond = Gnomond::start(

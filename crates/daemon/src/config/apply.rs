@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use super::error::{ConfigError, Problem, Warning};
 use super::model::{
     ClockBoundConfig, Config, LocalReference, MakeStep, MaxChange, RateLimit,
-    DEFAULT_CLOCKBOUND_MAX_DRIFT_PPM,
+    DEFAULT_CLOCKBOUND_MAX_DRIFT_PPM, MAX_CLIENT_LOG_LIMIT_BYTES,
 };
 use super::values::LineCtx;
 
@@ -94,6 +94,11 @@ pub fn apply_simple(
             }
         }
         "ratelimit" => config.rate_limit = Some(ratelimit(ctx, args)?),
+        "clientloglimit" => {
+            let a = ctx.exactly(args, &["bytes"], "clientloglimit BYTES")?;
+            config.client_log_limit_bytes =
+                ctx.int("clientloglimit", a[0], 0, MAX_CLIENT_LOG_LIMIT_BYTES as i64)? as u64;
+        }
         "server_threads" => {
             let a = ctx.exactly(args, &["number of threads"], "server_threads N")?;
             let threads = ctx.int("server_threads", a[0], 0, 1024)? as u32;

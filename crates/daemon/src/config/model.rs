@@ -339,6 +339,10 @@ pub struct Config {
     pub access_rules: Vec<AccessRule>,
     /// `ratelimit`. Default None (no rate limiting).
     pub rate_limit: Option<RateLimit>,
+    /// `clientloglimit BYTES`: memory for the served clients' log (rate limiting,
+    /// interleaved mode, `gnomon clients`), allocated once at start. Default 524288
+    /// (chrony's).
+    pub client_log_limit_bytes: u64,
     /// `server_threads N` (gnomon only): serve NTP from N worker threads.
     /// Default None: the one-thread poll(2) mode (DESIGN rule 3).
     pub server_threads: Option<u32>,
@@ -347,6 +351,11 @@ pub struct Config {
     /// `clockbound FILE [maxdrift PPM]` (gnomon only): publish now ± bound. Default off.
     pub clock_bound: Option<ClockBoundConfig>,
 }
+
+/// `clientloglimit` when not set: chrony's default, bytes.
+pub const DEFAULT_CLIENT_LOG_LIMIT_BYTES: u64 = 524_288;
+/// Largest `clientloglimit` gnomon accepts: the log is allocated at start, bytes.
+pub const MAX_CLIENT_LOG_LIMIT_BYTES: u64 = 1 << 30;
 
 /// Bound growth per second of age when `clockbound` names no `maxdrift`, ppm.
 pub const DEFAULT_CLOCKBOUND_MAX_DRIFT_PPM: f64 = 15.0;
@@ -389,6 +398,7 @@ impl Default for Config {
             bind_address_v6: None,
             access_rules: Vec::new(),
             rate_limit: None,
+            client_log_limit_bytes: DEFAULT_CLIENT_LOG_LIMIT_BYTES,
             server_threads: None,
             metrics_address: None,
             clock_bound: None,

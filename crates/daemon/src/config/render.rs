@@ -114,6 +114,10 @@ pub fn render_effective(config: &Config) -> String {
         ),
         None => line(&mut out, "# ratelimit: off"),
     }
+    line(
+        &mut out,
+        format!("clientloglimit {}", config.client_log_limit_bytes),
+    );
     match config.local {
         Some(local) => {
             let mut text = format!("local stratum {}", local.stratum);

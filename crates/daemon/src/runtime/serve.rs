@@ -16,7 +16,6 @@ use crate::sys::fd::Readiness;
 use crate::sys::socket::{TimestampSupport, UdpSocket};
 use crate::sys::timex::monotonic_now_ns;
 use gnomon_core::access::{AccessRule, AccessTable};
-use gnomon_core::client_table::DEFAULT_CAPACITY;
 use gnomon_core::ratelimit::RateLimitParams;
 use gnomon_core::serving::{Served, Server, ServerConfig, TimestampKind, MAX_REQUEST_LEN};
 use gnomon_core::system::SystemVariables;
@@ -197,7 +196,14 @@ pub fn open_server_socket(
 
 /// The core server for a configuration.
 pub fn core_server(config: &Config, seed: [u8; 32]) -> Server {
-    core_server_with_capacity(config, seed, DEFAULT_CAPACITY)
+    core_server_with_capacity(config, seed, client_log_capacity(config))
+}
+
+/// Client log records that fit in `clientloglimit` bytes (at least one bucket; the
+/// table rounds up to a power of two of buckets, as chrony rounds its own).
+pub fn client_log_capacity(config: &Config) -> usize {
+    let record_bytes = std::mem::size_of::<Option<ClientRecord>>() as u64;
+    (config.client_log_limit_bytes / record_bytes).max(1) as usize
 }
 
 /// The same with a client log of `capacity` records.

@@ -16,14 +16,16 @@
 //! It must not touch the engine or the clock object (they belong to the main
 //! thread), log per packet, or allocate per packet.
 
-use super::serve::{core_server_with_capacity, open_server_socket, server_addresses, ServerSocket};
+use super::serve::{
+    client_log_capacity, core_server_with_capacity, open_server_socket, server_addresses,
+    ServerSocket,
+};
 use super::snapshot::{ServingSnapshot, SnapshotCell};
 use crate::config::Config;
 use crate::sys::batch::Batch;
 use crate::sys::fd::{PollSet, Readiness};
 use crate::sys::socket::TimestampSupport;
 use crate::sys::timex::{monotonic_now_ns, realtime_now};
-use gnomon_core::client_table::DEFAULT_CAPACITY;
 use gnomon_core::serving::{DropReason, Served, Server, TimestampKind};
 use gnomon_proto::NtpTimestamp;
 use std::net::SocketAddr;
@@ -73,7 +75,7 @@ impl Workers {
         let server = Arc::new(Mutex::new(core_server_with_capacity(
             config,
             seed,
-            DEFAULT_CAPACITY,
+            client_log_capacity(config),
         )));
         workers.servers.push(Arc::clone(&server));
         for index in 0..count {
