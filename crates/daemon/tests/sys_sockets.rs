@@ -163,3 +163,28 @@ fn reading_the_kernel_clock_state_is_read_only() {
         "a read must not change the frequency"
     );
 }
+
+fn sysctl_bytes(name: &str) -> usize {
+    std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn server_sockets_get_a_larger_receive_buffer_than_the_default() {
+    use gnomon_daemon::runtime::serve::{open_server_socket, SERVER_RECEIVE_BUFFER_BYTES};
+    // What the kernel grants: the request capped at rmem_max, doubled for its overhead.
+    let expected = 2 * SERVER_RECEIVE_BUFFER_BYTES.min(sysctl_bytes("rmem_max"));
+    let default = sysctl_bytes("rmem_default");
+    for reuse_port in [false, true] {
+        let server = open_server_socket("127.0.0.1:0".parse().unwrap(), reuse_port, true).unwrap();
+        let granted = server.socket.receive_buffer().unwrap();
+        assert_eq!(granted, expected);
+        assert!(granted > default, "{granted} vs default {default}");
+        // A plain socket keeps the default.
+        let plain = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_eq!(plain.receive_buffer().unwrap(), default);
+    }
+}

@@ -237,6 +237,36 @@ impl UdpSocket {
         self.timestamps
     }
 
+    /// Ask for a receive buffer of `bytes` (the kernel caps the request at
+    /// net.core.rmem_max and doubles it for its own bookkeeping); returns what the
+    /// kernel granted, in its terms (what `ss -m` shows as `rb`).
+    pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<usize> {
+        set_int_option(
+            &self.fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            bytes.min(i32::MAX as usize) as libc::c_int,
+        )?;
+        self.receive_buffer()
+    }
+
+    /// The receive buffer the kernel allows this socket, in its terms (`ss -m` `rb`).
+    pub fn receive_buffer(&self) -> io::Result<usize> {
+        let mut granted: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: granted and len live across the call; len is granted's size.
+        check(unsafe {
+            libc::getsockopt(
+                self.fd.raw(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                &mut granted as *mut _ as *mut libc::c_void,
+                &mut len,
+            )
+        })?;
+        Ok(granted.max(0) as usize)
+    }
+
     /// Ask for kernel software RX timestamps only (a server socket: TX timestamps
     /// would queue one error-queue entry per reply).
     pub fn enable_rx_timestamps(&mut self) -> TimestampSupport {
