@@ -17,10 +17,6 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn lines(items: &[&str]) -> Vec<String> {
-    items.iter().map(|line| line.to_string()).collect()
-}
-
 /// Wait (bounded) until gnomond answers with stratum `stratum` at `to`.
 fn wait_for_stratum(to: SocketAddr, stratum: u8, limit: Duration) {
     let socket = UdpSocket::bind(if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).unwrap();
@@ -43,11 +39,7 @@ fn wait_for_stratum(to: SocketAddr, stratum: u8, limit: Duration) {
 fn ntpdig_queries_gnomond_on_port_123_in_a_namespace() {
     let ns = Netns::new("gnd");
     let _veth = HostVeth::new(&ns, "10.251.1.1/24", "eth0", "10.251.1.2/24");
-    let gnomond = Gnomond::start_with(
-        Some(&ns.name),
-        &[],
-        &lines(&["allow 10.251.1.0/24", "local stratum 3"]),
-    );
+    let gnomond = Gnomond::start_in(&ns.name, &[], &["allow 10.251.1.0/24", "local stratum 3"]);
     wait_for_stratum(
         "10.251.1.2:123".parse().unwrap(),
         3,
@@ -142,28 +134,28 @@ fn the_seed_topology_in_namespaces() {
         &upstream_dir,
         "local stratum 1\nallow 10.99.0.0/24",
     );
-    let master = Gnomond::start_with(
-        Some(&master_ns.name),
+    let master = Gnomond::start_in(
+        &master_ns.name,
         &[],
-        &lines(&[
+        &[
             "server 10.99.0.1 iburst minpoll 0 maxpoll 0",
             "allow 10.77.0.0/16",
-        ]),
+        ],
     );
-    let client_lines =
-        |k: &str| lines(&[&format!("server {k} iburst minpoll 0 maxpoll 0"), "port 0"]);
+    let client_lines = |k: &str| {
+        [
+            format!("server {k} iburst minpoll 0 maxpoll 0"),
+            "port 0".into(),
+        ]
+    };
     let clients: Vec<Gnomond> = clients_ns
         .iter()
         .enumerate()
         .map(|(k, ns)| {
-            Gnomond::start_with(
-                Some(&ns.name),
-                &[],
-                &client_lines(&format!("10.77.{}.1", k + 1)),
-            )
+            Gnomond::start_in(&ns.name, &[], &client_lines(&format!("10.77.{}.1", k + 1)))
         })
         .collect();
-    let refused = Gnomond::start_with(Some(&refused_ns.name), &[], &client_lines("10.78.4.1"));
+    let refused = Gnomond::start_in(&refused_ns.name, &[], &client_lines("10.78.4.1"));
 
     let master_tracking = master.wait_synchronized(Duration::from_secs(40));
     assert_eq!(master_tracking["stratum"], 2, "{master_tracking}");
@@ -221,14 +213,14 @@ fn interface_churn_while_serving_loses_nothing() {
         "nodad",
     ]);
     ns.ip(&["-6", "addr", "add", "fd77:2::2/64", "dev", "eth0", "nodad"]);
-    let gnomond = Gnomond::start_with(
-        Some(&ns.name),
+    let gnomond = Gnomond::start_in(
+        &ns.name,
         &[],
-        &lines(&[
+        &[
             "allow 10.251.2.0/24",
             "allow fd77:2::/64",
             "local stratum 3",
-        ]),
+        ],
     );
     let v4: SocketAddr = "10.251.2.2:123".parse().unwrap();
     let v6: SocketAddr = "[fd77:2::2]:123".parse().unwrap();

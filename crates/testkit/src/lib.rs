@@ -3,11 +3,13 @@
 //! - [`Responder`]: a scriptable NTP server on a loopback port, in a thread of the
 //!   test process. It serves time shifted by a chosen offset, or misbehaves in a
 //!   chosen way (wrong origin, kiss-o'-death, unsynchronised, garbage, silence).
-//! - [`gnomond`]: starts the workspace's own `gnomond -x` the same way.
+//! - [`gnomond`]: starts the workspace's own `gnomond -x` the same way, on loopback or
+//!   in a network namespace the test made, and asks its control socket.
 //! - [`chronyd`]: starts a real `chronyd -x` (clock control off) on a loopback port
 //!   with its own pidfile, driftfile and command socket, and stops it by PID.
 //!
-//! Everything binds to 127.0.0.1 and stops when its handle is dropped.
+//! Everything binds to 127.0.0.1 (or stays in the test's own namespace) and stops
+//! when its handle is dropped.
 
 pub mod chronyd;
 pub mod gnomond;
