@@ -186,6 +186,17 @@ impl ClientTable {
     pub fn records(&self) -> impl Iterator<Item = &ClientRecord> {
         self.slots.iter().flatten()
     }
+
+    /// Zero every record's request, drop and KoD counters (chronyc `clients -r`).
+    /// The records stay, with their intervals, last request time and token bucket:
+    /// a reset must not hand a rate-limited client a fresh burst.
+    pub fn reset_counters(&mut self) {
+        for record in self.slots.iter_mut().flatten() {
+            record.requests = 0;
+            record.rate_limit_drops = 0;
+            record.kods_sent = 0;
+        }
+    }
 }
 
 /// splitmix64's output function: a bijection of u64 whose every output bit depends on
@@ -229,6 +240,29 @@ mod tests {
         assert!((record.interval_log2_s.unwrap() - 1.0).abs() < 1e-3);
         assert_eq!(record.limited_interval_log2_s, None);
         assert!(table.get("::ffff:10.0.0.1".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn a_reset_zeroes_the_counters_and_keeps_the_rest() {
+        let mut table = ClientTable::new(64, 7);
+        let a = v4(0x0a00_0001);
+        for step in 0..4 {
+            let (record, _) = table.log_request(a, step * 1_000_000_000, 100);
+            record.rate_limit_drops += 1;
+            record.kods_sent += 1;
+            record.tokens_ns = 42;
+        }
+        table.reset_counters();
+        let record = *table.get(a).unwrap();
+        assert_eq!(
+            (record.requests, record.rate_limit_drops, record.kods_sent),
+            (0, 0, 0)
+        );
+        assert_eq!(record.last_request_ns, 3_000_000_000);
+        assert_eq!(record.tokens_ns, 42);
+        assert!(record.interval_log2_s.unwrap().abs() < 1e-3);
+        let (record, elapsed) = table.log_request(a, 4_000_000_000, 100);
+        assert_eq!((record.requests, elapsed), (1, Some(1_000_000_000)));
     }
 
     #[test]

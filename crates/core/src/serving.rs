@@ -193,6 +193,12 @@ impl Server {
         self.clients.records()
     }
 
+    /// Zero the client log's per-client counters (chronyc `clients -r`); the totals
+    /// of [`Server::stats`] are not touched, as chronyd's serverstats are not.
+    pub fn reset_client_counters(&mut self) {
+        self.clients.reset_counters();
+    }
+
     /// Decide what to send for `bytes` from `from`, received at `received_at` (local
     /// clock; `rx_kind` says how it was taken) and at monotonic `now_ns`.
     pub fn on_datagram(

@@ -1,8 +1,10 @@
 //! `gnomon clients` and `gnomon serverstats`: what the local gnomond serves.
 //!
-//! Owns these two commands' arguments and output: chronyc's `clients` and
-//! `serverstats` layouts (chrony 4.4's serverstats lines, then gnomon's additions in
-//! the same form), or `--json`, which prints the daemon's data as is. It must not
+//! Owns these two commands' arguments and output: chronyc's `clients` layout (also
+//! with `-k`, whose last four columns are NTS-KE's, all zero: gnomon has no NTS) and
+//! `serverstats` (chrony 4.4's lines, then gnomon's additions in the same form), or
+//! `--json`, which prints the daemon's data as is. `-p` and `-r` are the daemon's
+//! business (it filters, and resets after reporting, as chronyd does). It must not
 //! compute anything the daemon did not report.
 
 use super::client;
@@ -19,13 +21,26 @@ pub struct ClientsArgs {
     /// Only clients that sent at least this many NTP packets (chronyc -p).
     #[arg(short = 'p', value_name = "PACKETS", default_value_t = 0)]
     pub min_packets: u64,
+    /// Show NTS-KE connections in the last four columns instead of command packets
+    /// (chronyc -k; gnomon has no NTS, so they are zero).
+    #[arg(short = 'k')]
+    pub nts_ke: bool,
+    /// Reset the clients' packet counters after reporting them (chronyc -r; root only).
+    #[arg(short = 'r')]
+    pub reset: bool,
     /// Print the daemon's data as JSON instead of chronyc's layout.
     #[arg(long)]
     pub json: bool,
 }
 
-const CLIENTS_HEADER: &str =
-    "Hostname                      NTP   Drop Int IntL Last     Cmd   Drop Int  Last\n";
+/// chronyc's header; its last four columns name command packets, or NTS-KE
+/// connections with `-k`.
+fn clients_header(nts_ke: bool) -> String {
+    format!(
+        "Hostname                      NTP   Drop Int IntL Last  {:>6}   Drop Int  Last\n",
+        if nts_ke { "NTS-KE" } else { "Cmd" }
+    )
+}
 
 fn log2_column(value: Option<i8>, width: usize) -> String {
     match value {
@@ -35,8 +50,9 @@ fn log2_column(value: Option<i8>, width: usize) -> String {
 }
 
 fn client_row(client: &ClientReport) -> String {
-    // gnomon has no UDP command port: the command columns are empty as in chronyc
-    // for a client that never sent a command.
+    // gnomon has no UDP command port and no NTS-KE: the last four columns are empty
+    // as in chronyc for a client that never sent a command or made an NTS-KE
+    // connection.
     format!(
         "{:<25}  {:>6} {:>6} {} {}  {}  {:>6} {:>6} {:>3}  {:>4}\n",
         client.address,
@@ -52,16 +68,12 @@ fn client_row(client: &ClientReport) -> String {
     )
 }
 
-/// chronyc's `clients` layout.
-pub fn render_clients(list: &ClientList, min_packets: u64) -> String {
-    let mut text = String::from(CLIENTS_HEADER);
+/// chronyc's `clients` layout (`-k`: `nts_ke`) of the clients the daemon reported.
+pub fn render_clients(list: &ClientList, nts_ke: bool) -> String {
+    let mut text = clients_header(nts_ke);
     text.push_str(&"=".repeat(79));
     text.push('\n');
-    for client in list
-        .clients
-        .iter()
-        .filter(|client| client.ntp_requests >= min_packets)
-    {
+    for client in &list.clients {
         text.push_str(&client_row(client));
     }
     text
@@ -120,9 +132,13 @@ fn print_json(data: &ResponseData) {
     );
 }
 
-/// `gnomon clients`; an unreachable daemon exits 3.
+/// `gnomon clients`; an unreachable daemon (or `-r` refused) exits 3.
 pub fn run_clients(socket: &SocketArgs, args: &ClientsArgs) -> Result<i32, String> {
-    let data = match client::ask(&socket.socket, &Request::Clients) {
+    let request = Request::Clients {
+        min_packets: args.min_packets,
+        reset: args.reset,
+    };
+    let data = match client::ask(&socket.socket, &request) {
         Ok(data) => data,
         Err(message) => {
             eprintln!("gnomon: {message}");
@@ -131,7 +147,7 @@ pub fn run_clients(socket: &SocketArgs, args: &ClientsArgs) -> Result<i32, Strin
     };
     match &data {
         _ if args.json => print_json(&data),
-        ResponseData::Clients(list) => print!("{}", render_clients(list, args.min_packets)),
+        ResponseData::Clients(list) => print!("{}", render_clients(list, args.nts_ke)),
         other => return Err(format!("unexpected answer from gnomond: {other:?}")),
     }
     Ok(0)
@@ -184,15 +200,16 @@ mod tests {
             "Hostname                      NTP   Drop Int IntL Last     Cmd   Drop Int  Last\n\
 ===============================================================================\n\
 127.0.0.1                      20     10  -5  -2     4       0      0   -     -\n";
-        let list = ClientList {
+        let mut list = ClientList {
             serving: true,
-            clients: vec![
-                row("127.0.0.1", 20, 10, Some(-5), Some(-2), 4.2),
-                row("10.0.0.9", 1, 0, None, None, 3000.0),
-            ],
+            clients: vec![row("127.0.0.1", 20, 10, Some(-5), Some(-2), 4.2)],
         };
-        assert_eq!(render_clients(&list, 2), chronyc);
-        let all = render_clients(&list, 0);
+        assert_eq!(render_clients(&list, false), chronyc);
+        // chronyc -n clients -k: the same, with NTS-KE naming the last four columns.
+        let chronyc_k = chronyc.replace("Last     Cmd   Drop", "Last  NTS-KE   Drop");
+        assert_eq!(render_clients(&list, true), chronyc_k);
+        list.clients.push(row("10.0.0.9", 1, 0, None, None, 3000.0));
+        let all = render_clients(&list, false);
         assert!(
             all.ends_with(
                 "10.0.0.9                        1      0   -   -   50m       0      0   -     -\n"

@@ -39,8 +39,15 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         address: Option<String>,
     },
-    /// NTP clients served (chronyc clients).
-    Clients,
+    /// NTP clients served (chronyc clients): those with at least `min_packets`
+    /// requests; with `reset`, every record's counters are zeroed after the report
+    /// (chronyc `clients -r`; root only).
+    Clients {
+        #[serde(default, skip_serializing_if = "is_zero")]
+        min_packets: u64,
+        #[serde(default, skip_serializing_if = "is_false")]
+        reset: bool,
+    },
     /// Server totals (chronyc serverstats).
     Serverstats,
 }
@@ -55,8 +62,17 @@ impl Request {
                 | Request::Reloadsources
                 | Request::Offline { .. }
                 | Request::Online { .. }
+                | Request::Clients { reset: true, .. }
         )
     }
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// The daemon's answer.
@@ -285,6 +301,28 @@ mod tests {
         assert!(Request::Offline { address: None }.needs_root());
         assert!(Request::Makestep.needs_root());
         assert!(!Request::Sources.needs_root());
+        let plain = Request::Clients {
+            min_packets: 0,
+            reset: false,
+        };
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"command":"clients"}"#).unwrap(),
+            plain
+        );
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            r#"{"command":"clients"}"#
+        );
+        let resetting = Request::Clients {
+            min_packets: 5,
+            reset: true,
+        };
+        assert_eq!(
+            serde_json::to_string(&resetting).unwrap(),
+            r#"{"command":"clients","min_packets":5,"reset":true}"#
+        );
+        assert!(!plain.needs_root());
+        assert!(resetting.needs_root());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The server-side monitoring views: the served clients' log and the totals.
 //!
 //! Owns turning the serving report (the main loop's server, or every worker's,
-//! merged) into [`ClientList`] and [`ServerStatsReport`]. Read-only: it never changes
-//! the servers.
+//! merged) into [`ClientList`] and [`ServerStatsReport`]. It changes the servers
+//! only when asked to reset the client counters (chronyc `clients -r`).
 
 use super::protocol::{ClientList, ClientReport, ServerStatsReport};
 use crate::runtime::serve::Serving;
@@ -11,18 +11,30 @@ fn rounded_log2(value: Option<f32>) -> Option<i8> {
     value.map(|v| v.round().clamp(-128.0, 127.0) as i8)
 }
 
-/// `clients`: one row per logged client, most requests first. `now_ns` is monotonic.
-pub fn clients(serving: Option<&Serving>, now_ns: i64) -> ClientList {
+/// `clients`: one row per logged client with at least `min_packets` requests, most
+/// requests first; then, with `reset`, every record's counters are zeroed, also those
+/// of the clients left out (as chronyd does). `now_ns` is monotonic.
+pub fn clients(
+    serving: Option<&mut Serving>,
+    now_ns: i64,
+    min_packets: u64,
+    reset: bool,
+) -> ClientList {
     let Some(serving) = serving else {
         return ClientList {
             serving: false,
             clients: Vec::new(),
         };
     };
-    let mut clients: Vec<ClientReport> = serving
-        .report()
+    let report = if reset {
+        serving.report_and_reset_clients()
+    } else {
+        serving.report()
+    };
+    let mut clients: Vec<ClientReport> = report
         .clients
         .iter()
+        .filter(|record| record.requests >= min_packets)
         .map(|record| ClientReport {
             address: record.address.to_string(),
             ntp_requests: record.requests,

@@ -317,10 +317,14 @@ impl Daemon {
         let now = self.clock.now();
         self.control_requests += 1;
         match request {
-            Request::Clients => Response::ok(ResponseData::Clients(serving_views::clients(
-                self.serving.as_ref(),
-                monotonic_now_ns(),
-            ))),
+            Request::Clients { min_packets, reset } => {
+                Response::ok(ResponseData::Clients(serving_views::clients(
+                    self.serving.as_mut(),
+                    monotonic_now_ns(),
+                    *min_packets,
+                    *reset,
+                )))
+            }
             Request::Serverstats => Response::ok(ResponseData::Serverstats(
                 serving_views::serverstats(self.serving.as_ref(), self.control_requests),
             )),

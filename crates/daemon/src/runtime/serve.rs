@@ -284,6 +284,19 @@ impl Serving {
     /// Totals and client records of the main loop's server and every worker's,
     /// merged by client address.
     pub fn report(&self) -> ServingReport {
+        self.collect_report(false)
+    }
+
+    /// The same, then every client record's counters zeroed (chronyc `clients -r`):
+    /// the workers' shared server is reset under the same lock it is read with, so
+    /// no request is counted in neither report.
+    pub fn report_and_reset_clients(&mut self) -> ServingReport {
+        let report = self.collect_report(true);
+        self.server.reset_client_counters();
+        report
+    }
+
+    fn collect_report(&self, reset_workers: bool) -> ServingReport {
         let mut report = ServingReport {
             stats: *self.server.stats(),
             client_log_evictions: self.server.client_log_evictions(),
@@ -297,7 +310,7 @@ impl Serving {
             report.worker_threads = workers.thread_count();
             report.local_addresses = workers.local_addresses().to_vec();
             for server in workers.servers() {
-                let Ok(server) = server.lock() else {
+                let Ok(mut server) = server.lock() else {
                     continue;
                 };
                 report.stats.accumulate(server.stats());
@@ -312,6 +325,9 @@ impl Serving {
                         Some(merged) => merge_record(merged, record),
                         None => report.clients.push(*record),
                     }
+                }
+                if reset_workers {
+                    server.reset_client_counters();
                 }
             }
         }
