@@ -3,24 +3,9 @@
 //! 99.99% of samples, over the whole run and after convergence (docs/accuracy.md,
 //! "Bounded time"; the bench checks ten seeds, this test the first).
 
-use gnomon_sim::scenario::Scenario;
+mod common;
 
-const HOLDOVER: &str = r#"
-    name = "bound-holdover"
-    duration_s = 7200
-    [[servers]]
-    name = "ref"
-    kind = "truechimer"
-    [[nodes]]
-    name = "client"
-    clock = { offset_s = 0.01, frequency_ppm = 25.0, wander_ppb_per_s = 2.0 }
-    [[nodes.sources]]
-    upstream = "ref"
-    minpoll = 4
-    maxpoll = 6
-    iburst = true
-    network = { delay_s = 100e-6, jitter_s = 10e-6, outages = [[1800.0, 5400.0]] }
-"#;
+use gnomon_sim::scenario::Scenario;
 
 #[test]
 fn true_time_is_within_the_published_bound_in_every_scenario() {
@@ -36,7 +21,8 @@ fn true_time_is_within_the_published_bound_in_every_scenario() {
         .iter()
         .map(|path| Scenario::load(path).unwrap())
         .collect();
-    scenarios.push(Scenario::parse(HOLDOVER, "bound-holdover").unwrap());
+    // And holdover.rs's: the bound must grow over a long outage.
+    scenarios.push(common::outage("bound-holdover").scenario());
     for scenario in &scenarios {
         let report = gnomon_sim::run(scenario, 1);
         let bound = &report.bound;

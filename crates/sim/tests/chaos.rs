@@ -4,79 +4,39 @@
 
 mod common;
 
-const CHAOS: &str = r#"
-    name = "chaos"
-    duration_s = 3000
-    [[servers]]
-    name = "good"
-    kind = "truechimer"
-    clock = { wander_ppb_per_s = 1.0, steps = [{ at_s = 1500.0, offset_s = 0.0002 }] }
-    [[servers]]
-    name = "good-2"
-    kind = "truechimer"
-    silent = [[500.0, 900.0]]
-    [[servers]]
-    name = "liar"
-    kind = "falseticker"
-    offset_s = -0.2
-    [[servers]]
-    name = "unsync"
-    kind = "unsynchronized"
-    [[servers]]
-    name = "rate"
-    kind = "kod"
-    kiss_code = "RATE"
-    [[servers]]
-    name = "deny"
-    kind = "kod"
-    kiss_code = "DENY"
-    [[nodes]]
-    name = "master"
-    clock = { offset_s = 3.0, frequency_ppm = -80.0, wander_ppb_per_s = 5.0, steps = [{ at_s = 2000.0, offset_s = -0.05 }] }
-    engine = { makestep = [1.0, 3] }
-    [[nodes.sources]]
-    upstream = "good"
-    minpoll = 4
-    maxpoll = 6
-    iburst = true
-    network = { delay_s = 2e-3, jitter_s = 500e-6, loss = 0.2, asymmetry_s = 100e-6 }
-    [[nodes.sources]]
-    upstream = "good-2"
-    minpoll = 4
-    maxpoll = 6
-    iburst = true
-    network = { delay_s = 3e-3, jitter_s = 500e-6, jitter = "normal", outages = [[100.0, 300.0]] }
-    [[nodes.sources]]
-    upstream = "liar"
-    minpoll = 4
-    maxpoll = 6
-    network = { delay_s = 1e-3, jitter_s = 100e-6, jitter = "uniform" }
-    [[nodes.sources]]
-    upstream = "unsync"
-    minpoll = 4
-    [[nodes.sources]]
-    upstream = "rate"
-    minpoll = 4
-    iburst = true
-    [[nodes.sources]]
-    upstream = "deny"
-    minpoll = 4
-    iburst = true
-    [[nodes]]
-    name = "client"
-    count = 4
-    clock = { offset_spread_s = 0.5, frequency_spread_ppm = 100.0, wander_ppb_per_s = 2.0 }
-    [[nodes.sources]]
-    upstream = "master"
-    minpoll = 4
-    maxpoll = 5
-    iburst = true
-    network = { delay_s = 200e-6, jitter_s = 50e-6, loss = 0.1 }
-"#;
+use common::ScenarioText;
+
+fn chaos() -> ScenarioText {
+    ScenarioText::new("chaos", 3000)
+        .server("good", "truechimer")
+        .set("clock = { wander_ppb_per_s = 1.0, steps = [{ at_s = 1500.0, offset_s = 0.0002 }] }")
+        .server("good-2", "truechimer")
+        .set("silent = [[500.0, 900.0]]")
+        .server("liar", "falseticker")
+        .set("offset_s = -0.2")
+        .server("unsync", "unsynchronized")
+        .server("rate", "kod")
+        .set("kiss_code = \"RATE\"")
+        .server("deny", "kod")
+        .set("kiss_code = \"DENY\"")
+        .node("master")
+        .set("clock = { offset_s = 3.0, frequency_ppm = -80.0, wander_ppb_per_s = 5.0, steps = [{ at_s = 2000.0, offset_s = -0.05 }] }")
+        .set("engine = { makestep = [1.0, 3] }")
+        .source("good", "minpoll = 4, maxpoll = 6, iburst = true, network = { delay_s = 2e-3, jitter_s = 500e-6, loss = 0.2, asymmetry_s = 100e-6 }")
+        .source("good-2", "minpoll = 4, maxpoll = 6, iburst = true, network = { delay_s = 3e-3, jitter_s = 500e-6, jitter = \"normal\", outages = [[100.0, 300.0]] }")
+        .source("liar", "minpoll = 4, maxpoll = 6, network = { delay_s = 1e-3, jitter_s = 100e-6, jitter = \"uniform\" }")
+        .source("unsync", "minpoll = 4")
+        .source("rate", "minpoll = 4, iburst = true")
+        .source("deny", "minpoll = 4, iburst = true")
+        .node("client")
+        .set("count = 4")
+        .set("clock = { offset_spread_s = 0.5, frequency_spread_ppm = 100.0, wander_ppb_per_s = 2.0 }")
+        .source("master", "minpoll = 4, maxpoll = 5, iburst = true, network = { delay_s = 200e-6, jitter_s = 50e-6, loss = 0.1 }")
+}
 
 #[test]
 fn everything_at_once_over_many_seeds() {
-    let scenario = common::scenario(CHAOS);
+    let scenario = chaos().scenario();
     for seed in 1..=12 {
         let report = gnomon_sim::run(&scenario, seed);
         let stats = report.after_convergence;

@@ -3,32 +3,29 @@
 
 mod common;
 
+use common::ScenarioText;
 use gnomon_sim::report::Report;
 
-const LINK_LOCAL: &str = r#"
-    name = "convergence"
-    duration_s = 600
-    sample_interval_s = 0.5
-    settle_s = 30
-    [[servers]]
-    name = "ref"
-    kind = "truechimer"
-    [[nodes]]
-    name = "client"
-    clock = { offset_s = 0.5, frequency_ppm = 30.0, wander_ppb_per_s = 1.0 }
-    engine = { makestep = [1.0, 3] }
-    [[nodes.sources]]
-    upstream = "ref"
-    minpoll = 4
-    maxpoll = 4
-    iburst = true
-    prefer = true
-    network = { delay_s = 45e-6, jitter_s = 10e-6 }
-"#;
+/// A client `clock_offset_s` and 30 ppm off, 45 µs from its only server (of `kind`).
+fn link_local(kind: &str, clock_offset_s: f64) -> ScenarioText {
+    ScenarioText::new("convergence", 600)
+        .set("sample_interval_s = 0.5")
+        .set("settle_s = 30")
+        .server("ref", kind)
+        .node("client")
+        .set(format!(
+            "clock = {{ offset_s = {clock_offset_s}, frequency_ppm = 30.0, wander_ppb_per_s = 1.0 }}"
+        ))
+        .set("engine = { makestep = [1.0, 3] }")
+        .source(
+            "ref",
+            "minpoll = 4, maxpoll = 4, iburst = true, prefer = true, network = { delay_s = 45e-6, jitter_s = 10e-6 }",
+        )
+}
 
 #[test]
 fn link_local_client_converges_within_30_s_and_stays_within_20_us_rms() {
-    let report = gnomon_sim::run(&common::scenario(LINK_LOCAL), 7);
+    let report = gnomon_sim::run(&link_local("truechimer", 0.5).scenario(), 7);
     let t100 = report.time_to_100us_s.expect("reaches 100 µs");
     assert!(t100 < 30.0, "took {t100} s to get within 100 µs");
     assert!(report.time_to_1ms_s.unwrap() <= t100);
@@ -49,17 +46,14 @@ fn link_local_client_converges_within_30_s_and_stays_within_20_us_rms() {
 fn unsynchronised_client_is_never_counted_as_in_sync() {
     // The only server is unsynchronised: the clock starts exactly right, but the
     // engine must not claim synchronisation, so no time to sync is reported.
-    let text = LINK_LOCAL
-        .replace("kind = \"truechimer\"", "kind = \"unsynchronized\"")
-        .replace("offset_s = 0.5", "offset_s = 0.0");
-    let report = gnomon_sim::run(&common::scenario(&text), 7);
+    let report = gnomon_sim::run(&link_local("unsynchronized", 0.0).scenario(), 7);
     assert_eq!(report.time_to_1ms_s, None, "{report:?}");
     assert_eq!(report.upstreams[0].times_reference, 0);
 }
 
 #[test]
 fn same_seed_same_report_other_seed_other_report() {
-    let scenario = common::scenario(LINK_LOCAL);
+    let scenario = link_local("truechimer", 0.5).scenario();
     let a: Report = gnomon_sim::run(&scenario, 3);
     let b: Report = gnomon_sim::run(&scenario, 3);
     let c: Report = gnomon_sim::run(&scenario, 4);

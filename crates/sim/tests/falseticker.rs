@@ -3,58 +3,37 @@
 
 mod common;
 
-fn pool(initial_offset_s: f64) -> String {
-    format!(
-        r#"
-    name = "falseticker"
-    duration_s = 7200
-    [[servers]]
-    name = "good-a"
-    kind = "truechimer"
-    stratum = 2
-    [[servers]]
-    name = "good-b"
-    kind = "truechimer"
-    stratum = 2
-    [[servers]]
-    name = "good-c"
-    kind = "truechimer"
-    stratum = 2
-    [[servers]]
-    name = "liar"
-    kind = "falseticker"
-    offset_s = 0.05
-    stratum = 2
-    [[nodes]]
-    name = "host"
-    clock = {{ offset_s = {initial_offset_s}, frequency_ppm = -12.0, wander_ppb_per_s = 1.0 }}
-    engine = {{ makestep = [1.0, 3] }}
-    [[nodes.sources]]
-    upstream = "good-a"
-    iburst = true
-    minpoll = 4
-    maxpoll = 6
-    network = {{ delay_s = 5e-3, jitter_s = 1e-3 }}
-    [[nodes.sources]]
-    upstream = "liar"
-    iburst = true
-    minpoll = 4
-    maxpoll = 6
-    network = {{ delay_s = 10e-3, jitter_s = 1e-3 }}
-    [[nodes.sources]]
-    upstream = "good-b"
-    iburst = true
-    minpoll = 4
-    maxpoll = 6
-    network = {{ delay_s = 25e-3, jitter_s = 1e-3 }}
-    [[nodes.sources]]
-    upstream = "good-c"
-    iburst = true
-    minpoll = 4
-    maxpoll = 6
-    network = {{ delay_s = 40e-3, jitter_s = 1e-3 }}
-"#
-    )
+use common::ScenarioText;
+
+/// Three good servers and a liar 50 ms off, the liar the second nearest of the four.
+fn pool(initial_offset_s: f64) -> ScenarioText {
+    let mut pool = ScenarioText::new("falseticker", 7200);
+    for good in ["good-a", "good-b", "good-c"] {
+        pool = pool.server(good, "truechimer").set("stratum = 2");
+    }
+    let mut pool = pool
+        .server("liar", "falseticker")
+        .set("offset_s = 0.05")
+        .set("stratum = 2")
+        .node("host")
+        .set(format!(
+            "clock = {{ offset_s = {initial_offset_s}, frequency_ppm = -12.0, wander_ppb_per_s = 1.0 }}"
+        ))
+        .set("engine = { makestep = [1.0, 3] }");
+    for (upstream, delay) in [
+        ("good-a", "5e-3"),
+        ("liar", "10e-3"),
+        ("good-b", "25e-3"),
+        ("good-c", "40e-3"),
+    ] {
+        pool = pool.source(
+            upstream,
+            &format!(
+                "iburst = true, minpoll = 4, maxpoll = 6, network = {{ delay_s = {delay}, jitter_s = 1e-3 }}"
+            ),
+        );
+    }
+    pool
 }
 
 fn liar_chosen(report: &gnomon_sim::report::Report) -> (u64, u64, Option<f64>) {
@@ -73,7 +52,7 @@ fn liar_chosen(report: &gnomon_sim::report::Report) -> (u64, u64, Option<f64>) {
 #[test]
 fn falseticker_is_never_selected_and_the_clock_follows_the_majority() {
     for seed in 1..=3 {
-        let report = gnomon_sim::run(&common::scenario(&pool(0.001)), seed);
+        let report = gnomon_sim::run(&pool(0.001).scenario(), seed);
         assert_eq!(liar_chosen(&report), (0, 0, None), "seed {seed}");
         let good: u64 = report
             .upstreams
@@ -96,7 +75,7 @@ fn falseticker_is_rejected_once_the_initial_slew_is_over() {
     // Starting 0.2 s off: the first update starts a fast slew. After it, the liar is
     // never chosen again.
     for seed in 1..=3 {
-        let report = gnomon_sim::run(&common::scenario(&pool(0.2)), seed);
+        let report = gnomon_sim::run(&pool(0.2).scenario(), seed);
         let (_, _, last) = liar_chosen(&report);
         assert!(last.is_none_or(|t| t < 10.0), "seed {seed}: {last:?}");
         assert!(report.after_convergence.max_abs_s < 5e-3, "seed {seed}");
@@ -112,38 +91,31 @@ fn falseticker_is_rejected_once_the_initial_slew_is_over() {
 #[test]
 fn falseticker_is_never_selected_even_during_the_initial_slew() {
     for seed in 1..=3 {
-        let report = gnomon_sim::run(&common::scenario(&pool(0.2)), seed);
+        let report = gnomon_sim::run(&pool(0.2).scenario(), seed);
         assert_eq!(liar_chosen(&report), (0, 0, None), "seed {seed}");
     }
 }
 
-const NO_MAJORITY: &str = r#"
-    name = "no-majority"
-    duration_s = 600
-    [[servers]]
-    name = "a"
-    kind = "truechimer"
-    [[servers]]
-    name = "b"
-    kind = "falseticker"
-    offset_s = 0.05
-    [[nodes]]
-    name = "client"
-    [[nodes.sources]]
-    upstream = "a"
-    minpoll = 4
-    maxpoll = 4
-    network = { delay_s = 1e-3, jitter_s = 10e-6 }
-    [[nodes.sources]]
-    upstream = "b"
-    minpoll = 4
-    maxpoll = 4
-    network = { delay_s = 5e-3, jitter_s = 10e-6 }
-"#;
+/// A good server and one 50 ms off, nothing to break the tie.
+fn no_majority() -> ScenarioText {
+    ScenarioText::new("no-majority", 600)
+        .server("a", "truechimer")
+        .server("b", "falseticker")
+        .set("offset_s = 0.05")
+        .node("client")
+        .source(
+            "a",
+            "minpoll = 4, maxpoll = 4, network = { delay_s = 1e-3, jitter_s = 10e-6 }",
+        )
+        .source(
+            "b",
+            "minpoll = 4, maxpoll = 4, network = { delay_s = 5e-3, jitter_s = 10e-6 }",
+        )
+}
 
 #[test]
 fn two_disagreeing_sources_never_combine() {
-    let report = gnomon_sim::run(&common::scenario(NO_MAJORITY), 1);
+    let report = gnomon_sim::run(&no_majority().scenario(), 1);
     let b = report.upstreams.iter().find(|u| u.upstream == "b").unwrap();
     assert_eq!((b.times_reference, b.times_combined), (0, 0));
 }
@@ -152,7 +124,7 @@ fn two_disagreeing_sources_never_combine() {
 /// synchronised (chrony: "Can't synchronise: no majority"). It used to keep both.
 #[test]
 fn no_majority_means_not_synchronised() {
-    let mut sim = common::simulation(NO_MAJORITY, 1);
+    let mut sim = no_majority().simulation(1);
     sim.run_until_s(300.0);
     let client = &sim.nodes[0];
     assert!(client.engine.selection().unwrap().combined.is_none());

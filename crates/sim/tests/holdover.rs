@@ -6,26 +6,11 @@ mod common;
 
 use gnomon_proto::UnixTime;
 
-const OUTAGE: &str = r#"
-    name = "holdover"
-    duration_s = 7200
-    [[servers]]
-    name = "ref"
-    kind = "truechimer"
-    [[nodes]]
-    name = "client"
-    clock = { offset_s = 0.01, frequency_ppm = 25.0, wander_ppb_per_s = 2.0 }
-    [[nodes.sources]]
-    upstream = "ref"
-    minpoll = 4
-    maxpoll = 6
-    iburst = true
-    network = { delay_s = 100e-6, jitter_s = 10e-6, outages = [[1800.0, 5400.0]] }
-"#;
-
 #[test]
 fn frequency_is_held_and_error_bound_grows_while_sources_are_gone() {
-    let mut sim = common::simulation(OUTAGE, 5);
+    // One client of one reference, 10 ms and 25 ppm off, 2 ppb/s of wander; the
+    // network fails from 1800 s to 5400 s.
+    let mut sim = common::outage("holdover").simulation(5);
     let client = common::node_index(&sim, "client");
     sim.run_until_s(1800.0);
     let error_before = sim.node_error_s(client);

@@ -2,38 +2,26 @@
 
 mod common;
 
+use common::ScenarioText;
 use gnomon_core::poll::StopReason;
 use gnomon_proto::KissCode;
 
-fn scenario(kind: &str, kiss: &str) -> String {
-    format!(
-        r#"
-    name = "kod"
-    duration_s = 3600
-    [[servers]]
-    name = "good"
-    kind = "truechimer"
-    [[servers]]
-    name = "strict"
-    kind = "{kind}"
-    kiss_code = "{kiss}"
-    [[nodes]]
-    name = "client"
-    [[nodes.sources]]
-    upstream = "good"
-    minpoll = 4
-    maxpoll = 4
-    [[nodes.sources]]
-    upstream = "strict"
-    minpoll = 4
-    maxpoll = 4
-    iburst = true
-"#
-    )
+/// A good server and "strict" (of `kind`, answering with `kiss` if given).
+fn scenario(kind: &str, kiss: Option<&str>) -> ScenarioText {
+    let text = ScenarioText::new("kod", 3600)
+        .server("good", "truechimer")
+        .server("strict", kind);
+    let text = match kiss {
+        Some(kiss) => text.set(format!("kiss_code = {kiss:?}")),
+        None => text,
+    };
+    text.node("client")
+        .source("good", "minpoll = 4, maxpoll = 4")
+        .source("strict", "minpoll = 4, maxpoll = 4, iburst = true")
 }
 
-fn requests_to_strict(text: &str) -> (u64, gnomon_sim::simulation::Simulation) {
-    let mut sim = common::simulation(text, 1);
+fn requests_to_strict(scenario: ScenarioText) -> (u64, gnomon_sim::simulation::Simulation) {
+    let mut sim = scenario.simulation(1);
     sim.run();
     let n = sim
         .servers
@@ -46,11 +34,10 @@ fn requests_to_strict(text: &str) -> (u64, gnomon_sim::simulation::Simulation) {
 #[test]
 fn rate_kiss_raises_the_poll_interval() {
     // Baseline: a normal server with the same options gets a request every 16 s.
-    let (normal, _) =
-        requests_to_strict(&scenario("truechimer", "RATE").replace("kiss_code = \"RATE\"", ""));
+    let (normal, _) = requests_to_strict(scenario("truechimer", None));
     assert!(normal >= 200, "{normal}");
 
-    let (kissed, sim) = requests_to_strict(&scenario("kod", "RATE"));
+    let (kissed, sim) = requests_to_strict(scenario("kod", Some("RATE")));
     let client = &sim.nodes[0];
     let strict = client.engine.source(client.sources[1].id).unwrap();
     assert!(
@@ -73,7 +60,7 @@ fn rate_kiss_raises_the_poll_interval() {
 
 #[test]
 fn deny_kiss_stops_the_source_for_good() {
-    let (kissed, sim) = requests_to_strict(&scenario("kod", "DENY"));
+    let (kissed, sim) = requests_to_strict(scenario("kod", Some("DENY")));
     let client = &sim.nodes[0];
     assert_eq!(
         client.sources[1].stopped,

@@ -4,49 +4,38 @@
 
 mod common;
 
+use common::ScenarioText;
 use gnomon_core::clock_action::LeapSecond;
 
 /// 2016-12-31 22:00:00 UTC, two hours before the last leap second so far.
 const START_UNIX_S: i64 = 1_483_221_600;
 const MIDNIGHT_UNIX_S: i64 = 1_483_228_800;
 
-fn tiers() -> String {
-    format!(
-        r#"
-    name = "leap"
-    start_unix_s = {START_UNIX_S}
-    duration_s = 9000
-    leap = {{ midnight_unix_s = {MIDNIGHT_UNIX_S} }}
-    [[servers]]
-    name = "ref"
-    kind = "truechimer"
-    announce_leap = true
-    [[nodes]]
-    name = "master"
-    clock = {{ offset_s = 0.002, frequency_ppm = 5.0 }}
-    [[nodes.sources]]
-    upstream = "ref"
-    minpoll = 4
-    maxpoll = 4
-    iburst = true
-    network = {{ delay_s = 50e-6, jitter_s = 10e-6 }}
-    [[nodes]]
-    name = "client"
-    count = 3
-    clock = {{ offset_spread_s = 0.003, frequency_spread_ppm = 10.0 }}
-    [[nodes.sources]]
-    upstream = "master"
-    minpoll = 4
-    maxpoll = 4
-    iburst = true
-    network = {{ delay_s = 150e-6, jitter_s = 30e-6 }}
-"#
-    )
+/// ref (announcing the leap or not) → master → three clients.
+fn tiers(announce_leap: bool) -> ScenarioText {
+    ScenarioText::new("leap", 9000)
+        .set(format!("start_unix_s = {START_UNIX_S}"))
+        .set(format!("leap = {{ midnight_unix_s = {MIDNIGHT_UNIX_S} }}"))
+        .server("ref", "truechimer")
+        .set(format!("announce_leap = {announce_leap}"))
+        .node("master")
+        .set("clock = { offset_s = 0.002, frequency_ppm = 5.0 }")
+        .source(
+            "ref",
+            "minpoll = 4, maxpoll = 4, iburst = true, network = { delay_s = 50e-6, jitter_s = 10e-6 }",
+        )
+        .node("client")
+        .set("count = 3")
+        .set("clock = { offset_spread_s = 0.003, frequency_spread_ppm = 10.0 }")
+        .source(
+            "master",
+            "minpoll = 4, maxpoll = 4, iburst = true, network = { delay_s = 150e-6, jitter_s = 30e-6 }",
+        )
 }
 
 #[test]
 fn leap_second_propagates_through_the_master_and_is_inserted_everywhere() {
-    let mut sim = common::simulation(&tiers(), 1);
+    let mut sim = tiers(true).simulation(1);
     let before_midnight_s = (MIDNIGHT_UNIX_S - START_UNIX_S - 60) as f64;
     sim.run_until_s(before_midnight_s);
     for node in &sim.nodes {
@@ -103,8 +92,7 @@ fn leap_second_propagates_through_the_master_and_is_inserted_everywhere() {
 
 #[test]
 fn without_an_announcement_nobody_arms_a_leap() {
-    let text = tiers().replace("announce_leap = true", "announce_leap = false");
-    let mut sim = common::simulation(&text, 1);
+    let mut sim = tiers(false).simulation(1);
     sim.run_until_s(7000.0);
     for node in &sim.nodes {
         assert_eq!(node.clock.leap(), LeapSecond::None, "{}", node.name);

@@ -3,28 +3,28 @@
 
 mod common;
 
-const STEP_THEN_SLEW: &str = r#"
-    name = "makestep"
-    duration_s = 1200
-    sample_interval_s = 0.25
-    [[servers]]
-    name = "ref"
-    kind = "truechimer"
-    [[nodes]]
-    name = "client"
-    clock = { offset_s = 2.0, frequency_ppm = 10.0, steps = [{ at_s = 600.0, offset_s = 0.5 }] }
-    engine = { makestep = [1.0, 3] }
-    [[nodes.sources]]
-    upstream = "ref"
-    minpoll = 4
-    maxpoll = 4
-    iburst = true
-    network = { delay_s = 100e-6, jitter_s = 10e-6 }
-"#;
+use common::ScenarioText;
+
+/// A client 2 s off whose clock jumps 0.5 s at 600 s, with `makestep 1 3` or without.
+fn step_then_slew(makestep: bool) -> ScenarioText {
+    let text = ScenarioText::new("makestep", 1200)
+        .set("sample_interval_s = 0.25")
+        .server("ref", "truechimer")
+        .node("client")
+        .set("clock = { offset_s = 2.0, frequency_ppm = 10.0, steps = [{ at_s = 600.0, offset_s = 0.5 }] }");
+    let text = match makestep {
+        true => text.set("engine = { makestep = [1.0, 3] }"),
+        false => text,
+    };
+    text.source(
+        "ref",
+        "minpoll = 4, maxpoll = 4, iburst = true, network = { delay_s = 100e-6, jitter_s = 10e-6 }",
+    )
+}
 
 #[test]
 fn large_initial_error_is_stepped_then_a_later_jump_is_slewed() {
-    let mut sim = common::simulation(STEP_THEN_SLEW, 1);
+    let mut sim = step_then_slew(true).simulation(1);
     let client = common::node_index(&sim, "client");
 
     sim.run_until_s(10.0);
@@ -68,8 +68,7 @@ fn large_initial_error_is_stepped_then_a_later_jump_is_slewed() {
 
 #[test]
 fn without_makestep_a_large_error_is_slewed() {
-    let text = STEP_THEN_SLEW.replace("engine = { makestep = [1.0, 3] }", "");
-    let mut sim = common::simulation(&text, 1);
+    let mut sim = step_then_slew(false).simulation(1);
     let client = common::node_index(&sim, "client");
     sim.run_until_s(120.0);
     assert!(sim.nodes[client].counters.steps.is_empty());

@@ -4,33 +4,31 @@
 
 mod common;
 
-fn link(network: &str) -> String {
-    format!(
-        r#"
-    name = "link"
-    duration_s = 3600
-    [[servers]]
-    name = "ref"
-    kind = "truechimer"
-    [[nodes]]
-    name = "client"
-    clock = {{ offset_s = 0.001, frequency_ppm = 10.0 }}
-    [[nodes.sources]]
-    upstream = "ref"
-    minpoll = 4
-    maxpoll = 4
-    iburst = true
-    network = {network}
-"#
-    )
+use common::ScenarioText;
+
+/// One client of one server over `network`; the server's own clock is perfect unless
+/// `server_clock` is given.
+fn link(server_clock: Option<&str>, network: &str) -> ScenarioText {
+    let text = ScenarioText::new("link", 3600).server("ref", "truechimer");
+    let text = match server_clock {
+        Some(clock) => text.set(format!("clock = {clock}")),
+        None => text,
+    };
+    text.node("client")
+        .set("clock = { offset_s = 0.001, frequency_ppm = 10.0 }")
+        .source(
+            "ref",
+            &format!("minpoll = 4, maxpoll = 4, iburst = true, network = {network}"),
+        )
 }
 
 #[test]
 fn asymmetry_biases_the_clock_by_half_of_it() {
-    let mut sim = common::simulation(
-        &link("{ delay_s = 100e-6, jitter_s = 5e-6, asymmetry_s = 200e-6 }"),
-        2,
-    );
+    let mut sim = link(
+        None,
+        "{ delay_s = 100e-6, jitter_s = 5e-6, asymmetry_s = 200e-6 }",
+    )
+    .simulation(2);
     sim.run();
     let settled: Vec<f64> = sim.recorder.errors_s[0][1000..].to_vec();
     let mean = settled.iter().sum::<f64>() / settled.len() as f64;
@@ -40,9 +38,11 @@ fn asymmetry_biases_the_clock_by_half_of_it() {
 #[test]
 fn thirty_percent_loss_and_an_outage_still_converge() {
     let report = gnomon_sim::run(
-        &common::scenario(&link(
+        &link(
+            None,
             "{ delay_s = 100e-6, jitter_s = 10e-6, loss = 0.3, outages = [[600.0, 900.0]] }",
-        )),
+        )
+        .scenario(),
         2,
     );
     assert!(
@@ -77,11 +77,11 @@ fn every_scenario_file_loads_and_the_required_ones_exist() {
 fn clients_follow_a_server_whose_clock_steps() {
     // The only server's clock jumps 10 ms at 1800 s: the client follows (slewing,
     // no makestep), because it has nothing better to go by.
-    let text = link("{ delay_s = 100e-6, jitter_s = 5e-6 }").replace(
-        "kind = \"truechimer\"",
-        "kind = \"truechimer\"\n    clock = { steps = [{ at_s = 1800.0, offset_s = 0.01 }] }",
-    );
-    let mut sim = common::simulation(&text, 2);
+    let mut sim = link(
+        Some("{ steps = [{ at_s = 1800.0, offset_s = 0.01 }] }"),
+        "{ delay_s = 100e-6, jitter_s = 5e-6 }",
+    )
+    .simulation(2);
     sim.run_until_s(1790.0);
     assert!(sim.node_error_s(0).abs() < 50e-6);
     sim.run();
