@@ -5,20 +5,12 @@
 //! `promtool check metrics` accepts the text; gnomon-clock reads the published bound.
 
 use gnomon_clock::{ClockBound, Status};
-use gnomon_testkit::chronyd::{Chronyd, TempDir};
+use gnomon_testkit::chronyd::{free_tcp_port, Chronyd, TempDir};
 use gnomon_testkit::gnomond::Gnomond;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One HTTP/1.1 GET on loopback: (status line, body).
 fn http_get(port: u16, path_and_query: &str, accept: &str) -> Option<(String, String)> {

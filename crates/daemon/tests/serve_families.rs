@@ -4,13 +4,9 @@
 mod serving;
 
 use gnomon_testkit::chronyd::free_udp_port;
-use serving::{exchange, request, Gnomond};
+use serving::{exchange, request, server_lines, Gnomond};
 use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
-
-fn lines(items: &[String]) -> Vec<String> {
-    items.to_vec()
-}
 
 /// Whether a request from `from` to `to` is answered; `expected` sets how long to
 /// wait (long when a reply is due, so a loaded machine does not fail the test).
@@ -25,11 +21,11 @@ fn dash_6_serves_ipv6_only() {
     let port = free_udp_port();
     let gnomond = Gnomond::start(
         &["-6"],
-        &lines(&[
+        &[
             format!("port {port}"),
             "allow".to_string(),
             "local stratum 5".to_string(),
-        ]),
+        ],
     );
     let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
     let v4 = SocketAddr::from(([127, 0, 0, 1], port));
@@ -48,13 +44,7 @@ fn bindaddress_narrows_each_family() {
     let port = free_udp_port();
     let gnomond = Gnomond::start(
         &[],
-        &lines(&[
-            format!("port {port}"),
-            "bindaddress 127.0.0.1".to_string(),
-            "bindaddress ::1".to_string(),
-            "allow".to_string(),
-            "local stratum 5".to_string(),
-        ]),
+        &server_lines(port, &["bindaddress ::1", "allow", "local stratum 5"]),
     );
     let v4 = SocketAddr::from(([127, 0, 0, 1], port));
     assert!(answered("127.0.0.1:0", v4, true));

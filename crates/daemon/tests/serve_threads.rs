@@ -4,7 +4,7 @@
 mod serving;
 
 use gnomon_testkit::chronyd::free_udp_port;
-use serving::{drain, request, Gnomond};
+use serving::{drain, request, server_lines, Gnomond};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -13,14 +13,15 @@ fn rate_limits_hold_across_worker_threads() {
     let port = free_udp_port();
     let gnomond = Gnomond::start(
         &["-4"],
-        &[
-            format!("port {port}"),
-            "bindaddress 127.0.0.1".to_string(),
-            "allow 127.0.0.1".to_string(),
-            "local stratum 5".to_string(),
-            "server_threads 2".to_string(),
-            "ratelimit interval 4 burst 100 leak 4".to_string(),
-        ],
+        &server_lines(
+            port,
+            &[
+                "allow 127.0.0.1",
+                "local stratum 5",
+                "server_threads 2",
+                "ratelimit interval 4 burst 100 leak 4",
+            ],
+        ),
     );
     let to = SocketAddr::from(([127, 0, 0, 1], port));
     // 128 requests from one address over 64 source ports, far faster than one per

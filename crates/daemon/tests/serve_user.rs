@@ -5,7 +5,7 @@
 mod serving;
 
 use gnomon_testkit::chronyd::free_udp_port;
-use serving::{exchange, request, Gnomond};
+use serving::{exchange, request, server_lines, Gnomond};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
@@ -25,14 +25,15 @@ fn worker_threads_run_as_the_user_without_capabilities() {
     let port = free_udp_port();
     let gnomond = Gnomond::start(
         &["-4"],
-        &[
-            format!("port {port}"),
-            "bindaddress 127.0.0.1".to_string(),
-            "allow 127.0.0.1".to_string(),
-            "local stratum 5".to_string(),
-            "server_threads 2".to_string(),
-            "user nobody".to_string(),
-        ],
+        &server_lines(
+            port,
+            &[
+                "allow 127.0.0.1",
+                "local stratum 5",
+                "server_threads 2",
+                "user nobody",
+            ],
+        ),
     );
     // The drop happens right after the sockets are open; wait for it (bounded).
     let started = std::time::Instant::now();

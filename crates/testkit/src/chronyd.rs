@@ -57,6 +57,14 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
+/// A free TCP port on 127.0.0.1 (bound and released, like [`free_udp_port`]).
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
 /// A running `chronyd -x -d` serving NTP on 127.0.0.1.
 pub struct Chronyd {
     child: Child,

@@ -10,6 +10,13 @@ pub use gnomon_testkit::gnomond::Gnomond;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
+/// Config lines serving on 127.0.0.1:PORT only (`port`, `bindaddress`), then `extra`.
+pub fn server_lines(port: u16, extra: &[&str]) -> Vec<String> {
+    let mut lines = vec![format!("port {port}"), "bindaddress 127.0.0.1".to_string()];
+    lines.extend(extra.iter().map(|line| line.to_string()));
+    lines
+}
+
 /// A client request (version `version`, mode 3) with a recognisable transmit timestamp.
 pub fn request(version: u8, transmit: u64) -> [u8; 48] {
     let mut bytes = [0u8; 48];
