@@ -1,9 +1,10 @@
 //! `gnomon clients -p N -k -r` as chronyc 4.3 has them: side by side with a real
 //! `chronyd -x` given the same requests, and `-r` (reset after reporting) as root only,
-//! in one-thread mode and with `server_threads`. Loopback only.
+//! in one-thread mode and with `server_threads`; and `noclientlog` beside chronyd's.
+//! Loopback only.
 
-use gnomon_testkit::chronyd::{free_udp_port, Chronyd};
-use gnomon_testkit::gnomond::Gnomond;
+use gnomon_testkit::chronyd::{free_udp_port, Chronyd, TempDir};
+use gnomon_testkit::gnomond::{workspace_binary, Gnomond};
 use serde_json::Value;
 use std::net::UdpSocket;
 use std::path::Path;
@@ -225,4 +226,142 @@ fn clients_reset_is_for_root_and_reaches_every_server() {
         let again = json(gnomon(&gnomond, &["clients", "-r", "--json"]));
         assert_eq!(again["clients"][0]["ntp_requests"], 2, "{again}");
     }
+}
+
+/// One exchange in the way an interleaved (`xleave`) client asks: the origin field
+/// carries the receive timestamp of the server's previous reply (`previous_rx`, 0 for
+/// the first). Returns the reply's origin and receive timestamps.
+fn exchange(socket: &UdpSocket, port: u16, previous_rx: u64, transmit: u64) -> (u64, u64) {
+    let mut request = [0u8; 48];
+    request[0] = (4 << 3) | 3;
+    request[24..32].copy_from_slice(&previous_rx.to_be_bytes());
+    request[32..40].copy_from_slice(&0x5555_6666_7777_8888u64.to_be_bytes());
+    request[40..48].copy_from_slice(&transmit.to_be_bytes());
+    socket.send_to(&request, ("127.0.0.1", port)).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut reply = [0u8; 100];
+    let len = socket.recv(&mut reply).expect("a reply");
+    assert_eq!(len, 48);
+    let field = |at: usize| u64::from_be_bytes(reply[at..at + 8].try_into().unwrap());
+    (field(24), field(32))
+}
+
+/// Whether a second request in interleaved form gets an interleaved reply (its
+/// origin is the request's receive field, not its transmit field).
+fn answers_interleaved(socket: &UdpSocket, port: u16) -> bool {
+    let (_, first_rx) = exchange(socket, port, 0, 0x1111);
+    std::thread::sleep(Duration::from_millis(50));
+    let (origin, _) = exchange(socket, port, first_rx, 0x2222);
+    assert!(
+        origin == 0x2222 || origin == 0x5555_6666_7777_8888,
+        "{origin:#x}"
+    );
+    origin == 0x5555_6666_7777_8888
+}
+
+/// `noclientlog` as chronyd has it: clients are served, serverstats counts them, but
+/// no client is logged (`clients` prints chronyc's header and its 519 line, exit 1)
+/// and interleaved requests get basic replies. A `ratelimit` with it is refused at
+/// start, by both daemons. In one-thread mode and with worker threads.
+#[test]
+fn noclientlog_keeps_no_client_records() {
+    let chronyd = Chronyd::start("local stratum 5\nallow 127.0.0.1\nnoclientlog\n");
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert!(!answers_interleaved(&socket, chronyd.port()));
+    let output = Command::new("chronyc")
+        .arg("-h")
+        .arg(chronyd.socket_path())
+        .args(["-n", "clients"])
+        .output()
+        .expect("run chronyc (apt-get install chrony)");
+    assert_eq!(output.status.code(), Some(1));
+    let expected = String::from_utf8(output.stdout).unwrap();
+    assert!(expected.ends_with("519 Client logging is not active in the daemon\n"));
+
+    for threads in [None, Some(2)] {
+        let port = free_udp_port();
+        let mut lines = vec![
+            format!("port {port}"),
+            "bindaddress 127.0.0.1".into(),
+            "allow 127.0.0.1".into(),
+            "local stratum 5".into(),
+            "noclientlog".into(),
+        ];
+        if let Some(threads) = threads {
+            lines.push(format!("server_threads {threads}"));
+        }
+        let gnomond = Gnomond::start(&["-4"], &lines);
+        assert!(
+            !answers_interleaved(&socket, port),
+            "{threads:?}: interleaved without a client log"
+        );
+        let output = gnomon(&gnomond, &["clients"]);
+        assert_eq!(output.status.code(), Some(1), "{threads:?}");
+        assert_eq!(String::from_utf8(output.stdout).unwrap(), expected);
+        let output = gnomon(&gnomond, &["clients", "--json"]);
+        assert_eq!(output.status.code(), Some(1));
+        let error: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(
+            error["error"],
+            "client logging is not active in the daemon (noclientlog)"
+        );
+        let stats = json(gnomon(&gnomond, &["serverstats", "--json"]));
+        assert_eq!(stats["ntp_packets_received"], 2, "{stats}");
+        assert_eq!(stats["ntp_replies_sent"], 2, "{stats}");
+        assert_eq!(stats["ntp_interleaved"], 0, "{stats}");
+        assert_eq!(stats["client_log_capacity"], 0, "{stats}");
+    }
+
+    // The control: with the client log, the same exchange is interleaved.
+    let port = free_udp_port();
+    let port_line = format!("port {port}");
+    let gnomond = Gnomond::start(
+        &["-4"],
+        &[
+            &port_line,
+            "bindaddress 127.0.0.1",
+            "allow 127.0.0.1",
+            "local stratum 5",
+        ],
+    );
+    assert!(answers_interleaved(&socket, port));
+    drop(gnomond);
+
+    // Both refuse to start with ratelimit and noclientlog.
+    let dir = TempDir::new("noclientlog");
+    let config = dir.path().join("both.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "port 0\ncmdport 0\nbindcmdaddress {dir}/sock\npidfile {dir}/pid\nuser root\n\
+             allow 127.0.0.1\nratelimit\nnoclientlog\n",
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let chronyd = Command::new("timeout")
+        .args(["10", "chronyd", "-x", "-d", "-f"])
+        .arg(&config)
+        .output()
+        .expect("run chronyd (apt-get install chrony)");
+    assert_eq!(chronyd.status.code(), Some(1), "{chronyd:?}");
+    assert!(
+        String::from_utf8_lossy(&chronyd.stderr)
+            .contains("Rate limiting cannot be enabled with noclientlog"),
+        "{chronyd:?}"
+    );
+    let gnomond = Command::new(workspace_binary("gnomond"))
+        .arg("-f")
+        .arg(&config)
+        .arg("-p")
+        .output()
+        .expect("run gnomond -p");
+    assert!(!gnomond.status.success());
+    assert!(
+        String::from_utf8_lossy(&gnomond.stderr)
+            .contains(":8: noclientlog cannot be used with ratelimit"),
+        "{gnomond:?}"
+    );
 }

@@ -6,7 +6,10 @@
 //! than the request), access control, the client log, rate limiting (RATE KoD or
 //! drop), the reply built from the system variables by `server::build_reply`, and
 //! interleaved replies (see `interleave`).
-//! Totals for `serverstats` and records for `clients` are kept here.
+//! Totals for `serverstats` and records for `clients` are kept here. Without a client
+//! log (chrony's `noclientlog`) nothing is kept per client: no records, no rate
+//! limiting (there is no state to limit with) and no interleaved replies (no saved
+//! transmit timestamps), as in chronyd; the totals are still counted.
 //!
 //! It must not read a clock, touch a socket or allocate per request: the caller
 //! passes the receive time (kernel or daemon) and monotonic time, and sets the
@@ -141,6 +144,10 @@ pub struct ServerConfig {
     pub access: AccessTable,
     pub rate_limit: Option<RateLimitParams>,
     pub client_table_capacity: usize,
+    /// Keep the client log and the interleaved-mode timestamps (false: chrony's
+    /// `noclientlog`; `rate_limit` is then ignored, as chronyd cannot limit without
+    /// the log; its configuration refuses the pair).
+    pub client_log: bool,
     /// Seeds the hash key of the client table and the leak/KoD randomness.
     pub seed: [u8; 32],
 }
@@ -150,8 +157,9 @@ pub struct ServerConfig {
 pub struct Server {
     access: AccessTable,
     limiter: Option<RateLimiter>,
-    clients: ClientTable,
-    timestamps: TimestampMap,
+    /// None without a client log: then no limiter and no timestamps either.
+    clients: Option<ClientTable>,
+    timestamps: Option<TimestampMap>,
     stats: ServerStats,
 }
 
@@ -159,13 +167,17 @@ impl Server {
     pub fn new(config: ServerConfig) -> Server {
         let mut key = [0u8; 8];
         key.copy_from_slice(&config.seed[..8]);
+        let logged = config.client_log;
         Server {
             access: config.access,
             limiter: config
                 .rate_limit
+                .filter(|_| logged)
                 .map(|params| RateLimiter::new(params, config.seed)),
-            clients: ClientTable::new(config.client_table_capacity, u64::from_le_bytes(key)),
-            timestamps: TimestampMap::new(config.client_table_capacity.saturating_mul(2)),
+            clients: logged
+                .then(|| ClientTable::new(config.client_table_capacity, u64::from_le_bytes(key))),
+            timestamps: logged
+                .then(|| TimestampMap::new(config.client_table_capacity.saturating_mul(2))),
             stats: ServerStats::default(),
         }
     }
@@ -181,22 +193,29 @@ impl Server {
     /// Records dropped from the client log to make room (chronyc "Client log records
     /// dropped").
     pub fn client_log_evictions(&self) -> u64 {
-        self.clients.evictions()
+        self.clients.as_ref().map_or(0, ClientTable::evictions)
     }
 
-    /// How many clients the log can hold.
+    /// How many clients the log can hold (0 without a client log).
     pub fn client_log_capacity(&self) -> usize {
-        self.clients.capacity()
+        self.clients.as_ref().map_or(0, ClientTable::capacity)
+    }
+
+    /// False with `noclientlog`: nothing is kept per client.
+    pub fn has_client_log(&self) -> bool {
+        self.clients.is_some()
     }
 
     pub fn clients(&self) -> impl Iterator<Item = &ClientRecord> {
-        self.clients.records()
+        self.clients.iter().flat_map(ClientTable::records)
     }
 
     /// Zero the client log's per-client counters (chronyc `clients -r`); the totals
     /// of [`Server::stats`] are not touched, as chronyd's serverstats are not.
     pub fn reset_client_counters(&mut self) {
-        self.clients.reset_counters();
+        if let Some(clients) = &mut self.clients {
+            clients.reset_counters();
+        }
     }
 
     /// Decide what to send for `bytes` from `from`, received at `received_at` (local
@@ -257,10 +276,15 @@ impl Server {
         if !self.access.is_allowed(from) {
             return Served::Drop(DropReason::Denied);
         }
-        let full_ns = self.limiter.as_ref().map_or(0, |l| l.params().full_ns());
-        let (record, elapsed_ns) = self.clients.log_request(from, now_ns, full_ns);
-        let limit = match &mut self.limiter {
-            Some(limiter) => limiter.check(record, elapsed_ns),
+        let limit = match &mut self.clients {
+            Some(clients) => {
+                let full_ns = self.limiter.as_ref().map_or(0, |l| l.params().full_ns());
+                let (record, elapsed_ns) = clients.log_request(from, now_ns, full_ns);
+                match &mut self.limiter {
+                    Some(limiter) => limiter.check(record, elapsed_ns),
+                    None => Limit::Pass,
+                }
+            }
             None => Limit::Pass,
         };
         match limit {
@@ -269,9 +293,9 @@ impl Server {
                     reply.transmit_timestamp = NtpTimestamp::ZERO;
                     // Basic clients send a zero origin (or one we never used as a
                     // receive timestamp): no lookup hit, a basic reply.
-                    let previous = match request.origin_timestamp {
-                        NtpTimestamp::ZERO => None,
-                        origin => self.timestamps.transmit_of(origin.to_bits()),
+                    let previous = match (request.origin_timestamp, &self.timestamps) {
+                        (NtpTimestamp::ZERO, _) | (_, None) => None,
+                        (origin, Some(timestamps)) => timestamps.transmit_of(origin.to_bits()),
                     };
                     match previous {
                         Some((transmit, kind)) => {
@@ -295,8 +319,9 @@ impl Server {
     /// The reply that carried receive timestamp `receive` was sent; `transmit` was
     /// read just before sending. Kept for a later interleaved request.
     pub fn note_reply_sent(&mut self, receive: NtpTimestamp, transmit: NtpTimestamp) {
-        self.timestamps
-            .insert(receive.to_bits(), transmit, TimestampKind::Daemon);
+        if let Some(timestamps) = &mut self.timestamps {
+            timestamps.insert(receive.to_bits(), transmit, TimestampKind::Daemon);
+        }
     }
 
     /// The kernel's (or the NIC's) transmit timestamp of the reply that carried
@@ -307,7 +332,9 @@ impl Server {
         transmit: NtpTimestamp,
         kind: TimestampKind,
     ) {
-        self.timestamps.upgrade(receive.to_bits(), transmit, kind);
+        if let Some(timestamps) = &mut self.timestamps {
+            timestamps.upgrade(receive.to_bits(), transmit, kind);
+        }
     }
 
     /// Count what happened when the caller sent a reply or KoD.

@@ -36,6 +36,7 @@ fn server(rules: &[AccessRule], rate_limit: Option<RateLimitParams>) -> Server {
         access: AccessTable::from_rules(rules),
         rate_limit,
         client_table_capacity: 64,
+        client_log: true,
         seed: [1; 32],
     })
 }
@@ -313,4 +314,51 @@ fn interleaved_requests_get_the_previous_replys_transmit_timestamp() {
         ask(&mut server, &stranger, "10.0.0.1", 2_000_000_000),
         Served::Reply(_)
     ));
+}
+
+#[test]
+fn without_a_client_log_nothing_is_kept_per_client() {
+    // chrony's noclientlog: no records, no rate limiting, no interleaved replies; the
+    // totals still count.
+    let limit = RateLimitParams {
+        interval_log2_s: 4,
+        burst: 1,
+        leak_log2: 2,
+        kod_log2: 1,
+    };
+    let mut server = Server::new(ServerConfig {
+        access: AccessTable::from_rules(&[rule(true, false, None)]),
+        rate_limit: Some(limit),
+        client_table_capacity: 64,
+        client_log: false,
+        seed: [1; 32],
+    });
+    assert!(!server.has_client_log());
+    assert_eq!(server.client_log_capacity(), 0);
+    let mut previous: Option<NtpHeader> = None;
+    for n in 0..20 {
+        let mut bytes = request_bytes(4, 3);
+        if let Some(previous) = previous {
+            // What a client in interleaved mode sends: our last receive timestamp.
+            bytes[24..32].copy_from_slice(&previous.receive_timestamp.to_be_bytes());
+        }
+        let served = ask(&mut server, &bytes, "10.0.0.1", n * 1_000_000);
+        let Served::Reply(reply) = served else {
+            panic!("request {n}: {served:?} (no limit, no interleaving without a log)")
+        };
+        server.note_reply_sent(reply.receive_timestamp, NtpTimestamp::from_bits(n as u64));
+        server.note_precise_transmit(
+            reply.receive_timestamp,
+            NtpTimestamp::from_bits(n as u64),
+            TimestampKind::Kernel,
+        );
+        server.on_sent(&served, true, TimestampKind::Daemon);
+        previous = Some(reply);
+    }
+    assert_eq!(server.clients().count(), 0);
+    server.reset_client_counters();
+    let stats = server.stats();
+    assert_eq!((stats.received, stats.replies_sent), (20, 20));
+    assert_eq!((stats.rate_limited, stats.interleaved), (0, 0));
+    assert_eq!(server.client_log_evictions(), 0);
 }

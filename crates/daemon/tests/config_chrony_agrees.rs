@@ -70,6 +70,7 @@ fn lines_gnomon_accepts_chronyd_accepts() {
         "allow 0/0",
         "ratelimit interval 1 burst 16 leak 3",
         "ratelimit",
+        "noclientlog",
         "SERVER a.example IBURST",
     ] {
         assert!(parse(line).is_ok(), "gnomon refuses {line:?}");
@@ -100,6 +101,7 @@ fn lines_both_refuse() {
         "bindaddress eth0",
         "ratelimit rate 3",
         "local stratum 16",
+        "noclientlog yes",
     ] {
         assert!(parse(line).is_err(), "gnomon accepts {line:?}");
         assert_eq!(

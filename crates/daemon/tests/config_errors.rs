@@ -322,6 +322,28 @@ fn server_and_access_errors() {
         ),
     );
     assert_error(
+        "noclientlog yes",
+        &format!("{F}:1: unexpected argument \"yes\" in: noclientlog yes — expected `noclientlog` with no argument"),
+    );
+    // chronyd starts neither ("Fatal error : Rate limiting cannot be enabled with
+    // noclientlog", which `chronyd -p` does not check); the later line is named.
+    assert_error(
+        "allow\nratelimit interval 1\nnoclientlog",
+        &format!(
+            "{F}:3: noclientlog cannot be used with ratelimit in: noclientlog — expected \
+             either ratelimit or noclientlog (rate limiting needs the client log; chronyd \
+             refuses both too)"
+        ),
+    );
+    assert_error(
+        "noclientlog\nratelimit",
+        &format!(
+            "{F}:2: ratelimit cannot be used with noclientlog in: ratelimit — expected \
+             either ratelimit or noclientlog (rate limiting needs the client log; chronyd \
+             refuses both too)"
+        ),
+    );
+    assert_error(
         "pidfile",
         &format!("{F}:1: missing file in: pidfile — expected pidfile FILE (or / to disable)"),
     );

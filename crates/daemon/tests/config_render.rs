@@ -60,6 +60,19 @@ fn clientloglimit_is_kept_and_rendered() {
 }
 
 #[test]
+fn noclientlog_is_kept_and_rendered() {
+    let config = parse("allow 10.0.0.0/8\nNoClientLog\n").unwrap().config;
+    assert!(config.no_client_log);
+    assert!(render_effective(&config).contains("\nnoclientlog\n"));
+    assert_round_trip(&config);
+    let default = render_effective(&Config::default());
+    assert!(
+        default.contains("# noclientlog: off, clients are logged\n"),
+        "{default}"
+    );
+}
+
+#[test]
 fn seed_configuration() {
     let config =
         parse("server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4\nallow 172.31.0.0/16\n")

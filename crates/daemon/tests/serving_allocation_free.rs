@@ -37,6 +37,7 @@ fn on_datagram_does_not_allocate() {
             kod_log2: 1,
         }),
         client_table_capacity: 256,
+        client_log: true,
         seed: [3; 32],
     });
     let system = SystemVariables::unsynchronized(-20);

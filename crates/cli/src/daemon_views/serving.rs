@@ -12,7 +12,7 @@ use super::format;
 use super::SocketArgs;
 use clap::Args;
 use gnomon_daemon::control::protocol::{
-    ClientList, ClientReport, Request, ResponseData, ServerStatsReport,
+    ClientList, ClientReport, Request, ResponseData, ServerStatsReport, NO_CLIENT_LOG,
 };
 
 /// Options of `gnomon clients` (chronyc clients).
@@ -132,7 +132,8 @@ fn print_json(data: &ResponseData) {
     );
 }
 
-/// `gnomon clients`; an unreachable daemon (or `-r` refused) exits 3.
+/// `gnomon clients`; an unreachable daemon (or `-r` refused) exits 3, a daemon with
+/// `noclientlog` 1 (as chronyc's 519).
 pub fn run_clients(socket: &SocketArgs, args: &ClientsArgs) -> Result<i32, String> {
     let request = Request::Clients {
         min_packets: args.min_packets,
@@ -140,6 +141,16 @@ pub fn run_clients(socket: &SocketArgs, args: &ClientsArgs) -> Result<i32, Strin
     };
     let data = match client::ask(&socket.socket, &request) {
         Ok(data) => data,
+        // chronyc prints its header, then this status line, and exits 1.
+        Err(message) if message == format!("gnomond: {NO_CLIENT_LOG}") => {
+            if args.json {
+                println!("{}", serde_json::json!({ "error": NO_CLIENT_LOG }));
+            } else {
+                print!("{}", render_clients(&ClientList::default(), args.nts_ke));
+                println!("519 Client logging is not active in the daemon");
+            }
+            return Ok(1);
+        }
         Err(message) => {
             eprintln!("gnomon: {message}");
             return Ok(3);

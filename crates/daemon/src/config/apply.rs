@@ -93,7 +93,20 @@ pub fn apply_simple(
                 IpAddr::V6(v6) => config.bind_address_v6 = Some(v6),
             }
         }
-        "ratelimit" => config.rate_limit = Some(ratelimit(ctx, args)?),
+        "ratelimit" => {
+            let limit = ratelimit(ctx, args)?;
+            if config.no_client_log {
+                return Err(without_client_log(ctx));
+            }
+            config.rate_limit = Some(limit);
+        }
+        "noclientlog" => {
+            ctx.none(args)?;
+            if config.rate_limit.is_some() {
+                return Err(without_client_log(ctx));
+            }
+            config.no_client_log = true;
+        }
         "clientloglimit" => {
             let a = ctx.exactly(args, &["bytes"], "clientloglimit BYTES")?;
             config.client_log_limit_bytes =
@@ -116,6 +129,24 @@ pub fn apply_simple(
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// `ratelimit` and `noclientlog` together: chronyd exits ("Rate limiting cannot be
+/// enabled with noclientlog"); so does gnomond, naming the later of the two lines.
+fn without_client_log(ctx: &LineCtx) -> ConfigError {
+    ctx.error(
+        Problem::Conflict {
+            directive: ctx.directive.to_string(),
+            other: if ctx.directive == "ratelimit" {
+                "noclientlog"
+            } else {
+                "ratelimit"
+            }
+            .to_string(),
+        },
+        "either ratelimit or noclientlog (rate limiting needs the client log; \
+         chronyd refuses both too)",
+    )
 }
 
 fn int32(ctx: &LineCtx, what: &str, value: &str) -> Result<i32, ConfigError> {

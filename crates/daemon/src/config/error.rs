@@ -93,6 +93,14 @@ pub enum Problem {
         /// The operating system's reason.
         reason: String,
     },
+    /// The directive cannot be used together with an earlier one.
+    #[error("{directive} cannot be used with {other}")]
+    Conflict {
+        /// This line's directive.
+        directive: String,
+        /// The earlier directive it conflicts with.
+        other: String,
+    },
     /// include/confdir nested too deep (a loop, usually).
     #[error("files are included more than {max} levels deep")]
     IncludeTooDeep {

@@ -343,6 +343,10 @@ pub struct Config {
     /// interleaved mode, `gnomon clients`), allocated once at start. Default 524288
     /// (chrony's).
     pub client_log_limit_bytes: u64,
+    /// `noclientlog`: keep no per-client records (no `gnomon clients` entries, no
+    /// interleaved replies; `ratelimit` is refused with it, as chronyd refuses to
+    /// start). Default false.
+    pub no_client_log: bool,
     /// `server_threads N` (gnomon only): serve NTP from N worker threads.
     /// Default None: the one-thread poll(2) mode (DESIGN rule 3).
     pub server_threads: Option<u32>,
@@ -399,6 +403,7 @@ impl Default for Config {
             access_rules: Vec::new(),
             rate_limit: None,
             client_log_limit_bytes: DEFAULT_CLIENT_LOG_LIMIT_BYTES,
+            no_client_log: false,
             server_threads: None,
             metrics_address: None,
             clock_bound: None,

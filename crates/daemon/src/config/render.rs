@@ -118,6 +118,11 @@ pub fn render_effective(config: &Config) -> String {
         &mut out,
         format!("clientloglimit {}", config.client_log_limit_bytes),
     );
+    if config.no_client_log {
+        line(&mut out, "noclientlog");
+    } else {
+        line(&mut out, "# noclientlog: off, clients are logged");
+    }
     match config.local {
         Some(local) => {
             let mut text = format!("local stratum {}", local.stratum);

@@ -14,6 +14,10 @@ pub const MAX_REQUEST_BYTES: usize = 4096;
 /// The error of `online`/`offline` when nothing matched (chronyc's "503 No such source").
 pub const NO_SUCH_SOURCE: &str = "no such source";
 
+/// The error of `clients` under `noclientlog` (chronyc's "519 Client logging is not
+/// active in the daemon").
+pub const NO_CLIENT_LOG: &str = "client logging is not active in the daemon (noclientlog)";
+
 /// What the client asks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "lowercase")]
@@ -204,7 +208,7 @@ pub struct Activity {
 }
 
 /// `gnomon clients`: the served clients' log.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClientList {
     /// False when gnomond does not serve (no `allow`, or `port 0`).
     pub serving: bool,

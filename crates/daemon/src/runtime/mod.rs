@@ -18,7 +18,7 @@ pub mod workers;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::control::observe::{Observability, ScrapeSource};
-use crate::control::protocol::{Done, Request, Response, ResponseData};
+use crate::control::protocol::{Done, Request, Response, ResponseData, NO_CLIENT_LOG};
 use crate::control::server::ControlServer;
 use crate::control::serving_views;
 use crate::control::views::{self, SourceLabel};
@@ -317,6 +317,14 @@ impl Daemon {
         let now = self.clock.now();
         self.control_requests += 1;
         match request {
+            Request::Clients { .. }
+                if self
+                    .serving
+                    .as_ref()
+                    .is_some_and(|serving| !serving.has_client_log()) =>
+            {
+                Response::error(NO_CLIENT_LOG)
+            }
             Request::Clients { min_packets, reset } => {
                 Response::ok(ResponseData::Clients(serving_views::clients(
                     self.serving.as_mut(),

@@ -228,6 +228,7 @@ pub fn core_server_with_capacity(config: &Config, seed: [u8; 32], capacity: usiz
             kod_log2: limit.kod_log2,
         }),
         client_table_capacity: capacity,
+        client_log: !config.no_client_log,
         seed,
     })
 }
@@ -332,6 +333,12 @@ impl Serving {
             }
         }
         report
+    }
+
+    /// False with `noclientlog`: no client is logged (the workers' shared server is
+    /// configured alike).
+    pub fn has_client_log(&self) -> bool {
+        self.server.has_client_log()
     }
 
     /// Publish the state the worker threads read (nothing to do without workers).
