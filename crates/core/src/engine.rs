@@ -27,6 +27,7 @@ use crate::clock_action::{ClockAction, LeapSecond};
 use crate::discipline::{
     ClockChange, Discipline, DisciplineInput, DisciplineOptions, SavedFrequency, UpdateOutcome,
 };
+use crate::estimator::seconds_between;
 use crate::leap::{leap_to_announce, leap_to_arm};
 use crate::measurement::{MeasurementLimits, RejectReason, DEFAULT_MAX_CLOCK_ERROR_PPM};
 use crate::poll::StopReason;
@@ -120,6 +121,8 @@ pub struct Engine {
     system: SystemVariables,
     selection: Option<SelectionResult>,
     reference: Option<SourceId>,
+    /// Since when every source has been unreachable while we hold a reference.
+    unreachable_since: Option<UnixTime>,
     armed_leap: LeapSecond,
     cookies: ChaCha12Rng,
 }
@@ -138,6 +141,7 @@ impl Engine {
             system,
             selection: None,
             reference: None,
+            unreachable_since: None,
             armed_leap: LeapSecond::None,
             cookies: ChaCha12Rng::from_seed(rng_seed),
         }
@@ -156,6 +160,12 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// The reference ID orphan peers know this host by (see
+    /// [`EngineConfig::own_reference_id`]), learnt once a source's name resolved.
+    pub fn set_own_reference_id(&mut self, id: Option<ReferenceId>) {
+        self.config.own_reference_id = id;
     }
 
     /// Add a source; its first request is due at `now`. `reference_id` is what we
@@ -289,14 +299,18 @@ impl Engine {
         }
         if self.reference.is_some() && self.sources_all_unreachable() {
             // Holdover: keep the frequency, let the dispersion grow; fall back to the
-            // local reference once we are worse than it.
+            // local reference once we are worse than it, or (orphan, `waitunsynced`)
+            // once the sources have been silent long enough.
+            let since = *self.unreachable_since.get_or_insert(now);
             if let Some(local) = self.config.local_stratum {
-                if self.system.root_distance_at_s(now) > local.distance_s {
-                    self.reference = None;
-                    self.use_local_reference_if_configured(now);
-                    outputs.push(EngineOutput::Clock(self.synchronized_action(now)));
+                let waited = (local.orphan || local.wait_unsynced_s > 0.0)
+                    && seconds_between(since, now) >= local.wait_unsynced_s;
+                if waited || self.system.root_distance_at_s(now) > local.distance_s {
+                    self.lose_reference(now, &mut outputs);
                 }
             }
+        } else {
+            self.unreachable_since = None;
         }
         outputs
     }

@@ -46,6 +46,11 @@ pub struct LocalStratum {
     /// The local reference is used only while the selected source's root distance is
     /// above this (chrony default 1 s).
     pub distance_s: f64,
+    /// chrony's `waitunsynced`: with `orphan` (or a value above 0), once every source
+    /// has been unreachable this long, the reference is given up and the local one
+    /// used, so an orphan takes over from a root that stopped. chrony's default is
+    /// 300 s with `orphan`, else 0 (then only `distance` decides, as in chrony 4.3).
+    pub wait_unsynced_s: f64,
 }
 
 impl Default for LocalStratum {
@@ -54,6 +59,7 @@ impl Default for LocalStratum {
             stratum: 10,
             orphan: false,
             distance_s: 1.0,
+            wait_unsynced_s: 0.0,
         }
     }
 }

@@ -15,10 +15,16 @@ const START_S: i64 = 1_795_824_000;
 /// A host in orphan mode at stratum 5 whose only source is another orphan at
 /// stratum 5 (the harness names it 10.0.0.1), the host itself being `own`.
 fn orphan_pair(own: u32) -> Harness {
+    orphan_pair_waiting(own, 300.0)
+}
+
+/// The same with `waitunsynced` set.
+fn orphan_pair_waiting(own: u32, wait_unsynced_s: f64) -> Harness {
     let config = EngineConfig {
         local_stratum: Some(LocalStratum {
             stratum: 5,
             orphan: true,
+            wait_unsynced_s,
             ..Default::default()
         }),
         own_reference_id: Some(ReferenceId::from_u32(own)),
@@ -64,4 +70,43 @@ fn the_orphan_with_the_smallest_id_is_the_root() {
     assert_eq!(sim.engine.reference(), None);
     assert!(sim.engine.system_variables().local_reference);
     assert_eq!(served_stratum_and_id(&sim), (5, LOCAL_REFERENCE_ID));
+}
+
+#[test]
+fn a_follower_takes_over_waitunsynced_after_the_root_stops() {
+    let mut sim = orphan_pair_waiting(0x0a00_0009, 120.0);
+    assert_eq!(served_stratum_and_id(&sim).0, 6);
+    let root = sim.servers[0].0;
+    sim.server_mut(root).answering = false;
+    // Until the root is unreachable (8 unanswered polls) and then `waitunsynced` has
+    // passed, the follower holds over on it; then it is the root itself.
+    let stopped_s = sim.now_s();
+    let mut took_over_at = None;
+    sim.run_until(stopped_s + 3600.0, |sim| {
+        if took_over_at.is_none() && sim.engine.system_variables().local_reference {
+            took_over_at = Some(sim.now_s() - stopped_s);
+        }
+    });
+    let unreachable_s = sim
+        .engine
+        .source(root)
+        .map(|s| s.poll_state().poll())
+        .unwrap();
+    let took_over_after_s = took_over_at.expect("the follower never took over");
+    // 8 polls of 2^poll s (at most 1024 s) and then 120 s.
+    assert!(took_over_after_s >= 120.0, "{took_over_after_s}");
+    assert!(
+        took_over_after_s <= 8.0 * 2f64.powi(i32::from(unreachable_s)) + 130.0,
+        "{took_over_after_s}"
+    );
+    assert_eq!(sim.engine.reference(), None);
+    assert_eq!(served_stratum_and_id(&sim), (5, LOCAL_REFERENCE_ID));
+    // Before `waitunsynced` has passed, the same run still follows the silent root.
+    let mut sim = orphan_pair_waiting(0x0a00_0009, 1e9);
+    let root = sim.servers[0].0;
+    sim.server_mut(root).answering = false;
+    let stopped_s = sim.now_s();
+    sim.run_until(stopped_s + 3600.0, |_| {});
+    assert!(sim.engine.reference().is_some());
+    assert_eq!(served_stratum_and_id(&sim).0, 6);
 }

@@ -43,6 +43,7 @@ pub fn engine_config(
             stratum: local.stratum,
             orphan: local.orphan,
             distance_s: local.distance_s,
+            wait_unsynced_s: local.wait_unsynced_s,
         }),
         precision_log2,
         leap_table: config.leap_sec_tz.as_deref().and_then(leap_table),

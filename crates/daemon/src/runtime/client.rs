@@ -5,6 +5,7 @@
 //! kernel RX timestamps, TX timestamps from the error queue) into the engine. What to
 //! send and when stays the engine's decision.
 
+use super::serve;
 use super::sources::{self, SourceSlot};
 use super::{Daemon, MAX_REMEMBERED_REPLACED, RESOLVE_RETRY_NS, UNREACHABLE_REQUESTS};
 use crate::config::SourceKind;
@@ -81,6 +82,24 @@ impl Daemon {
                 }
                 Err(error) => tracing::error!("{}: {error}", source.origin),
             }
+        }
+        self.update_own_reference_id();
+    }
+
+    /// `local ... orphan` without an IPv4 `bindaddress`: learn the ID orphan peers
+    /// know us by from the sources, once the first one has an address (a name may
+    /// resolve only later, or a pool member be replaced). No DNS and no packet: the
+    /// local address of a socket that is already connected.
+    fn update_own_reference_id(&mut self) {
+        if serve::own_reference_id(&self.config).is_some() {
+            return;
+        }
+        let id = serve::own_reference_id_from_sources(&self.sources);
+        if id.is_some() && id != self.engine.config().own_reference_id {
+            if let Some(id) = id.filter(|_| self.config.local.is_some_and(|l| l.orphan)) {
+                tracing::info!("orphan peers know this host as {}", id.to_hex());
+            }
+            self.engine.set_own_reference_id(id);
         }
     }
 

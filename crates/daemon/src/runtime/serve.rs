@@ -25,6 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::RawFd;
 
 use super::snapshot::ServingSnapshot;
+use super::sources::SourceSlot;
 use super::tx_ring::TxRing;
 use super::workers::Workers;
 use crate::sys::timex::realtime_now;
@@ -56,25 +57,32 @@ fn merge_record(merged: &mut ClientRecord, other: &ClientRecord) {
         .or(other.limited_interval_log2_s);
 }
 
-/// The reference ID other servers know this host by, for `local ... orphan`: the
-/// IPv4 `bindaddress`, else the local address the kernel picks toward the first
-/// `server` given as an IPv4 literal (a connected UDP socket's name: no packet is
-/// sent). Servers given by name are not resolved here; with none of these, None
-/// (then orphan peers are never followed, and each serves its own clock).
+/// The reference ID other servers know this host by, for `local ... orphan`, when the
+/// configuration says it: the IPv4 `bindaddress`. Otherwise it comes from the sources
+/// as they resolve ([`own_reference_id_from_sources`]).
 pub fn own_reference_id(config: &Config) -> Option<ReferenceId> {
-    if let Some(address) = config.bind_address_v4.filter(|a| !a.is_unspecified()) {
-        return Some(ReferenceId::from_u32(u32::from(address)));
-    }
-    config.sources.iter().find_map(|source| {
-        let ip: Ipv4Addr = source.name.parse().ok()?;
-        let socket = UdpSocket::connect_to(SocketAddr::new(IpAddr::V4(ip), source.port)).ok()?;
-        match socket.local_addr().ok()?.ip() {
-            IpAddr::V4(local) if !local.is_unspecified() => {
-                Some(ReferenceId::from_u32(u32::from(local)))
-            }
-            _ => None,
+    config
+        .bind_address_v4
+        .filter(|a| !a.is_unspecified())
+        .map(|address| ReferenceId::from_u32(u32::from(address)))
+}
+
+/// Without an IPv4 `bindaddress`: the local address the kernel picked toward the
+/// first source (in configuration order, `server` or `pool`, by address or by name
+/// once resolved) reached over IPv4: its connected socket's name, so no packet and no
+/// DNS query is needed. None while no such source has an address (then orphan peers
+/// are not followed, and each serves its own clock).
+pub fn own_reference_id_from_sources(sources: &[SourceSlot]) -> Option<ReferenceId> {
+    let first = sources
+        .iter()
+        .filter(|slot| slot.address.is_ipv4())
+        .min_by_key(|slot| slot.config_index)?;
+    match first.socket.local_addr().ok()?.ip() {
+        IpAddr::V4(local) if !local.is_unspecified() => {
+            Some(ReferenceId::from_u32(u32::from(local)))
         }
-    })
+        _ => None,
+    }
 }
 
 /// The system variables and the clock's mapping from system time, now.
