@@ -3,6 +3,9 @@
 //! in one-thread mode and with `server_threads`; and `noclientlog` beside chronyd's.
 //! Loopback only.
 
+mod common;
+
+use common::{gnomon, gnomon_as_nobody, text};
 use gnomon_testkit::chronyd::{free_udp_port, Chronyd, TempDir};
 use gnomon_testkit::gnomond::{workspace_binary, Gnomond};
 use serde_json::Value;
@@ -10,26 +13,6 @@ use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
-
-fn gnomon(gnomond: &Gnomond, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gnomon"))
-        .arg("--socket")
-        .arg(gnomond.socket_path())
-        .args(args)
-        .output()
-        .expect("run gnomon")
-}
-
-fn gnomon_as_nobody(gnomond: &Gnomond, args: &[&str]) -> Output {
-    Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_gnomon"))
-        .arg("--socket")
-        .arg(gnomond.socket_path())
-        .args(args)
-        .output()
-        .expect("setpriv (util-linux)")
-}
 
 fn chronyc(socket: &Path, args: &[&str]) -> String {
     let output = Command::new("chronyc")
@@ -40,15 +23,6 @@ fn chronyc(socket: &Path, args: &[&str]) -> String {
         .output()
         .expect("run chronyc (apt-get install chrony)");
     text(output)
-}
-
-fn text(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8")
 }
 
 fn json(output: Output) -> Value {

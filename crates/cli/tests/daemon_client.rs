@@ -2,21 +2,15 @@
 //! against a falseticker, one-shot modes, permissions, and a proof (strace) that -x
 //! never asks the kernel to change the clock.
 
+mod common;
+
+use common::{gnomon, gnomon_as_nobody};
 use gnomon_testkit::chronyd::Chronyd;
 use gnomon_testkit::gnomond::{workspace_binary, Gnomond};
 use gnomon_testkit::{Behaviour, Responder};
 use serde_json::Value;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn gnomon(gnomond: &Gnomond, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gnomon"))
-        .arg("--socket")
-        .arg(gnomond.socket_path())
-        .args(args)
-        .output()
-        .expect("run gnomon")
-}
 
 fn json(gnomond: &Gnomond, view: &str) -> Value {
     let output = gnomon(gnomond, &[view, "--json"]);
@@ -176,16 +170,7 @@ fn state_changing_commands_are_for_root_only() {
     );
     assert!(String::from_utf8_lossy(&as_root.stdout).contains("burst started on 1 sources"));
     // The same command as user nobody is refused; a monitoring view is allowed.
-    let run_as_nobody = |args: &[&str]| {
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(env!("CARGO_BIN_EXE_gnomon"))
-            .arg("--socket")
-            .arg(gnomond.socket_path())
-            .args(args)
-            .output()
-            .expect("setpriv (util-linux)")
-    };
+    let run_as_nobody = |args: &[&str]| gnomon_as_nobody(&gnomond, args);
     for command in [&["burst"][..], &["offline"], &["online", "127.0.0.1"]] {
         let refused = run_as_nobody(command);
         assert_eq!(refused.status.code(), Some(3), "{command:?}");

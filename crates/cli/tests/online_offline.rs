@@ -4,21 +4,15 @@
 //! argument forms (address, CIDR, no match); the `offline` server option with chronyd
 //! as the server. Permissions are in daemon_client.rs (state_changing_commands_...).
 
+mod common;
+
+use common::{gnomon, wait_for};
 use gnomon_testkit::chronyd::Chronyd;
 use gnomon_testkit::gnomond::Gnomond;
 use gnomon_testkit::{Behaviour, Responder};
 use serde_json::Value;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
-
-fn gnomon(gnomond: &Gnomond, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gnomon"))
-        .arg("--socket")
-        .arg(gnomond.socket_path())
-        .args(args)
-        .output()
-        .expect("run gnomon")
-}
+use std::process::Output;
+use std::time::Duration;
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -47,15 +41,6 @@ fn activity(gnomond: &Gnomond) -> (u64, u64) {
         value["online"].as_u64().unwrap(),
         value["offline"].as_u64().unwrap(),
     )
-}
-
-/// Wait (bounded) until `condition` holds.
-fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !condition() {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -1,30 +1,14 @@
 //! `gnomon clients` and `gnomon serverstats` against a real `gnomond -x` serving on
 //! loopback, in chronyc's layout and as JSON.
 
+mod common;
+
+use common::{gnomon, text};
 use gnomon_testkit::chronyd::free_udp_port;
 use gnomon_testkit::gnomond::Gnomond;
 use serde_json::Value;
 use std::net::UdpSocket;
-use std::process::{Command, Output};
 use std::time::Duration;
-
-fn gnomon(gnomond: &Gnomond, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gnomon"))
-        .arg("--socket")
-        .arg(gnomond.socket_path())
-        .args(args)
-        .output()
-        .expect("run gnomon")
-}
-
-fn text(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8")
-}
 
 fn ask(socket: &UdpSocket, port: u16, transmit: u64) -> bool {
     let mut request = [0u8; 48];

@@ -7,15 +7,9 @@
 mod serving;
 
 use gnomon_testkit::chronyd::{free_udp_port, Chronyd};
-use serving::{drain, exchange, request, Gnomond};
+use serving::{drain, exchange, request, server_lines, Gnomond};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
-
-fn server_lines(port: u16, extra: &[&str]) -> Vec<String> {
-    let mut lines = vec![format!("port {port}"), "bindaddress 127.0.0.1".to_string()];
-    lines.extend(extra.iter().map(|line| line.to_string()));
-    lines
-}
 
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))

@@ -8,7 +8,9 @@
 //! Policy (what to answer) does not belong here.
 
 use super::check;
-use super::socket::{from_sockaddr, parse_control, to_sockaddr, UdpSocket};
+use super::socket::{
+    from_sockaddr, parse_control, to_sockaddr, write_tx_timestamp_request, UdpSocket,
+};
 use gnomon_proto::UnixTime;
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -91,7 +93,7 @@ impl Batch {
                 header.msg_controllen = size_of::<[u64; CONTROL_WORDS]>();
             } else if self.stamp_tx[i] {
                 header.msg_control = self.controls[i].as_mut_ptr() as *mut libc::c_void;
-                header.msg_controllen = write_tx_timestamp_request(&mut self.controls[i]);
+                header.msg_controllen = write_tx_timestamp_request(&mut self.controls[i][..]);
             }
             self.headers[i] = libc::mmsghdr {
                 msg_hdr: header,
@@ -177,35 +179,6 @@ impl Batch {
         })?;
         Ok(sent as usize)
     }
-}
-
-/// Write one SO_TIMESTAMPING control message asking for a software TX timestamp into
-/// `control`; returns the control length to send.
-fn write_tx_timestamp_request(control: &mut [u64; CONTROL_WORDS]) -> usize {
-    *control = [0; CONTROL_WORDS];
-    // SAFETY: an all-zero msghdr is valid; only the control fields are used by the
-    // CMSG macros below.
-    let mut message: libc::msghdr = unsafe { zeroed() };
-    message.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-    // SAFETY: CMSG_SPACE only computes a size.
-    message.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<u32>() as u32) } as usize;
-    // SAFETY: the control buffer (128 bytes) holds one cmsg with a u32 payload.
-    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&message) };
-    if cmsg.is_null() {
-        return 0;
-    }
-    // SAFETY: cmsg points at the start of the live control buffer, large enough for
-    // the header and the u32 written below.
-    unsafe {
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SO_TIMESTAMPING;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u32>() as u32) as usize;
-        std::ptr::write_unaligned(
-            libc::CMSG_DATA(cmsg) as *mut u32,
-            libc::SOF_TIMESTAMPING_TX_SOFTWARE,
-        );
-    }
-    message.msg_controllen
 }
 
 #[cfg(test)]

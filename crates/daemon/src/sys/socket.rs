@@ -321,6 +321,10 @@ impl UdpSocket {
             iov_len: data.len(),
         };
         let mut control = [0u64; 4];
+        let control_len = write_tx_timestamp_request(&mut control);
+        if control_len == 0 {
+            return self.send_to(data, address);
+        }
         // SAFETY: an all-zero msghdr is valid; every field used is set below.
         let mut message: libc::msghdr = unsafe { zeroed() };
         message.msg_name = &mut storage as *mut _ as *mut libc::c_void;
@@ -328,24 +332,7 @@ impl UdpSocket {
         message.msg_iov = &mut iov;
         message.msg_iovlen = 1;
         message.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-        // SAFETY: CMSG_SPACE only computes a size.
-        message.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<u32>() as u32) } as usize;
-        // SAFETY: the control buffer (32 bytes) holds one cmsg with a u32 payload.
-        let cmsg = unsafe { libc::CMSG_FIRSTHDR(&message) };
-        if cmsg.is_null() {
-            return self.send_to(data, address);
-        }
-        // SAFETY: cmsg points at the start of the live control buffer, which is large
-        // enough for the header and the u32 written below.
-        unsafe {
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SO_TIMESTAMPING;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u32>() as u32) as usize;
-            std::ptr::write_unaligned(
-                libc::CMSG_DATA(cmsg) as *mut u32,
-                libc::SOF_TIMESTAMPING_TX_SOFTWARE,
-            );
-        }
+        message.msg_controllen = control_len;
         // SAFETY: every pointer in message refers to a live local buffer of the stated size.
         check_size(unsafe { libc::sendmsg(self.fd.raw(), &message, 0) })
     }
@@ -439,6 +426,40 @@ impl UdpSocket {
         };
         Ok((len.min(buffer.len()), from, parse_control(&message)))
     }
+}
+
+/// Write one SO_TIMESTAMPING control message asking the kernel for a software TX
+/// timestamp of the datagram it is sent with into `control`; returns the control
+/// length to send (0 if the buffer is too small).
+pub(super) fn write_tx_timestamp_request(control: &mut [u64]) -> usize {
+    control.fill(0);
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(size_of::<u32>() as u32) } as usize;
+    if size_of_val(control) < space {
+        return 0;
+    }
+    // SAFETY: an all-zero msghdr is valid; only its control fields are read by the
+    // CMSG macros below.
+    let mut message: libc::msghdr = unsafe { zeroed() };
+    message.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    message.msg_controllen = space;
+    // SAFETY: the control buffer holds at least `space` bytes: one cmsg with a u32.
+    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&message) };
+    if cmsg.is_null() {
+        return 0;
+    }
+    // SAFETY: cmsg points at the start of the live control buffer, large enough for
+    // the header and the u32 written below.
+    unsafe {
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SO_TIMESTAMPING;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u32>() as u32) as usize;
+        std::ptr::write_unaligned(
+            libc::CMSG_DATA(cmsg) as *mut u32,
+            libc::SOF_TIMESTAMPING_TX_SOFTWARE,
+        );
+    }
+    space
 }
 
 #[derive(Default)]
