@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{gnomon, gnomon_as_nobody, text};
+use common::{gnomon, gnomon_as_nobody, local_server_lines, text};
 use gnomon_testkit::chronyd::{free_udp_port, Chronyd, TempDir};
 use gnomon_testkit::gnomond::{workspace_binary, Gnomond};
 use serde_json::Value;
@@ -76,16 +76,7 @@ fn stable_columns(table: &str) -> Vec<String> {
 fn clients_options_agree_with_chronyc() {
     let chronyd = Chronyd::local_stratum(5);
     let port = free_udp_port();
-    let port_line = format!("port {port}");
-    let gnomond = Gnomond::start(
-        &["-4"],
-        &[
-            &port_line,
-            "bindaddress 127.0.0.1",
-            "allow 127.0.0.1",
-            "local stratum 5",
-        ],
-    );
+    let gnomond = Gnomond::start(&["-4"], &local_server_lines(port, &[]));
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     assert_eq!(send_requests(&socket, chronyd.port(), 3), 3);
     assert_eq!(send_requests(&socket, port, 3), 3);
@@ -142,15 +133,8 @@ fn clients_options_agree_with_chronyc() {
 fn clients_reset_is_for_root_and_reaches_every_server() {
     for threads in [None, Some(2)] {
         let port = free_udp_port();
-        let port_line = format!("port {port}");
-        let mut lines = vec![
-            port_line,
-            "bindaddress 127.0.0.1".into(),
-            "allow 127.0.0.1".into(),
-            "local stratum 5".into(),
-            // One request per 16 s, a burst of 1: most of a quick series is dropped.
-            "ratelimit interval 4 burst 1".into(),
-        ];
+        // One request per 16 s, a burst of 1: most of a quick series is dropped.
+        let mut lines = local_server_lines(port, &["ratelimit interval 4 burst 1"]);
         if let Some(threads) = threads {
             lines.push(format!("server_threads {threads}"));
         }
@@ -256,13 +240,7 @@ fn noclientlog_keeps_no_client_records() {
 
     for threads in [None, Some(2)] {
         let port = free_udp_port();
-        let mut lines = vec![
-            format!("port {port}"),
-            "bindaddress 127.0.0.1".into(),
-            "allow 127.0.0.1".into(),
-            "local stratum 5".into(),
-            "noclientlog".into(),
-        ];
+        let mut lines = local_server_lines(port, &["noclientlog"]);
         if let Some(threads) = threads {
             lines.push(format!("server_threads {threads}"));
         }

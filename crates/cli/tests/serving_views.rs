@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{gnomon, text};
+use common::{gnomon, local_server_lines, text};
 use gnomon_testkit::chronyd::free_udp_port;
 use gnomon_testkit::gnomond::Gnomond;
 use serde_json::Value;
@@ -22,16 +22,7 @@ fn ask(socket: &UdpSocket, port: u16, transmit: u64) -> bool {
 #[test]
 fn clients_and_serverstats_in_chronyc_layout_and_json() {
     let port = free_udp_port();
-    let port_line = format!("port {port}");
-    let gnomond = Gnomond::start(
-        &["-4"],
-        &[
-            &port_line,
-            "bindaddress 127.0.0.1",
-            "allow 127.0.0.1",
-            "local stratum 5",
-        ],
-    );
+    let gnomond = Gnomond::start(&["-4"], &local_server_lines(port, &[]));
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(2)))

@@ -30,6 +30,19 @@ pub fn gnomon_as_nobody(gnomond: &Gnomond, args: &[&str]) -> Output {
         .expect("setpriv (util-linux)")
 }
 
+/// Config lines for a gnomond serving 127.0.0.1 on `port` from `local stratum 5`,
+/// then `extra`.
+pub fn local_server_lines(port: u16, extra: &[&str]) -> Vec<String> {
+    let mut lines = vec![
+        format!("port {port}"),
+        "bindaddress 127.0.0.1".to_string(),
+        "allow 127.0.0.1".to_string(),
+        "local stratum 5".to_string(),
+    ];
+    lines.extend(extra.iter().map(|line| line.to_string()));
+    lines
+}
+
 /// Standard output of a command that must have succeeded (else its stderr is shown).
 pub fn text(output: Output) -> String {
     assert!(
