@@ -38,7 +38,7 @@ pub struct Gnomond {
 
 impl Gnomond {
     /// Start `gnomond -x EXTRA_ARGS... -- CONFIG_LINES...` with its own control socket
-    /// and pidfile, and wait until the control socket exists.
+    /// and pidfile, and wait until the control socket accepts connections.
     pub fn start<L: AsRef<str>>(extra_args: &[&str], config_lines: &[L]) -> Gnomond {
         Gnomond::launch(
             Command::new(workspace_binary("gnomond")),
@@ -88,7 +88,9 @@ impl Gnomond {
             .expect("start gnomond");
         let gnomond = Gnomond { child, dir };
         let started = Instant::now();
-        while !socket.exists() {
+        // Connectable, not only present: the file appears at bind(), a moment before
+        // listen(), and a connection in between is refused.
+        while UnixStream::connect(&socket).is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "gnomond did not open its control socket; log:\n{}",
