@@ -219,7 +219,7 @@ pub fn core_server(config: &Config, seed: [u8; 32]) -> Server {
 
 /// Client log records that fit in `clientloglimit` bytes (at least one bucket; the
 /// table rounds up to a power of two of buckets, as chrony rounds its own).
-pub fn client_log_capacity(config: &Config) -> usize {
+fn client_log_capacity(config: &Config) -> usize {
     let record_bytes = std::mem::size_of::<Option<ClientRecord>>() as u64;
     (config.client_log_limit_bytes / record_bytes).max(1) as usize
 }

@@ -16,10 +16,7 @@
 //! It must not touch the engine or the clock object (they belong to the main
 //! thread), log per packet, or allocate per packet.
 
-use super::serve::{
-    client_log_capacity, core_server_with_capacity, open_server_socket, server_addresses,
-    ServerSocket,
-};
+use super::serve::{core_server, open_server_socket, server_addresses, ServerSocket};
 use super::snapshot::{ServingSnapshot, SnapshotCell};
 use crate::config::Config;
 use crate::sys::batch::Batch;
@@ -72,11 +69,7 @@ impl Workers {
         };
         // One core server for all workers: access, the client log and rate limits are
         // per client address whichever worker the kernel hands a packet to.
-        let server = Arc::new(Mutex::new(core_server_with_capacity(
-            config,
-            seed,
-            client_log_capacity(config),
-        )));
+        let server = Arc::new(Mutex::new(core_server(config, seed)));
         workers.servers.push(Arc::clone(&server));
         for index in 0..count {
             let mut sockets = Vec::new();
