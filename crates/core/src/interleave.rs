@@ -36,6 +36,7 @@ const EMPTY: Slot = Slot {
 };
 const KIND_BITS: u64 = 0b11;
 
+/// The kind as stored, 1..3, in order of precision (a better kind has a larger code).
 fn kind_code(kind: TimestampKind) -> u64 {
     match kind {
         TimestampKind::Daemon => 1,
@@ -116,7 +117,7 @@ impl TimestampMap {
         let Some((_, old)) = slot.transmit() else {
             return;
         };
-        if rank(kind) >= rank(old) {
+        if kind_code(kind) >= kind_code(old) {
             *slot = Slot::saved(rx_key, transmit, kind);
         }
     }
@@ -132,14 +133,6 @@ impl TimestampMap {
         } else {
             None
         }
-    }
-}
-
-fn rank(kind: TimestampKind) -> u8 {
-    match kind {
-        TimestampKind::Daemon => 0,
-        TimestampKind::Kernel => 1,
-        TimestampKind::Hardware => 2,
     }
 }
 
