@@ -1,9 +1,16 @@
 //! Signals as flags: SIGTERM and SIGINT ask the main loop to stop, SIGHUP to reload.
 //!
-//! The handlers store into atomics and write one byte to a self-pipe (both
-//! async-signal-safe). The pipe's read end is in the main loop's poll set, so a signal
-//! that arrives just before poll(2) still wakes it: no race between checking the
-//! flags and going to sleep, and no ppoll/signalfd (DESIGN rule 3).
+//! The handlers store into atomics and add one to an eventfd counter (both
+//! async-signal-safe). The eventfd is in the main loop's poll set, so a signal that
+//! arrives just before poll(2) still wakes it: no race between checking the flags and
+//! going to sleep, and no ppoll/signalfd (DESIGN rule 3).
+//!
+//! Why an eventfd and not a self-pipe: clknetsim (chrony's simulator, issue 13) reports
+//! every descriptor it does not simulate as always readable, so a pipe in the poll set
+//! would keep poll(2) from ever waiting there. It intercepts `eventfd` and hands back a
+//! simulated timer descriptor that is never armed, so the poll set waits as it should; it
+//! ends a simulation by raising SIGTERM itself and returning EINTR from the wait, which the
+//! flag catches. Outside the simulator the eventfd is an ordinary kernel one.
 
 use super::check;
 use super::fd::Fd;
@@ -17,9 +24,11 @@ static WAKE_WRITE_FD: AtomicI32 = AtomicI32::new(-1);
 fn wake() {
     let fd = WAKE_WRITE_FD.load(Ordering::SeqCst);
     if fd >= 0 {
-        // SAFETY: write(2) is async-signal-safe; a full pipe (EAGAIN) already wakes poll.
+        let one: u64 = 1;
+        // SAFETY: write(2) is async-signal-safe and `one` is live for its 8 bytes; a
+        // counter at its maximum (EAGAIN) is readable already and so wakes poll anyway.
         unsafe {
-            libc::write(fd, b"s".as_ptr() as *const libc::c_void, 1);
+            libc::write(fd, &one as *const u64 as *const libc::c_void, 8);
         }
     }
 }
@@ -34,10 +43,9 @@ extern "C" fn on_reload(_signal: libc::c_int) {
     wake();
 }
 
-/// The read end of the self-pipe: poll it for readability, then [`drain`](WakePipe::drain).
+/// The wake-up eventfd: poll it for readability, then [`drain`](WakePipe::drain).
 pub struct WakePipe {
     read: Fd,
-    _write: Fd,
 }
 
 impl WakePipe {
@@ -45,18 +53,17 @@ impl WakePipe {
         self.read.raw()
     }
 
-    /// Empty the pipe after poll said it is readable.
+    /// Reset the counter after poll said it is readable (one read empties an eventfd).
     pub fn drain(&self) {
-        let mut buffer = [0u8; 64];
-        // SAFETY: buffer is live for its length; the fd is non-blocking.
-        while unsafe {
+        let mut counter = 0u64;
+        // SAFETY: counter is live and writable for its 8 bytes; the fd is non-blocking.
+        unsafe {
             libc::read(
                 self.read.raw(),
-                buffer.as_mut_ptr() as *mut libc::c_void,
-                buffer.len(),
-            )
-        } > 0
-        {}
+                &mut counter as *mut u64 as *mut libc::c_void,
+                8,
+            );
+        }
     }
 }
 
@@ -73,18 +80,16 @@ fn install(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) -> io::Resu
 }
 
 /// Install the handlers for SIGTERM, SIGINT and SIGHUP, ignore SIGPIPE, and return
-/// the pipe that wakes the main loop when one of them arrives.
+/// the eventfd that wakes the main loop when one of them arrives.
 pub fn install_handlers() -> io::Result<WakePipe> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: fds is a live array of two ints for pipe(2) to fill.
-    check(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
+    // The flags are given at creation, not with fcntl afterwards: under clknetsim the
+    // descriptor is a simulated one that fcntl does not know (it ignores the flags).
+    // SAFETY: eventfd(2) with integer arguments only.
+    let raw = check(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
     let pipe = WakePipe {
-        read: Fd::from_raw(fds[0]),
-        _write: Fd::from_raw(fds[1]),
+        read: Fd::from_raw(raw),
     };
-    pipe.read.set_nonblocking_cloexec()?;
-    pipe._write.set_nonblocking_cloexec()?;
-    WAKE_WRITE_FD.store(fds[1], Ordering::SeqCst);
+    WAKE_WRITE_FD.store(raw, Ordering::SeqCst);
     install(libc::SIGTERM, on_stop)?;
     install(libc::SIGINT, on_stop)?;
     install(libc::SIGHUP, on_reload)?;
