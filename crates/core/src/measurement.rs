@@ -80,6 +80,11 @@ pub enum RejectReason {
     DelayOutlier,
 }
 
+/// The most a server's transmit timestamp may precede its receive timestamp and still
+/// be taken as timestamp fuzz within its precision (a server announcing a coarser
+/// precision gets no more than this).
+pub const MAX_TIMESTAMP_FUZZ_S: f64 = 1e-3;
+
 /// Local parameters the tests and the computation need.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MeasurementLimits {
@@ -147,7 +152,15 @@ pub fn compute_sample(
         .t4_local
         .duration_since(times.t1_local)
         .as_seconds_f64();
-    if server_processing_s < 0.0 || local_elapsed_s < 0.0 {
+    // A server fills the bits of its timestamps below its precision with random bits
+    // (chronyd does, so its readings reveal nothing finer than it can measure), so a
+    // reply sent within a precision of its request's arrival may carry t3 a little
+    // before t2. chronyd takes such a reply (it uses |t3 - t2|); only a reversal beyond
+    // the announced precision is out of order. Under clknetsim, where a server answers
+    // in zero time, rejecting these threw away about half of chronyd's replies.
+    let server_precision_s = 2f64.powi(reply.precision.clamp(-32, 8) as i32);
+    let reversal_tolerance_s = server_precision_s.min(MAX_TIMESTAMP_FUZZ_S);
+    if server_processing_s < -reversal_tolerance_s || local_elapsed_s < 0.0 {
         return Err(RejectReason::BadTimestamps);
     }
     let t1_ntp = NtpTimestamp::from_unix(times.t1_local);
@@ -156,7 +169,6 @@ pub fn compute_sample(
     let forward_s = times.t2_server.wrapping_since(t1_ntp).as_seconds_f64();
     let backward_s = times.t3_server.wrapping_since(t4_ntp).as_seconds_f64();
     let offset_s = (forward_s + backward_s) / 2.0 + limits.offset_correction_s;
-    let server_precision_s = 2f64.powi(reply.precision.clamp(-32, 8) as i32);
     let delay_s = (local_elapsed_s - server_processing_s).max(limits.local_precision_s);
     let dispersion_s = limits.local_precision_s
         + server_precision_s
@@ -333,6 +345,50 @@ mod tests {
         };
         assert_eq!(
             compute_sample(&reply, &zero, &MeasurementLimits::default()),
+            Err(RejectReason::BadTimestamps)
+        );
+    }
+
+    #[test]
+    fn transmit_before_receive_within_the_server_precision_is_fuzz() {
+        // chronyd randomises the bits below its precision: a reply sent at once can
+        // carry t3 up to one precision before t2. Precision -20 is about 0.95 µs.
+        let cookie = NtpTimestamp::from_bits(42);
+        let t2 = at(100.0);
+        let within = reply_with(cookie, t2, t2.add(NtpDuration::from_nanos(-900)));
+        let times = ExchangeTimes {
+            t1_local: at(0.0),
+            t2_server: within.receive_timestamp,
+            t3_server: within.transmit_timestamp,
+            t4_local: at(200.0),
+        };
+        let sample = compute_sample(&within, &times, &MeasurementLimits::default())
+            .expect("fuzz within the precision is not a reversal");
+        assert!(
+            (sample.delay_s - 0.200_000_9).abs() < 1e-9,
+            "{}",
+            sample.delay_s
+        );
+        let beyond = reply_with(cookie, t2, t2.add(NtpDuration::from_nanos(-2_000)));
+        let times = ExchangeTimes {
+            t3_server: beyond.transmit_timestamp,
+            ..times
+        };
+        assert_eq!(
+            compute_sample(&beyond, &times, &MeasurementLimits::default()),
+            Err(RejectReason::BadTimestamps)
+        );
+        // A server claiming a 1 s precision is still held to a millisecond.
+        let coarse = NtpHeader {
+            precision: 0,
+            ..reply_with(cookie, t2, t2.add(NtpDuration::from_nanos(-2_000_000)))
+        };
+        let times = ExchangeTimes {
+            t3_server: coarse.transmit_timestamp,
+            ..times
+        };
+        assert_eq!(
+            compute_sample(&coarse, &times, &MeasurementLimits::default()),
             Err(RejectReason::BadTimestamps)
         );
     }
