@@ -304,7 +304,9 @@ impl PollState {
 
 /// chrony's poll adjustment after a sample: back off fast when the sample is far from
 /// the prediction (we are not tracking the source), otherwise steer the number of
-/// regression samples towards `polltarget` (shortening twice as fast as lengthening).
+/// samples a line fits (the runs test's count, as chrony's regression has it: the
+/// estimator's `consistent_samples`) towards `polltarget` (shortening twice as fast as
+/// lengthening).
 pub fn poll_adjustment(
     prediction_error_s: f64,
     peer_distance_s: f64,

@@ -319,11 +319,14 @@ impl Source {
             dispersion_s: sample.dispersion_s,
             server_root_dispersion_s: sample.root_dispersion_s - sample.dispersion_s,
         });
-        let samples_used = self.estimator.estimate().map_or(0, |e| e.samples_used);
+        let consistent_samples = self
+            .estimator
+            .estimate()
+            .map_or(0, |e| e.consistent_samples);
         let adjustment = poll_adjustment(
             prediction_error_s,
             sample.peer_distance_s(),
-            samples_used,
+            consistent_samples,
             self.poll.polltarget(),
         );
         self.poll.on_reply(adjustment, received_at);
