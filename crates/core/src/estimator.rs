@@ -31,10 +31,13 @@
 //! ran from 3–4 samples (10 µs jitter, 64 s polling) to all 64 (10 ms jitter), so no
 //! fixed number will do. We choose it by cross-validation, which measures exactly
 //! the quantity we want small: for each candidate length in [`CANDIDATE_WINDOWS`],
-//! keep a running mean (over about 32 samples) of the squared error with which a line
+//! keep a running mean (over about 64 samples) of the squared error with which a line
 //! through that many samples predicted the next sample before it arrived, weighted
-//! like that sample; the window is the candidate with the smallest mean (at least
-//! `minsamples`). Until the scores mean anything, the window is every sample.
+//! like that sample; the window is the longest candidate whose mean is within 10 % of
+//! the smallest (at least `minsamples`). Until the scores mean anything, the window is
+//! every sample. Taking the smallest mean alone picked among the long windows by chance
+//! at 10 ms jitter, where all of them predict the next sample about equally badly, and
+//! now and then a short one that moved the estimate by milliseconds.
 //!
 //! A runs test then guards against sudden changes (a frequency step the running
 //! scores have not seen yet): the oldest samples are dropped while the residuals'
@@ -94,9 +97,14 @@ pub const RUNS_RATIO: usize = 2;
 /// Window lengths (samples) scored by cross-validation; longer ones than a source's
 /// `maxsamples` count as `maxsamples`.
 pub const CANDIDATE_WINDOWS: [usize; 10] = [3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
+/// The longest window whose score is within this fraction of the best one is chosen
+/// (cross-validation's "one standard error" rule: a longer line is the smoother one, and
+/// at high jitter every window predicts the next sample about as badly, so the minimum
+/// alone picks among long windows by chance).
+const WINDOW_SCORE_TOLERANCE: f64 = 0.10;
 /// Weight of the newest prediction error in a window's running score (a running
-/// average over about 32 predictions).
-const SCORE_GAIN: f64 = 1.0 / 32.0;
+/// average over about 64 predictions).
+const SCORE_GAIN: f64 = 1.0 / 64.0;
 /// Predictions a window must have been scored on before it may be chosen.
 const MIN_SCORED_PREDICTIONS: u32 = 8;
 /// A sample this many times further from the prediction than the error bounds of
@@ -447,15 +455,25 @@ impl Estimator {
     /// `minsamples`), or every sample up to `maxsamples` until the scores mean much.
     fn chosen_window(&self, available: usize) -> usize {
         let limit = available.min(self.max_samples);
-        CANDIDATE_WINDOWS
-            .iter()
-            .zip(self.window_scores.iter().zip(&self.window_scored))
-            .map(|(&window, (&score, &scored))| (window.min(self.max_samples), score, scored))
-            .filter(|&(window, _, scored)| {
-                scored >= MIN_SCORED_PREDICTIONS && window >= self.min_samples && window <= limit
-            })
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map_or(limit, |(window, _, _)| window)
+        let candidates = || {
+            CANDIDATE_WINDOWS
+                .iter()
+                .zip(self.window_scores.iter().zip(&self.window_scored))
+                .map(|(&window, (&score, &scored))| (window.min(self.max_samples), score, scored))
+                .filter(|&(window, _, scored)| {
+                    scored >= MIN_SCORED_PREDICTIONS
+                        && window >= self.min_samples
+                        && window <= limit
+                })
+        };
+        let Some(best_score) = candidates().map(|(_, score, _)| score).reduce(f64::min) else {
+            return limit;
+        };
+        candidates()
+            .filter(|&(_, score, _)| score <= best_score * (1.0 + WINDOW_SCORE_TOLERANCE))
+            .map(|(window, _, _)| window)
+            .max()
+            .unwrap_or(limit)
     }
 }
 
