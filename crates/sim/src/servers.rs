@@ -8,7 +8,9 @@
 
 use gnomon_core::server::{build_kiss_of_death, build_reply};
 use gnomon_core::system::SystemVariables;
-use gnomon_proto::{KissCode, LeapIndicator, NtpDuration, NtpHeader, ReferenceId, UnixTime};
+use gnomon_proto::{
+    KissCode, LeapIndicator, NtpDuration, NtpHeader, NtpTimestamp, ReferenceId, UnixTime,
+};
 
 use crate::clock::VirtualClock;
 use crate::rng::SimRng;
@@ -24,6 +26,30 @@ pub struct StaticServer {
     /// Scheduled steps of `spec.clock` already applied (they are in time order).
     steps_applied: usize,
     pub requests_received: u64,
+    /// Random bits for the timestamp bits below the announced precision.
+    timestamp_fuzz: SimRng,
+}
+
+/// Precision the static servers announce (log2 seconds, about 60 ns), as a chronyd
+/// on a modern kernel does.
+const SERVER_PRECISION_LOG2: i8 = -24;
+
+/// Fill the bits of `timestamp` below `precision_log2` seconds with random bits, as
+/// chronyd does with its receive and transmit timestamps: a reply sent at once can then
+/// carry t3 a little before t2, which a client must take (it did not, until clknetsim
+/// showed it; this model of chronyd now does too).
+fn fuzz_below_precision(
+    timestamp: NtpTimestamp,
+    precision_log2: i8,
+    rng: &mut SimRng,
+) -> NtpTimestamp {
+    let fuzz_bits = (32 + i32::from(precision_log2)).clamp(0, 32) as u32;
+    if fuzz_bits == 0 {
+        return timestamp;
+    }
+    let mask = (1u64 << fuzz_bits) - 1;
+    let random = (rng.uniform() * (1u64 << fuzz_bits) as f64) as u64 & mask;
+    NtpTimestamp::from_bits((timestamp.to_bits() & !mask) | random)
 }
 
 /// The reference timescale at one instant: continuous true time and how far UTC
@@ -67,7 +93,14 @@ impl Reference {
 }
 
 impl StaticServer {
-    pub fn new(spec: ServerSpec, start_true_ns: i64, rng: SimRng) -> StaticServer {
+    /// `rng` drives the server's own clock, `timestamp_fuzz` the bits of its timestamps
+    /// below its precision (two streams, so one does not shift the other).
+    pub fn new(
+        spec: ServerSpec,
+        start_true_ns: i64,
+        rng: SimRng,
+        timestamp_fuzz: SimRng,
+    ) -> StaticServer {
         let clock = spec
             .clock
             .as_ref()
@@ -83,6 +116,7 @@ impl StaticServer {
             start_true_ns,
             steps_applied: 0,
             requests_received: 0,
+            timestamp_fuzz,
         }
     }
 
@@ -140,9 +174,20 @@ impl StaticServer {
             reference_id: ReferenceId::from_ascii(*b"GPS\0"),
             reference_time: Some(now.add(NtpDuration::from_seconds_f64(-8.0))),
             root_dispersion_s: self.spec.root_dispersion_s,
-            ..SystemVariables::unsynchronized(-24)
+            ..SystemVariables::unsynchronized(SERVER_PRECISION_LOG2)
         };
-        build_reply(request, now, now, &system).ok()
+        let mut reply = build_reply(request, now, now, &system).ok()?;
+        reply.receive_timestamp = fuzz_below_precision(
+            reply.receive_timestamp,
+            SERVER_PRECISION_LOG2,
+            &mut self.timestamp_fuzz,
+        );
+        reply.transmit_timestamp = fuzz_below_precision(
+            reply.transmit_timestamp,
+            SERVER_PRECISION_LOG2,
+            &mut self.timestamp_fuzz,
+        );
+        Some(reply)
     }
 }
 
@@ -158,7 +203,6 @@ fn ascii4(code: &str) -> ReferenceId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gnomon_proto::NtpTimestamp;
 
     fn server(kind: ServerKind, offset_s: f64, kiss: Option<&str>) -> StaticServer {
         let spec = ServerSpec {
@@ -172,11 +216,36 @@ mod tests {
             clock: None,
             silent: vec![[5.0, 6.0]],
         };
-        StaticServer::new(spec, 0, SimRng::derive(0, "s"))
+        StaticServer::new(spec, 0, SimRng::derive(0, "s"), SimRng::derive(0, "fuzz"))
+    }
+
+    /// The most the precision fuzz moves a timestamp, ns (rounded up).
+    fn fuzz_ns() -> i64 {
+        (2f64.powi(i32::from(SERVER_PRECISION_LOG2)) * 1e9).ceil() as i64
     }
 
     fn request() -> NtpHeader {
         NtpHeader::client_request(NtpTimestamp::from_bits(42), 6)
+    }
+
+    #[test]
+    fn timestamps_are_fuzzed_below_the_precision_like_chronyds() {
+        let mut s = server(ServerKind::Truechimer, 0.0, None);
+        let reference = Reference::at(1_000_000_000, None);
+        let precision_units = 1i64 << (32 + i32::from(SERVER_PRECISION_LOG2));
+        let mut reversed = 0;
+        for _ in 0..1000 {
+            let reply = s.reply(&request(), &reference).unwrap();
+            assert_eq!(reply.precision, SERVER_PRECISION_LOG2);
+            let processing = reply.transmit_timestamp.to_bits() as i64
+                - reply.receive_timestamp.to_bits() as i64;
+            assert!(processing.abs() < precision_units, "{processing}");
+            if processing < 0 {
+                reversed += 1;
+            }
+        }
+        // Answered at once, t3 precedes t2 about half the time.
+        assert!((400..600).contains(&reversed), "{reversed} of 1000");
     }
 
     #[test]
@@ -185,7 +254,9 @@ mod tests {
         let reference = Reference::at(1_000_000_000, None);
         let reply = s.reply(&request(), &reference).unwrap();
         let served = reply.receive_timestamp.to_unix_near(reference.utc());
-        assert_eq!(served.as_nanos() - reference.utc().as_nanos(), 50_000_000);
+        // Exact but for the random bits below the announced precision (about 60 ns).
+        let ahead_ns = served.as_nanos() - reference.utc().as_nanos();
+        assert!((ahead_ns - 50_000_000).abs() < fuzz_ns(), "{ahead_ns}");
     }
 
     #[test]
@@ -203,7 +274,7 @@ mod tests {
         let served = reply.transmit_timestamp.to_unix_near(reference.utc());
         // 20 µs + 0.1 ppm × 100 s = 30 µs ahead of true time.
         let ahead_ns = served.as_nanos() - reference.utc().as_nanos();
-        assert!((ahead_ns - 30_000).abs() <= 1, "{ahead_ns}");
+        assert!((ahead_ns - 30_000).abs() <= 1 + fuzz_ns(), "{ahead_ns}");
     }
 
     #[test]

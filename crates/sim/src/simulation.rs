@@ -86,7 +86,8 @@ impl Simulation {
             .iter()
             .map(|spec| {
                 let rng = SimRng::derive(seed, &format!("server/{}", spec.name));
-                StaticServer::new(spec.clone(), start_ns, rng)
+                let fuzz = SimRng::derive(seed, &format!("server-fuzz/{}", spec.name));
+                StaticServer::new(spec.clone(), start_ns, rng, fuzz)
             })
             .collect();
         // Instance names first, so that upstream nodes resolve to instance indices.
