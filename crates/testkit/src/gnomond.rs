@@ -8,8 +8,7 @@
 
 use crate::chronyd::TempDir;
 use serde_json::Value;
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -154,25 +153,33 @@ impl Gnomond {
     }
 
     /// One request datagram, as text, and the whole reply (not checked), or why none came.
+    /// The reply address is a file in the daemon's directory, not an abstract name
+    /// (as gnomon's), so this works across network namespaces too (`start_in`):
+    /// abstract names belong to one.
     pub fn try_control(&self, request: &str, timeout: Duration) -> Result<Value, String> {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let name = format!(
-            "gnomon-testkit.{}.{}",
+        let path = self.dir.path().join(format!(
+            "client.{}.{}.sock",
             std::process::id(),
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let address = SocketAddr::from_abstract_name(name.as_bytes()).map_err(|e| e.to_string())?;
-        let socket = UnixDatagram::bind_addr(&address).map_err(|e| e.to_string())?;
-        socket
-            .connect(self.socket_path())
-            .map_err(|e| e.to_string())?;
-        socket
-            .set_read_timeout(Some(timeout))
-            .map_err(|e| e.to_string())?;
-        socket.send(request.as_bytes()).map_err(|e| e.to_string())?;
-        let mut buffer = vec![0u8; 65536];
-        let len = socket.recv(&mut buffer).map_err(|e| e.to_string())?;
-        serde_json::from_slice(&buffer[..len]).map_err(|e| e.to_string())
+        ));
+        let socket = UnixDatagram::bind(&path).map_err(|e| e.to_string())?;
+        // A daemon that dropped root (`user nobody`) must be able to write to it.
+        let writable = std::os::unix::fs::PermissionsExt::from_mode(0o666);
+        let result = std::fs::set_permissions(&path, writable)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+            socket.connect(self.socket_path()).map_err(|e| e.to_string())?;
+            socket
+                .set_read_timeout(Some(timeout))
+                .map_err(|e| e.to_string())?;
+            socket.send(request.as_bytes()).map_err(|e| e.to_string())?;
+            let mut buffer = vec![0u8; 65536];
+            let len = socket.recv(&mut buffer).map_err(|e| e.to_string())?;
+            serde_json::from_slice(&buffer[..len]).map_err(|e: serde_json::Error| e.to_string())
+        });
+        let _ = std::fs::remove_file(&path);
+        result
     }
 
     /// Wait up to `limit` until the `tracking` view says synchronised; returns it.
