@@ -169,15 +169,17 @@ impl Gnomond {
         let result = std::fs::set_permissions(&path, writable)
             .map_err(|e| e.to_string())
             .and_then(|()| {
-            socket.connect(self.socket_path()).map_err(|e| e.to_string())?;
-            socket
-                .set_read_timeout(Some(timeout))
-                .map_err(|e| e.to_string())?;
-            socket.send(request.as_bytes()).map_err(|e| e.to_string())?;
-            let mut buffer = vec![0u8; 65536];
-            let len = socket.recv(&mut buffer).map_err(|e| e.to_string())?;
-            serde_json::from_slice(&buffer[..len]).map_err(|e: serde_json::Error| e.to_string())
-        });
+                socket
+                    .connect(self.socket_path())
+                    .map_err(|e| e.to_string())?;
+                socket
+                    .set_read_timeout(Some(timeout))
+                    .map_err(|e| e.to_string())?;
+                socket.send(request.as_bytes()).map_err(|e| e.to_string())?;
+                let mut buffer = vec![0u8; 65536];
+                let len = socket.recv(&mut buffer).map_err(|e| e.to_string())?;
+                serde_json::from_slice(&buffer[..len]).map_err(|e: serde_json::Error| e.to_string())
+            });
         let _ = std::fs::remove_file(&path);
         result
     }

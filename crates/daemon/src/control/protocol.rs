@@ -258,6 +258,10 @@ pub struct ServerStatsReport {
     pub ntp_send_failures: u64,
     /// Control-socket requests handled.
     pub command_requests: u64,
+    /// Control-socket requests that got no reply: sent from an unbound socket, or the
+    /// reply found the sender's queue full (chronyc "Command packets dropped").
+    #[serde(default)]
+    pub command_dropped: u64,
     pub client_log_records_dropped: u64,
     pub client_log_capacity: u64,
     pub ntp_daemon_rx_timestamps: u64,

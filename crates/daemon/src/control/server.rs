@@ -19,6 +19,11 @@ use std::path::{Path, PathBuf};
 /// Most datagrams taken in one turn; the rest wait for the next (poll says so at once),
 /// so a flood of requests cannot hold up NTP.
 const MAX_REQUESTS_PER_TURN: usize = 64;
+/// The socket's send buffer. Linux charges a reply to it until the receiver reads it,
+/// and a receiver connected to us (as gnomon is) is exempt from net.unix.max_dgram_qlen:
+/// a client that asks without reading holds replies up to this much, after which
+/// every reply is dropped (counted) until it reads or closes. 4 MiB is ~2000 replies.
+const SEND_BUFFER_BYTES: usize = 4 << 20;
 
 /// What the control server asks of the daemon.
 pub trait ControlHandler {
@@ -69,6 +74,8 @@ impl ControlServer {
     pub fn bind(path: &Path) -> io::Result<ControlServer> {
         super::socket_dir::prepare(path).map_err(io::Error::other)?;
         let socket = UnixDatagram::bind_path(path)?;
+        // Best effort (it fails under clknetsim, whose Unix sockets take no options).
+        let _ = socket.set_send_buffer(SEND_BUFFER_BYTES);
         let credentials = match socket.pass_credentials() {
             Ok(()) => true,
             Err(error) => {

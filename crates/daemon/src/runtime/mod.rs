@@ -452,6 +452,7 @@ impl Daemon {
                     clock: self.clock.describe(),
                     serving: self.serving.as_ref(),
                     command_requests: self.control_requests,
+                    command_dropped: self.control_dropped,
                 };
                 let observe_ready = &ready[observe_start..];
                 self.observe

@@ -42,9 +42,13 @@ impl ControlHandler for Daemon {
                     *reset,
                 )))
             }
-            Request::Serverstats => Response::ok(ResponseData::Serverstats(
-                serving_views::serverstats(self.serving.as_ref(), self.control_requests),
-            )),
+            Request::Serverstats => {
+                Response::ok(ResponseData::Serverstats(serving_views::serverstats(
+                    self.serving.as_ref(),
+                    self.control_requests,
+                    self.control_dropped,
+                )))
+            }
             Request::Tracking => Response::ok(ResponseData::Tracking(views::tracking(
                 &self.engine,
                 &self.labels(),

@@ -175,6 +175,17 @@ impl UnixDatagram {
         super::socket::set_int_option(&self.fd, libc::SOL_SOCKET, libc::SO_PASSCRED, 1)
     }
 
+    /// Ask for a send buffer of `bytes`: SO_SNDBUFFORCE (root, past
+    /// net.core.wmem_max), else SO_SNDBUF (capped at wmem_max). On a Unix datagram
+    /// socket this bounds the replies sitting unread in all receivers' queues.
+    pub fn set_send_buffer(&self, bytes: usize) -> io::Result<()> {
+        let bytes = bytes.min(i32::MAX as usize / 2) as libc::c_int;
+        super::socket::set_int_option(&self.fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, bytes)
+            .or_else(|_| {
+                super::socket::set_int_option(&self.fd, libc::SOL_SOCKET, libc::SO_SNDBUF, bytes)
+            })
+    }
+
     pub fn raw_fd(&self) -> std::os::fd::RawFd {
         self.fd.raw()
     }
