@@ -9,7 +9,10 @@
 //! asks again from where it got to until it has `total`. The daemon and `gnomon` both
 //! use this module, so they agree on the rule. See docs/control-protocol.md.
 
-use super::protocol::{Request, Response};
+use super::protocol::{
+    ClientList, ClientReport, Request, Response, ResponseData, ServerStatsReport, SourceReport,
+    SourceStats,
+};
 use serde_json::{Map, Value};
 
 /// Longest request datagram the daemon reads; longer ones get an error reply.
@@ -100,17 +103,27 @@ pub struct Page {
 /// Encode `response` for the request numbered `seq`, from record `first` on: every
 /// reply fits in [`MAX_REPLY_BYTES`]; one that cannot (a single record too large, a
 /// reply without records too large) becomes an error reply, never a truncated one.
+/// Only the records sent are serialised, so a page of a long list costs a page.
 pub fn encode_reply(response: &Response, seq: Option<u64>, first: usize) -> Page {
+    let (records, outline) = match response {
+        Response::Ok { ok, data } => match Records::of(data) {
+            Some(records) => (
+                Some(records),
+                Response::Ok {
+                    ok: *ok,
+                    data: without_records(data),
+                },
+            ),
+            None => (None, response.clone()),
+        },
+        Response::Error { .. } => (None, response.clone()),
+    };
     let mut value =
-        serde_json::to_value(response).unwrap_or_else(|_| error_value("unserialisable reply"));
+        serde_json::to_value(&outline).unwrap_or_else(|_| error_value("unserialisable reply"));
     let ok = matches!(response, Response::Ok { .. });
     if let Some(seq) = seq {
         insert(&mut value, "seq", seq.into());
     }
-    let records = value
-        .get_mut("data")
-        .and_then(records_mut)
-        .map(std::mem::take);
     let Some(records) = records else {
         let bytes = to_bytes(&value);
         if bytes.len() > MAX_REPLY_BYTES {
@@ -134,11 +147,12 @@ pub fn encode_reply(response: &Response, seq: Option<u64>, first: usize) -> Page
     // Compact JSON sizes add up: `[a,b]` is 2 + |a| + 1 + |b|, and the envelope's
     // size with an empty array is measured as is.
     let mut size = to_bytes(&value).len();
-    let mut end = start;
-    for record in &records[start..] {
-        let len = to_bytes(record).len() + usize::from(end > start);
+    let mut page = Vec::new();
+    for index in start..total {
+        let record = records.value(index);
+        let len = to_bytes(&record).len() + usize::from(!page.is_empty());
         if size + len > MAX_REPLY_BYTES {
-            if end == start {
+            if page.is_empty() {
                 return error_page(
                     seq,
                     format!(
@@ -150,16 +164,73 @@ pub fn encode_reply(response: &Response, seq: Option<u64>, first: usize) -> Page
             break;
         }
         size += len;
-        end += 1;
+        page.push(record);
     }
+    let end = start + page.len();
     if let Some(slot) = value.get_mut("data").and_then(records_mut) {
-        slot.extend(records.into_iter().skip(start).take(end - start));
+        *slot = page;
     }
     let bytes = to_bytes(&value);
     debug_assert!(bytes.len() <= MAX_REPLY_BYTES, "{} bytes", bytes.len());
     Page {
         bytes,
         complete: ok && end >= total,
+    }
+}
+
+/// The records of a reply, typed: what [`records_mut`] finds in its JSON.
+enum Records<'a> {
+    Sources(&'a [SourceReport]),
+    Sourcestats(&'a [SourceStats]),
+    Clients(&'a [ClientReport]),
+    Sockets(&'a [String]),
+}
+
+impl Records<'_> {
+    fn of(data: &ResponseData) -> Option<Records<'_>> {
+        match data {
+            ResponseData::Sources(list) => Some(Records::Sources(list)),
+            ResponseData::Sourcestats(list) => Some(Records::Sourcestats(list)),
+            ResponseData::Clients(list) => Some(Records::Clients(&list.clients)),
+            ResponseData::Serverstats(stats) => Some(Records::Sockets(&stats.sockets)),
+            ResponseData::Tracking(_) | ResponseData::Activity(_) | ResponseData::Done(_) => None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Records::Sources(list) => list.len(),
+            Records::Sourcestats(list) => list.len(),
+            Records::Clients(list) => list.len(),
+            Records::Sockets(list) => list.len(),
+        }
+    }
+
+    fn value(&self, index: usize) -> Value {
+        let value = match self {
+            Records::Sources(list) => serde_json::to_value(&list[index]),
+            Records::Sourcestats(list) => serde_json::to_value(&list[index]),
+            Records::Clients(list) => serde_json::to_value(&list[index]),
+            Records::Sockets(list) => serde_json::to_value(&list[index]),
+        };
+        value.unwrap_or(Value::Null)
+    }
+}
+
+/// `data` with an empty list where its records are.
+fn without_records(data: &ResponseData) -> ResponseData {
+    match data {
+        ResponseData::Sources(_) => ResponseData::Sources(Vec::new()),
+        ResponseData::Sourcestats(_) => ResponseData::Sourcestats(Vec::new()),
+        ResponseData::Clients(list) => ResponseData::Clients(ClientList {
+            serving: list.serving,
+            clients: Vec::new(),
+        }),
+        ResponseData::Serverstats(stats) => ResponseData::Serverstats(ServerStatsReport {
+            sockets: Vec::new(),
+            ..stats.clone()
+        }),
+        other => other.clone(),
     }
 }
 
@@ -229,7 +300,7 @@ pub fn parse_reply(bytes: &[u8]) -> Result<ReplyEnvelope, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::protocol::{Done, ResponseData, SourceStats};
+    use crate::control::protocol::{Activity, Done};
 
     fn stats(count: usize, name_len: usize) -> Response {
         Response::ok(ResponseData::Sourcestats(
@@ -246,6 +317,33 @@ mod tests {
                 })
                 .collect(),
         ))
+    }
+
+    #[test]
+    fn the_typed_records_are_where_the_wire_rule_finds_them() {
+        let clients = ResponseData::Clients(ClientList {
+            serving: true,
+            clients: Vec::new(),
+        });
+        let activity = ResponseData::Activity(Activity {
+            online: 1,
+            offline: 0,
+            burst_online: 0,
+            burst_offline: 0,
+            unresolved: 0,
+        });
+        let Response::Ok { data: stats, .. } = stats(3, 4) else {
+            unreachable!()
+        };
+        for data in [clients, activity, stats] {
+            let mut value = serde_json::to_value(&data).unwrap();
+            let wire = records_mut(&mut value).map(|records| records.len());
+            assert_eq!(
+                wire,
+                Records::of(&data).map(|records| records.len()),
+                "{value}"
+            );
+        }
     }
 
     #[test]
