@@ -37,7 +37,7 @@ pub struct Gnomond {
 
 impl Gnomond {
     /// Start `gnomond -x EXTRA_ARGS... -- CONFIG_LINES...` with its own control socket
-    /// and pidfile, and wait until the control socket accepts connections.
+    /// and pidfile, and wait until the control socket answers.
     pub fn start<L: AsRef<str>>(extra_args: &[&str], config_lines: &[L]) -> Gnomond {
         Gnomond::launch(
             Command::new(workspace_binary("gnomond")),
