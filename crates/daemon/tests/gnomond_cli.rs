@@ -85,3 +85,63 @@ fn unsupported_chrony_directives_warn_and_continue() {
         "{stderr}"
     );
 }
+
+/// Issue 19 item 10: a control socket directory anyone may write is refused with a
+/// clear log line, and gnomond keeps running (serving, syncing) without the socket;
+/// a missing directory is created 0755 with the socket 0666 in it.
+#[test]
+fn a_world_writable_socket_directory_is_refused_and_gnomond_runs_on() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, PermissionsExt::from_mode(0o1777)).unwrap();
+    let run = |socket: &std::path::Path, name: &str| {
+        let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_gnomond"))
+            .args(["-x", "-f", "/dev/null", "port 0"])
+            .arg(format!("bindcmdaddress {}", socket.display()))
+            .arg(format!("pidfile {}/{name}.pid", dir.path().display()))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    };
+    let mut refused = run(&open.join("gnomond.sock"), "refused");
+    let created = dir.path().join("run/gnomon/gnomond.sock");
+    let mut fine = run(&created, "fine");
+    let started = Instant::now();
+    let log = loop {
+        let log = std::fs::read_to_string(dir.path().join("refused.log")).unwrap();
+        if log.contains("started") || started.elapsed() > Duration::from_secs(10) {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    while !created.exists() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let still_running = refused.try_wait().unwrap().is_none();
+    let _ = refused.kill();
+    let _ = refused.wait();
+    let _ = fine.kill();
+    let _ = fine.wait();
+    assert!(
+        log.contains("writable by its group or by everyone (mode 1777)")
+            && log.contains("running without it"),
+        "{log}"
+    );
+    assert!(still_running, "{log}");
+    assert!(!open.join("gnomond.sock").exists());
+    let mode = |path: &std::path::Path| {
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode(&dir.path().join("run/gnomon")), 0o755);
+    assert_eq!(mode(&created), 0o666);
+}

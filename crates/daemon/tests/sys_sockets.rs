@@ -1,9 +1,9 @@
-//! The libc layer on loopback: kernel RX/TX timestamps, poll, Unix sockets, peer creds.
+//! The libc layer on loopback: kernel RX/TX timestamps, poll, Unix datagrams, credentials.
 
 use gnomon_daemon::sys::fd::{poll, Readiness};
 use gnomon_daemon::sys::socket::{TimestampSupport, UdpSocket};
 use gnomon_daemon::sys::timex::{realtime_now, KernelClock, LinuxKernelClock, Timex};
-use gnomon_daemon::sys::unix::{UnixListener, UnixStream};
+use gnomon_daemon::sys::unix::UnixDatagram;
 use std::time::{Duration, Instant};
 
 const READ: Readiness = Readiness {
@@ -125,30 +125,47 @@ fn ipv6_socket_or_clean_error() {
 }
 
 #[test]
-fn unix_socket_with_peer_credentials() {
+fn unix_datagrams_with_credentials_and_replies_to_an_abstract_address() {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("control.sock");
-    let listener = UnixListener::bind(&path, 0o666).unwrap();
-    let client = UnixStream::connect(&path).unwrap();
-    assert!(wait(listener.raw_fd(), READ).readable);
-    let accepted = listener.accept().unwrap();
-    let credentials = accepted.peer_credentials().unwrap();
-    // SAFETY-free: std gives our own ids.
-    assert_eq!(credentials.pid, std::process::id() as i32);
-    assert_eq!(
-        credentials.uid,
-        std::fs::metadata("/proc/self")
-            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-            .unwrap()
-    );
-    client.write(b"{\"command\":\"tracking\"}\n").unwrap();
-    assert!(wait(accepted.raw_fd(), READ).readable);
+    let server = UnixDatagram::bind_path(&path).unwrap();
+    // 0666 from the umask at bind, whatever the process's umask is.
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666);
+    server.pass_credentials().unwrap();
+    let name = format!("gnomon-test.{}", std::process::id());
+    let client = UnixDatagram::bind_abstract(name.as_bytes()).unwrap();
+    client.connect(&path).unwrap();
+    client.send(b"{\"command\":\"tracking\"}").unwrap();
+    assert!(wait(server.raw_fd(), READ).readable);
     let mut buffer = [0u8; 64];
-    let len = accepted.read(&mut buffer).unwrap();
-    assert_eq!(&buffer[..len], b"{\"command\":\"tracking\"}\n");
-    // A second bind over a stale socket file works (daemon restart).
-    drop(listener);
-    UnixListener::bind(&path, 0o600).unwrap();
+    let received = server.receive(&mut buffer).unwrap();
+    assert_eq!(&buffer[..received.len], b"{\"command\":\"tracking\"}");
+    assert!(!received.truncated);
+    assert_eq!(received.from.to_string(), format!("@{name}"));
+    let our_uid = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap();
+    assert_eq!(received.uid, Some(our_uid));
+    server.send_to(b"reply", &received.from).unwrap();
+    assert!(wait(client.raw_fd(), READ).readable);
+    let reply = client.receive(&mut buffer).unwrap();
+    assert_eq!(&buffer[..reply.len], b"reply");
+    assert_eq!(reply.from.to_string(), path.display().to_string());
+    // Longer than the buffer: truncated and said so.
+    client.send(&[b'x'; 100]).unwrap();
+    assert!(wait(server.raw_fd(), READ).readable);
+    assert!(server.receive(&mut buffer).unwrap().truncated);
+    // Nothing waiting: WouldBlock, never a wait.
+    let error = server.receive(&mut buffer).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::WouldBlock);
+    // An unbound sender cannot be answered.
+    let anonymous = UnixDatagram::unbound().unwrap();
+    anonymous.connect(&path).unwrap();
+    anonymous.send(b"x").unwrap();
+    assert!(wait(server.raw_fd(), READ).readable);
+    assert!(server.receive(&mut buffer).unwrap().from.is_unnamed());
 }
 
 #[test]

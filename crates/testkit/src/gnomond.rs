@@ -8,8 +8,7 @@
 
 use crate::chronyd::TempDir;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -38,7 +37,7 @@ pub struct Gnomond {
 
 impl Gnomond {
     /// Start `gnomond -x EXTRA_ARGS... -- CONFIG_LINES...` with its own control socket
-    /// and pidfile, and wait until the control socket accepts connections.
+    /// and pidfile, and wait until the control socket answers.
     pub fn start<L: AsRef<str>>(extra_args: &[&str], config_lines: &[L]) -> Gnomond {
         Gnomond::launch(
             Command::new(workspace_binary("gnomond")),
@@ -88,9 +87,12 @@ impl Gnomond {
             .expect("start gnomond");
         let gnomond = Gnomond { child, dir };
         let started = Instant::now();
-        // Connectable, not only present: the file appears at bind(), a moment before
-        // listen(), and a connection in between is refused.
-        while UnixStream::connect(&socket).is_err() {
+        // Answering, not only present: the socket is bound a moment after the NTP
+        // sockets open, and a request before that gets ENOENT or ECONNREFUSED.
+        while gnomond
+            .try_control(r#"{"command":"tracking"}"#, Duration::from_millis(500))
+            .is_err()
+        {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "gnomond did not open its control socket; log:\n{}",
@@ -114,18 +116,72 @@ impl Gnomond {
     }
 
     /// One request on the control socket (docs/control-protocol.md); returns its
-    /// `data` and panics on an error answer.
+    /// `data`, every page of a list put together, and panics on an error answer.
     pub fn control(&self, command: &str) -> Value {
-        let mut stream = UnixStream::connect(self.socket_path()).expect("connect control socket");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        writeln!(stream, "{{\"command\":\"{command}\"}}").expect("send");
-        let mut text = String::new();
-        stream.read_to_string(&mut text).expect("read");
-        let value: Value = serde_json::from_str(text.trim()).expect("json");
-        assert_eq!(value["ok"], true, "{command}: {value}");
-        value["data"].clone()
+        self.control_request(&serde_json::json!({ "command": command }))
+    }
+
+    /// The same for a whole request object (`{"command":"clients","min_packets":2}`).
+    pub fn control_request(&self, request: &Value) -> Value {
+        let mut records: Vec<Value> = Vec::new();
+        let mut data;
+        loop {
+            let mut paged = request.clone();
+            paged["first"] = records.len().into();
+            let reply = self
+                .try_control(&paged.to_string(), Duration::from_secs(5))
+                .unwrap_or_else(|error| panic!("{request}: {error}\n{}", self.log()));
+            assert_eq!(reply["ok"], true, "{request}: {reply}");
+            data = reply["data"].clone();
+            let (Some(first), Some(total)) = (reply["first"].as_u64(), reply["total"].as_u64())
+            else {
+                return data;
+            };
+            assert_eq!(first as usize, records.len(), "{reply}");
+            let page = records_mut(&mut data).expect("a paged reply has records");
+            assert!(
+                !page.is_empty() || total as usize == records.len(),
+                "{reply}"
+            );
+            records.append(page);
+            if records.len() >= total as usize {
+                break;
+            }
+        }
+        *records_mut(&mut data).expect("records") = records;
+        data
+    }
+
+    /// One request datagram, as text, and the whole reply (not checked), or why none came.
+    /// The reply address is a file in the daemon's directory, not an abstract name
+    /// (as gnomon's), so this works across network namespaces too (`start_in`):
+    /// abstract names belong to one.
+    pub fn try_control(&self, request: &str, timeout: Duration) -> Result<Value, String> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let path = self.dir.path().join(format!(
+            "client.{}.{}.sock",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let socket = UnixDatagram::bind(&path).map_err(|e| e.to_string())?;
+        // A daemon that dropped root (`user nobody`) must be able to write to it.
+        let writable = std::os::unix::fs::PermissionsExt::from_mode(0o666);
+        let result = std::fs::set_permissions(&path, writable)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                socket
+                    .connect(self.socket_path())
+                    .map_err(|e| e.to_string())?;
+                socket
+                    .set_read_timeout(Some(timeout))
+                    .map_err(|e| e.to_string())?;
+                socket.send(request.as_bytes()).map_err(|e| e.to_string())?;
+                let mut buffer = vec![0u8; 65536];
+                let len = socket.recv(&mut buffer).map_err(|e| e.to_string())?;
+                serde_json::from_slice(&buffer[..len]).map_err(|e: serde_json::Error| e.to_string())
+            });
+        let _ = std::fs::remove_file(&path);
+        result
     }
 
     /// Wait up to `limit` until the `tracking` view says synchronised; returns it.
@@ -171,5 +227,19 @@ impl Drop for Gnomond {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The records of a reply's `data`: the array itself, or the object's only array field
+/// (the rule of gnomond's control/envelope.rs).
+fn records_mut(data: &mut Value) -> Option<&mut Vec<Value>> {
+    match data {
+        Value::Array(records) => Some(records),
+        Value::Object(map) => {
+            let mut arrays = map.values_mut().filter_map(Value::as_array_mut);
+            let only = arrays.next()?;
+            arrays.next().is_none().then_some(only)
+        }
+        _ => None,
     }
 }

@@ -85,7 +85,7 @@ pub fn render_serverstats(stats: &ServerStatsReport) -> String {
         ("NTP packets received", stats.ntp_packets_received),
         ("NTP packets dropped", stats.ntp_packets_dropped),
         ("Command packets received", stats.command_requests),
-        ("Command packets dropped", 0),
+        ("Command packets dropped", stats.command_dropped),
         (
             "Client log records dropped",
             stats.client_log_records_dropped,
@@ -250,6 +250,7 @@ mod tests {
             ntp_kods_sent: 0,
             ntp_send_failures: 0,
             command_requests: 2,
+            command_dropped: 0,
             client_log_records_dropped: 0,
             client_log_capacity: 8192,
             ntp_daemon_rx_timestamps: 0,

@@ -118,6 +118,10 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("gnomon-lab-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        // Ours alone, whatever the umask: gnomond refuses a control socket directory
+        // that its group or everyone may write.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
         Ok(Lab {
             dir,
             daemons: Vec::new(),

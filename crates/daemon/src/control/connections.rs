@@ -1,5 +1,5 @@
-//! A bounded set of stream connections served from the main poll loop: what the
-//! control socket (server.rs) and the metrics endpoint (metrics_server.rs) share.
+//! A bounded set of stream connections served from the main poll loop: the metrics
+//! endpoint's (metrics_server.rs; the control socket is datagrams, server.rs).
 //!
 //! Owns the listening socket, accepting from it while fewer than
 //! [`Limits::max_connections`] are open (at most [`Limits::max_accepts_per_turn`] a
@@ -14,7 +14,6 @@
 
 use crate::sys::fd::Readiness;
 use crate::sys::tcp::{TcpListener, TcpStream};
-use crate::sys::unix::{UnixListener, UnixStream};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -29,22 +28,6 @@ pub trait Listener {
 /// A connected stream socket.
 pub trait Stream {
     fn raw_fd(&self) -> RawFd;
-}
-
-impl Listener for UnixListener {
-    type Stream = UnixStream;
-    fn raw_fd(&self) -> RawFd {
-        UnixListener::raw_fd(self)
-    }
-    fn accept(&self) -> io::Result<UnixStream> {
-        UnixListener::accept(self)
-    }
-}
-
-impl Stream for UnixStream {
-    fn raw_fd(&self) -> RawFd {
-        UnixStream::raw_fd(self)
-    }
 }
 
 impl Listener for TcpListener {
@@ -201,14 +184,16 @@ mod tests {
 
     #[test]
     fn accepts_up_to_the_limits_serves_and_closes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("socket");
-        let mut connections = Connections::new(UnixListener::bind(&path, 0o600).unwrap(), LIMITS);
-        let _clients: Vec<UnixStream> = (0..3)
-            .map(|_| UnixStream::connect(&path).unwrap())
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut connections = Connections::new(listener, LIMITS);
+        let _clients: Vec<std::net::TcpStream> = (0..3)
+            .map(|_| std::net::TcpStream::connect(address).unwrap())
             .collect();
+        // Loopback handshakes complete at once; give the kernel a moment to queue them.
+        std::thread::sleep(std::time::Duration::from_millis(20));
         let mut served = 0;
-        let mut serve = |connection: &mut Connection<UnixStream>, _: &Readiness| {
+        let mut serve = |connection: &mut Connection<TcpStream>, _: &Readiness| {
             served += 1;
             connection.output = b"done".to_vec();
             false
@@ -242,7 +227,7 @@ mod tests {
         connections.handle_ready(
             &[readable()],
             1_005,
-            |_: &mut Connection<UnixStream>, _: &Readiness| {
+            |_: &mut Connection<TcpStream>, _: &Readiness| {
                 calls += 1;
                 true
             },

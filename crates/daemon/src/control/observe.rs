@@ -31,6 +31,7 @@ pub struct ScrapeSource<'a> {
     pub clock: &'a str,
     pub serving: Option<&'a Serving>,
     pub command_requests: u64,
+    pub command_dropped: u64,
 }
 
 impl Observability {
@@ -93,8 +94,11 @@ pub fn scrape(source: &ScrapeSource, format: Format) -> String {
         .sources()
         .map(|s| s.last_sample().map(|sample| sample.delay_s))
         .collect();
-    let server: ServerStatsReport =
-        serving_views::serverstats(source.serving, source.command_requests);
+    let server: ServerStatsReport = serving_views::serverstats(
+        source.serving,
+        source.command_requests,
+        source.command_dropped,
+    );
     let text = render_openmetrics(&MetricsInput {
         tracking: &tracking,
         sources: &sources,

@@ -1,15 +1,13 @@
-//! The control protocol between `gnomon` and gnomond, over a Unix stream socket.
+//! The control protocol between `gnomon` and gnomond, over a Unix datagram socket.
 //!
 //! Owns the message types and their JSON form; nothing else. The exchange: the
-//! client sends one [`Request`] as a JSON object on one line; the daemon answers
-//! with one [`Response`] on one line and closes the connection. Field names are a
-//! contract shared with scripts (`gnomon ... --json` prints `data` as is): add
-//! fields, never rename them. See docs/control-protocol.md.
+//! client sends one [`Request`] as a JSON object in one datagram; the daemon answers
+//! with one [`Response`] in one datagram (the envelope around them, sequence numbers
+//! and paging, is [`super::envelope`]'s). Field names are a contract shared with
+//! scripts (`gnomon ... --json` prints `data` as is): add fields, never rename them.
+//! See docs/control-protocol.md.
 
 use serde::{Deserialize, Serialize};
-
-/// Longest request line the daemon reads.
-pub const MAX_REQUEST_BYTES: usize = 4096;
 
 /// The error of `online`/`offline` when nothing matched (chronyc's "503 No such source").
 pub const NO_SUCH_SOURCE: &str = "no such source";
@@ -57,7 +55,7 @@ pub enum Request {
 }
 
 impl Request {
-    /// Commands that change the daemon's state are for root only (SO_PEERCRED).
+    /// Commands that change the daemon's state are for root only (SCM_CREDENTIALS).
     pub fn needs_root(&self) -> bool {
         matches!(
             self,
@@ -260,6 +258,10 @@ pub struct ServerStatsReport {
     pub ntp_send_failures: u64,
     /// Control-socket requests handled.
     pub command_requests: u64,
+    /// Control-socket requests that got no reply: sent from an unbound socket, or the
+    /// reply found the sender's queue full (chronyc "Command packets dropped").
+    #[serde(default)]
+    pub command_dropped: u64,
     pub client_log_records_dropped: u64,
     pub client_log_capacity: u64,
     pub ntp_daemon_rx_timestamps: u64,

@@ -1,48 +1,98 @@
-//! The control socket: accepting monitoring clients inside the main poll loop.
+//! The control socket: a Unix datagram socket served inside the main poll loop.
 //!
-//! Owns the socket's path, line framing (one JSON request line, one response line
-//! per connection, at most [`MAX_REQUEST_BYTES`]), and the permission check: commands
-//! that change state need root (SO_PEERCRED uid 0). The connections themselves
-//! (bounded in number and age, non-blocking, all in the poll set) are
-//! [`super::connections`]'. What a request means is the caller's business, through a
-//! handler closure.
+//! Owns the socket (bound at `bindcmdaddress` after [`super::socket_dir`]'s checks,
+//! SO_PASSCRED on), draining it each turn, one reply datagram per request sent back
+//! to its sender without waiting (a full queue at the sender drops the reply and
+//! counts it), the permission check (commands that change state need uid 0 from
+//! SCM_CREDENTIALS; no credentials, as under clknetsim, is not root), and the order of
+//! `clients -r` (report, then reset once the last page went out). Framing and paging
+//! are [`super::envelope`]'s; what a request means is the [`ControlHandler`]'s.
 
-use super::connections::{Connection, Connections, Limits};
-use super::protocol::{Request, Response, MAX_REQUEST_BYTES};
+use super::envelope::{encode_reply, error_page, parse_request, Page, MAX_REQUEST_BYTES};
+use super::protocol::{Request, Response};
 use crate::sys::fd::Readiness;
-use crate::sys::unix::{PeerCredentials, UnixListener, UnixStream};
+use crate::sys::unix::{UnixAddress, UnixDatagram};
 use std::io;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
-/// Most simultaneous control connections; more wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 32;
-/// A connection that has not finished its exchange after this long is dropped.
-const CONNECTION_TIMEOUT_NS: i64 = 5_000_000_000;
-const LIMITS: Limits = Limits {
-    max_connections: MAX_CONNECTIONS,
-    // No limit but the free slots.
-    max_accepts_per_turn: MAX_CONNECTIONS,
-    timeout_ns: CONNECTION_TIMEOUT_NS,
-};
+/// Most datagrams taken in one turn; the rest wait for the next (poll says so at once),
+/// so a flood of requests cannot hold up NTP.
+const MAX_REQUESTS_PER_TURN: usize = 64;
+/// The socket's send buffer. Linux charges a reply to it until the receiver reads it,
+/// and a receiver connected to us (as gnomon is) is exempt from net.unix.max_dgram_qlen:
+/// a client that asks without reading holds replies up to this much, after which
+/// every reply is dropped (counted) until it reads or closes. 4 MiB is ~2000 replies.
+const SEND_BUFFER_BYTES: usize = 4 << 20;
 
-/// The listening control socket and its connections.
+/// What the control server asks of the daemon.
+pub trait ControlHandler {
+    /// The answer to a request that passed the permission check. `Clients` arrives
+    /// with `reset: false`; the reset comes later through [`Self::reset_clients`].
+    fn answer(&mut self, request: &Request) -> Response;
+    /// Zero every client record's counters (after `clients -r`'s report went out).
+    fn reset_clients(&mut self);
+}
+
+/// What happened to control datagrams since the start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ControlCounters {
+    /// Datagrams received.
+    pub received: u64,
+    /// Longer than [`MAX_REQUEST_BYTES`] (answered with an error).
+    pub oversized: u64,
+    /// Not a request (answered with an error).
+    pub malformed: u64,
+    /// Replies not sent: the sender's queue was full or it went away.
+    pub replies_dropped: u64,
+    /// Datagrams from an unbound socket, which cannot be answered.
+    pub unaddressable: u64,
+}
+
+impl ControlCounters {
+    /// Requests that got no reply (chronyc's "Command packets dropped").
+    pub fn dropped(&self) -> u64 {
+        self.replies_dropped + self.unaddressable
+    }
+}
+
+/// The bound control socket.
 pub struct ControlServer {
     path: PathBuf,
-    connections: Connections<UnixListener>,
+    socket: UnixDatagram,
+    /// SO_PASSCRED took (it does not under clknetsim): a missing uid is then a
+    /// kernel oddity rather than the simulator.
+    credentials: bool,
+    counters: ControlCounters,
+    buffer: Vec<u8>,
 }
 
 impl ControlServer {
-    /// Listen at `path` (its directory is created), readable and writable by everyone:
-    /// monitoring is open to any local user; root-only commands are checked per request.
+    /// Bind at `path`, mode 0666 (monitoring is open to every local user; root-only
+    /// commands are checked per request), in a directory that passes
+    /// [`super::socket_dir::prepare`].
     pub fn bind(path: &Path) -> io::Result<ControlServer> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let listener = UnixListener::bind(path, 0o666)?;
+        super::socket_dir::prepare(path).map_err(io::Error::other)?;
+        let socket = UnixDatagram::bind_path(path)?;
+        // Best effort (it fails under clknetsim, whose Unix sockets take no options).
+        let _ = socket.set_send_buffer(SEND_BUFFER_BYTES);
+        let credentials = match socket.pass_credentials() {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::info!(
+                    "control socket {}: no SO_PASSCRED ({error}); root-only commands are refused",
+                    path.display()
+                );
+                false
+            }
+        };
         Ok(ControlServer {
             path: path.to_owned(),
-            connections: Connections::new(listener, LIMITS),
+            socket,
+            credentials,
+            counters: ControlCounters::default(),
+            // One byte more than the limit tells an oversized request from a full one.
+            buffer: vec![0; MAX_REQUEST_BYTES + 1],
         })
     }
 
@@ -50,28 +100,72 @@ impl ControlServer {
         &self.path
     }
 
-    /// The descriptors to poll: the listener first, then each connection.
-    pub fn poll_entries(&self) -> Vec<(RawFd, Readiness)> {
-        self.connections.poll_entries()
+    pub fn counters(&self) -> ControlCounters {
+        self.counters
     }
 
-    /// Serve what `ready` (in the order of [`Self::poll_entries`]) says is ready.
-    pub fn handle_ready(
-        &mut self,
-        ready: &[Readiness],
-        now_monotonic_ns: i64,
-        handler: &mut dyn FnMut(&Request, &PeerCredentials) -> Response,
-    ) {
-        let accept_error =
-            self.connections
-                .handle_ready(ready, now_monotonic_ns, |connection, readiness| {
-                    serve_connection(connection, readiness, handler)
-                });
-        if let Some(error) = accept_error {
-            tracing::warn!(
-                "control socket {}: accept failed: {error}",
-                self.path.display()
-            );
+    /// The descriptor to poll.
+    pub fn poll_entry(&self) -> (RawFd, Readiness) {
+        (
+            self.socket.raw_fd(),
+            Readiness {
+                readable: true,
+                ..Readiness::default()
+            },
+        )
+    }
+
+    /// Answer what waits, when `readiness` (of [`Self::poll_entry`]) says something does.
+    pub fn handle_ready(&mut self, readiness: Readiness, handler: &mut dyn ControlHandler) {
+        if !(readiness.readable || readiness.error) {
+            return;
+        }
+        for _ in 0..MAX_REQUESTS_PER_TURN {
+            let received = match self.socket.receive(&mut self.buffer) {
+                Ok(received) => received,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    tracing::warn!("control socket {}: {error}", self.path.display());
+                    return;
+                }
+            };
+            self.counters.received += 1;
+            if received.from.is_unnamed() {
+                self.counters.unaddressable += 1;
+                continue;
+            }
+            let oversized = received.truncated || received.len > MAX_REQUEST_BYTES;
+            let page = if oversized {
+                self.counters.oversized += 1;
+                error_page(
+                    None,
+                    format!("request longer than {MAX_REQUEST_BYTES} bytes"),
+                )
+            } else {
+                let datagram = self.buffer[..received.len].to_vec();
+                answer_datagram(
+                    &datagram,
+                    received.uid,
+                    self.credentials,
+                    &mut self.counters,
+                    handler,
+                )
+            };
+            self.send_reply(&page.bytes, &received.from);
+        }
+    }
+
+    fn send_reply(&mut self, bytes: &[u8], to: &UnixAddress) {
+        match self.socket.send_to(bytes, to) {
+            Ok(_) => {}
+            Err(error) => {
+                self.counters.replies_dropped += 1;
+                tracing::debug!(
+                    "control socket {}: reply to {to} dropped: {error}",
+                    self.path.display()
+                );
+            }
         }
     }
 }
@@ -82,70 +176,154 @@ impl Drop for ControlServer {
     }
 }
 
-/// Read, answer, write. Returns true when the connection is finished.
-fn serve_connection(
-    connection: &mut Connection<UnixStream>,
-    readiness: &Readiness,
-    handler: &mut dyn FnMut(&Request, &PeerCredentials) -> Response,
-) -> bool {
-    if connection.output.is_empty() && (readiness.readable || readiness.error) {
-        let mut buffer = [0u8; 1024];
-        loop {
-            match connection.stream.read(&mut buffer) {
-                Ok(0) => return true,
-                Ok(len) => connection.input.extend_from_slice(&buffer[..len]),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return true,
-            }
-            if connection.input.len() > MAX_REQUEST_BYTES {
-                break;
-            }
+/// Decode, check and answer one request datagram.
+fn answer_datagram(
+    datagram: &[u8],
+    uid: Option<u32>,
+    credentials: bool,
+    counters: &mut ControlCounters,
+    handler: &mut dyn ControlHandler,
+) -> Page {
+    let envelope = match parse_request(datagram) {
+        Ok(envelope) => envelope,
+        Err((seq, message)) => {
+            counters.malformed += 1;
+            return error_page(seq, message);
         }
-        let line_end = connection.input.iter().position(|&b| b == b'\n');
-        let response = match line_end {
-            Some(end) => answer(&connection.input[..end], &connection.stream, handler),
-            None if connection.input.len() > MAX_REQUEST_BYTES => {
-                Response::error(format!("request longer than {MAX_REQUEST_BYTES} bytes"))
-            }
-            None => return false,
+    };
+    let (seq, first) = (envelope.seq, envelope.first);
+    if envelope.request.needs_root() && uid != Some(0) {
+        let who = match uid {
+            Some(uid) => format!("you are uid {uid}"),
+            None if credentials => "the request came without credentials".to_string(),
+            None => "this daemon cannot see who you are: no credentials on its socket".to_string(),
         };
-        let mut text = serde_json::to_vec(&response).unwrap_or_else(|_| b"{\"ok\":false}".to_vec());
-        text.push(b'\n');
-        connection.output = text;
+        return error_page(
+            seq,
+            format!(
+                "permission denied: this command changes the daemon and is for root only ({who})"
+            ),
+        );
     }
-    while connection.written < connection.output.len() {
-        match connection
-            .stream
-            .write(&connection.output[connection.written..])
-        {
-            Ok(len) => connection.written += len,
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return true,
+    match envelope.request {
+        Request::Clients {
+            min_packets,
+            reset: true,
+        } => {
+            let report = handler.answer(&Request::Clients {
+                min_packets,
+                reset: false,
+            });
+            let page = encode_reply(&report, seq, first);
+            if page.complete {
+                handler.reset_clients();
+            }
+            page
         }
+        request => encode_reply(&handler.answer(&request), seq, first),
     }
-    true
 }
 
-fn answer(
-    line: &[u8],
-    stream: &UnixStream,
-    handler: &mut dyn FnMut(&Request, &PeerCredentials) -> Response,
-) -> Response {
-    let request: Request = match serde_json::from_slice(line) {
-        Ok(request) => request,
-        Err(error) => return Response::error(format!("bad request: {error}")),
-    };
-    let credentials = match stream.peer_credentials() {
-        Ok(credentials) => credentials,
-        Err(error) => return Response::error(format!("cannot read peer credentials: {error}")),
-    };
-    if request.needs_root() && credentials.uid != 0 {
-        return Response::error(format!(
-            "permission denied: this command changes the daemon and is for root only (you are uid {})",
-            credentials.uid
-        ));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::envelope::parse_reply;
+    use crate::control::protocol::{ClientList, ClientReport, ResponseData};
+
+    #[derive(Default)]
+    struct Recorder {
+        asked: Vec<Request>,
+        resets: usize,
+        clients: usize,
     }
-    handler(&request, &credentials)
+
+    impl ControlHandler for Recorder {
+        fn answer(&mut self, request: &Request) -> Response {
+            self.asked.push(request.clone());
+            let clients = (0..self.clients)
+                .map(|index| ClientReport {
+                    address: format!("192.0.2.{index}"),
+                    ntp_requests: 10,
+                    ntp_dropped: 0,
+                    kods_sent: 0,
+                    interval_log2_s: Some(6),
+                    limited_interval_log2_s: None,
+                    last_request_ago_s: 1.0,
+                })
+                .collect();
+            Response::ok(ResponseData::Clients(ClientList {
+                serving: true,
+                clients,
+            }))
+        }
+        fn reset_clients(&mut self) {
+            self.resets += 1;
+        }
+    }
+
+    fn ask(handler: &mut Recorder, uid: Option<u32>, text: &str) -> serde_json::Value {
+        let mut counters = ControlCounters::default();
+        let page = answer_datagram(text.as_bytes(), uid, true, &mut counters, handler);
+        parse_reply(&page.bytes).unwrap().response
+    }
+
+    #[test]
+    fn root_only_commands_need_uid_zero_from_credentials() {
+        let mut handler = Recorder::default();
+        for (uid, allowed) in [(Some(0), true), (Some(1000), false), (None, false)] {
+            let reply = ask(&mut handler, uid, r#"{"command":"burst","seq":1}"#);
+            assert_eq!(reply["ok"], allowed, "{uid:?}: {reply}");
+            if !allowed {
+                assert!(reply["error"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("permission denied: this command changes the daemon"));
+            }
+        }
+        assert_eq!(handler.asked, vec![Request::Burst]);
+        assert_eq!(
+            ask(&mut handler, Some(1000), r#"{"command":"clients"}"#)["ok"],
+            true
+        );
+    }
+
+    #[test]
+    fn clients_reset_happens_once_after_the_last_page() {
+        let mut handler = Recorder {
+            clients: 60,
+            ..Recorder::default()
+        };
+        let mut first = 0;
+        let mut pages = 0;
+        loop {
+            let text = format!(r#"{{"command":"clients","reset":true,"first":{first}}}"#);
+            let reply = ask(&mut handler, Some(0), &text);
+            let count = reply["data"]["clients"].as_array().unwrap().len();
+            assert!(count > 0);
+            first += count;
+            pages += 1;
+            if first >= 60 {
+                break;
+            }
+            assert_eq!(handler.resets, 0, "no reset before the last page");
+        }
+        assert!(pages > 1);
+        assert_eq!(handler.resets, 1);
+        assert!(handler
+            .asked
+            .iter()
+            .all(|request| matches!(request, Request::Clients { reset: false, .. })));
+    }
+
+    #[test]
+    fn garbage_gets_an_error_reply_and_is_counted() {
+        let mut handler = Recorder::default();
+        let mut counters = ControlCounters::default();
+        for garbage in [&b"\x00\xff\xfe"[..], b"{", b"[]", br#"{"command":7}"#] {
+            let page = answer_datagram(garbage, Some(0), true, &mut counters, &mut handler);
+            assert_eq!(parse_reply(&page.bytes).unwrap().response["ok"], false);
+        }
+        assert_eq!(counters.malformed, 4);
+        assert!(handler.asked.is_empty());
+    }
 }

@@ -56,8 +56,12 @@ pub fn clients(
     }
 }
 
-/// `serverstats`. `command_requests` is counted by the control server.
-pub fn serverstats(serving: Option<&Serving>, command_requests: u64) -> ServerStatsReport {
+/// `serverstats`. `command_requests` and `command_dropped` are the control server's.
+pub fn serverstats(
+    serving: Option<&Serving>,
+    command_requests: u64,
+    command_dropped: u64,
+) -> ServerStatsReport {
     let report = serving.map(Serving::report);
     let stats = report.as_ref().map(|r| r.stats).unwrap_or_default();
     ServerStatsReport {
@@ -78,6 +82,7 @@ pub fn serverstats(serving: Option<&Serving>, command_requests: u64) -> ServerSt
         ntp_kods_sent: stats.kods_sent,
         ntp_send_failures: stats.send_failures,
         command_requests,
+        command_dropped,
         client_log_records_dropped: report.as_ref().map_or(0, |r| r.client_log_evictions),
         client_log_capacity: report.as_ref().map_or(0, |r| r.client_log_capacity as u64),
         ntp_daemon_rx_timestamps: stats.daemon_rx_timestamps,

@@ -85,6 +85,8 @@ pub struct Daemon {
     /// `metrics` endpoint and `clockbound` file, when configured.
     observe: Observability,
     control_requests: u64,
+    /// Control requests that got no reply (the control server's count, copied each turn).
+    control_dropped: u64,
     next_drift_save_ns: i64,
     one_shot_result: Option<f64>,
     failure: Option<String>,
@@ -195,6 +197,7 @@ impl Daemon {
             serving,
             observe,
             control_requests: 0,
+            control_dropped: 0,
             one_shot_result: None,
             failure: None,
             logs: Logs::default(),
@@ -398,12 +401,10 @@ impl Daemon {
                     ..Readiness::default()
                 },
             );
-            let control_start = poll_set.len();
-            if let Some(control) = &self.control {
-                for (fd, interest) in control.poll_entries() {
-                    poll_set.push(fd, interest);
-                }
-            }
+            let control_index = self.control.as_ref().map(|control| {
+                let (fd, interest) = control.poll_entry();
+                poll_set.push(fd, interest)
+            });
             let observe_start = poll_set.len();
             for (fd, interest) in self.observe.poll_entries() {
                 poll_set.push(fd, interest);
@@ -437,13 +438,9 @@ impl Daemon {
                     serving.on_ready(index, *readiness, self.clock.as_ref(), system);
                 }
             }
-            if self.control.is_some() {
-                let mut control = self.control.take().expect("checked");
-                control.handle_ready(
-                    &ready[control_start..],
-                    monotonic_now_ns(),
-                    &mut |request, _| self.handle_request(request),
-                );
+            if let (Some(index), Some(mut control)) = (control_index, self.control.take()) {
+                control.handle_ready(ready[index], self);
+                self.control_dropped = control.counters().dropped();
                 self.control = Some(control);
             }
             if self.observe.is_active() {
@@ -455,6 +452,7 @@ impl Daemon {
                     clock: self.clock.describe(),
                     serving: self.serving.as_ref(),
                     command_requests: self.control_requests,
+                    command_dropped: self.control_dropped,
                 };
                 let observe_ready = &ready[observe_start..];
                 self.observe

@@ -4,18 +4,25 @@
 //! serving state, and the [`Response`] it answers with: the views are built by
 //! crate::control, the state changes (burst, online/offline, reload, makestep, the
 //! clients reset) are carried out here on the main thread. It must not check
-//! permissions (the control server does, with SO_PEERCRED, before a request gets here)
-//! or do IO of its own.
+//! permissions (the control server does, with SCM_CREDENTIALS, before a request gets
+//! here), page replies (the server does) or do IO of its own.
 
 use super::Daemon;
 use crate::control::protocol::{Done, Request, Response, ResponseData, NO_CLIENT_LOG};
+use crate::control::server::ControlHandler;
 use crate::control::{serving_views, views};
 use crate::sys::timex::monotonic_now_ns;
 use gnomon_core::clock_action::ClockAction;
 use gnomon_core::engine::EngineOutput;
 
-impl Daemon {
-    pub(super) fn handle_request(&mut self, request: &Request) -> Response {
+impl ControlHandler for Daemon {
+    fn reset_clients(&mut self) {
+        if let Some(serving) = self.serving.as_mut() {
+            let _report = serving.report_and_reset_clients();
+        }
+    }
+
+    fn answer(&mut self, request: &Request) -> Response {
         let now = self.clock.now();
         self.control_requests += 1;
         match request {
@@ -35,9 +42,13 @@ impl Daemon {
                     *reset,
                 )))
             }
-            Request::Serverstats => Response::ok(ResponseData::Serverstats(
-                serving_views::serverstats(self.serving.as_ref(), self.control_requests),
-            )),
+            Request::Serverstats => {
+                Response::ok(ResponseData::Serverstats(serving_views::serverstats(
+                    self.serving.as_ref(),
+                    self.control_requests,
+                    self.control_dropped,
+                )))
+            }
             Request::Tracking => Response::ok(ResponseData::Tracking(views::tracking(
                 &self.engine,
                 &self.labels(),

@@ -10,8 +10,9 @@
 //! - [`batch`]: recvmmsg/sendmmsg batches (worker threads and the load generator).
 //! - [`counting_alloc`]: a counting allocator for allocation-free tests.
 //! - [`fd`]: owned file descriptors, `fcntl` flags, `poll`.
+//! - [`files`]: `stat`/`lstat`/`mkdir` through glibc (the control socket's directory).
 //! - [`socket`]: UDP sockets with kernel timestamps (SO_TIMESTAMPING).
-//! - [`unix`]: Unix sockets (control socket, sd_notify) and peer credentials.
+//! - [`unix`]: Unix datagram sockets (control socket, sd_notify) and SCM_CREDENTIALS.
 //! - [`tcp`]: the metrics endpoint's TCP listener and connections.
 //! - [`timex`]: reading the clock and the adjtimex interface.
 //! - [`privileges`]: dropping root, keeping CAP_SYS_TIME.
@@ -20,6 +21,7 @@
 pub mod batch;
 pub mod counting_alloc;
 pub mod fd;
+pub mod files;
 pub mod privileges;
 pub mod signal;
 pub mod socket;
