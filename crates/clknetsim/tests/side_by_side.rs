@@ -79,7 +79,7 @@ const DEFAULTS_MIN_PASSES: usize = 1;
 /// … and synchronises within this (642 s today).
 const DEFAULTS_WORST_SYNC_S: f64 = 800.0;
 
-fn both<'a>(row: &'a Row) -> (&'a Summary, &'a Summary) {
+fn both(row: &Row) -> (&Summary, &Summary) {
     (
         row.chronyd.as_ref().expect("chronyd ran"),
         row.gnomond.as_ref().expect("gnomond ran"),
