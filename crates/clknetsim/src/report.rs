@@ -157,25 +157,19 @@ fn cells(summary: Option<&Summary>) -> Vec<String> {
     }
 }
 
-const HEADER: [&str; 16] = [
+const HEADER: [&str; 9] = [
     "scenario",
-    "RMS chronyd",
-    "RMS gnomond",
+    "RMS offset chronyd / gnomond",
     "ratio",
-    "max chronyd",
-    "max gnomond",
-    "RMS freq chronyd",
-    "RMS freq gnomond",
-    "sync chronyd",
-    "sync gnomond",
-    "packets chronyd",
-    "packets gnomond",
-    "poll chronyd",
-    "poll gnomond",
-    "chronyd notes",
-    "gnomond notes",
+    "max offset",
+    "RMS freq error",
+    "sync",
+    "packets sent",
+    "mean poll",
+    "notes",
 ];
 
+/// Each cell holds chronyd's figure, then gnomond's.
 fn table_cells(row: &Row) -> Vec<String> {
     let c = cells(row.chronyd.as_ref());
     let g = cells(row.gnomond.as_ref());
@@ -183,23 +177,21 @@ fn table_cells(row: &Row) -> Vec<String> {
         .ratio()
         .map(|ratio| format!("{ratio:.2}"))
         .unwrap_or_else(|| "-".into());
+    let pair = |index: usize| format!("{} / {}", c[index], g[index]);
+    let notes = match (c[6].is_empty(), g[6].is_empty()) {
+        (true, true) => String::new(),
+        _ => format!("chronyd {}; gnomond {}", c[6], g[6]),
+    };
     vec![
         row.scenario.clone(),
-        c[0].clone(),
-        g[0].clone(),
+        pair(0),
         ratio,
-        c[1].clone(),
-        g[1].clone(),
-        c[2].clone(),
-        g[2].clone(),
-        c[3].clone(),
-        g[3].clone(),
-        c[4].clone(),
-        g[4].clone(),
-        c[5].clone(),
-        g[5].clone(),
-        c[6].clone(),
-        g[6].clone(),
+        pair(1),
+        pair(2),
+        pair(3),
+        pair(4),
+        pair(5),
+        notes,
     ]
 }
 
@@ -224,7 +216,7 @@ pub fn text_table(rows: &[Row]) -> String {
             .enumerate()
             .map(|(column, (cell, width))| {
                 let pad = width - cell.chars().count();
-                if column == 0 {
+                if column == 0 || column == HEADER.len() - 1 {
                     format!("{cell}{}", " ".repeat(pad))
                 } else {
                     format!("{}{cell}", " ".repeat(pad))
@@ -241,8 +233,8 @@ pub fn text_table(rows: &[Row]) -> String {
 pub fn markdown_table(rows: &[Row]) -> String {
     let mut out = format!("| {} |\n", HEADER.join(" | "));
     out.push_str("|---|");
-    out.push_str(&"---:|".repeat(HEADER.len() - 3));
-    out.push_str("---|---|\n");
+    out.push_str(&"---:|".repeat(HEADER.len() - 2));
+    out.push_str("---|\n");
     for row in rows {
         out.push_str(&format!("| {} |\n", table_cells(row).join(" | ")));
     }
