@@ -71,6 +71,8 @@ pub fn draw(path: &Path, title: &str, curves: &[Curve<'_>], from_s: usize) -> Re
         .map_err(|e| error(&e))?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(BLACK.mix(0.15))
         .x_desc("simulated time (s)")
         .y_desc("true offset (µs)")
         .draw()

@@ -37,9 +37,10 @@ pub const KEEP_ENV: &str = "GNOMON_CLKNETSIM_KEEP";
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Wall-clock bound of one run: generous for the simulated length (a 100000 s run takes
-/// about a second here).
+/// about a second here), short enough that a daemon which stops advancing simulated
+/// time (e.g. a busy poll loop) fails the run in two minutes rather than hanging CI.
 fn timeout_for(limit_s: f64) -> Duration {
-    Duration::from_secs_f64(60.0 + limit_s / 500.0)
+    Duration::from_secs_f64(20.0 + limit_s / 1000.0)
 }
 
 /// The harness's own chrony.conf lines for a node, before the scenario's.

@@ -60,6 +60,10 @@ pub fn target_dir() -> PathBuf {
 pub fn clknetsim_source() -> Result<PathBuf, ToolError> {
     let beside = workspace_root().join("..").join("shared").join("clknetsim");
     let from_env = std::env::var_os("CLKNETSIM_SRC").map(PathBuf::from);
+    find_source(from_env, beside)
+}
+
+fn find_source(from_env: Option<PathBuf>, beside: PathBuf) -> Result<PathBuf, ToolError> {
     let candidates: Vec<PathBuf> = from_env.iter().cloned().chain([beside.clone()]).collect();
     for dir in &candidates {
         if dir.join("client.c").is_file() && dir.join("Makefile").is_file() {
@@ -204,4 +208,25 @@ pub fn prepare() -> Result<Tools, ToolError> {
         chronyd,
         gnomond,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_source_names_both_places() {
+        let error = find_source(
+            Some(PathBuf::from("/nonexistent/env")),
+            PathBuf::from("/nonexistent/shared/clknetsim"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("/nonexistent/env"), "{error}");
+        assert!(error.contains("/nonexistent/shared/clknetsim"), "{error}");
+        let error = find_source(None, PathBuf::from("/nonexistent/shared/clknetsim"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("$CLKNETSIM_SRC is not set"), "{error}");
+    }
 }
