@@ -147,6 +147,46 @@ pub fn targets(rows: &[Row]) -> String {
     out
 }
 
+/// gnomond's worst seed in each scenario where its max |offset| is over three times
+/// chronyd's worst: the runs to look at first.
+fn worst_seeds(scenarios: &[Scenario], results: &[RunResult]) -> String {
+    let mut lines = Vec::new();
+    for scenario in scenarios {
+        let of = |daemon: Daemon| {
+            results
+                .iter()
+                .filter(|r| r.scenario == scenario.name && r.daemon == daemon)
+                .max_by(|a, b| a.max_abs_offset_s.total_cmp(&b.max_abs_offset_s))
+        };
+        let (Some(c), Some(g)) = (of(Daemon::Chronyd), of(Daemon::Gnomond)) else {
+            continue;
+        };
+        if g.max_abs_offset_s > 3.0 * c.max_abs_offset_s {
+            lines.push(format!(
+                "- {} seed {}: gnomond max {} (RMS {}, RMS freq error {:.3} ppm, sync {}); \
+                 chronyd's worst seed {} max {}",
+                scenario.name,
+                g.seed,
+                us(g.max_abs_offset_s),
+                us(g.rms_offset_s),
+                g.rms_freq_ppm,
+                fmt_sync(g.sync_time_s),
+                c.seed,
+                us(c.max_abs_offset_s)
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\nWorst gnomond seeds, where gnomond's max |offset| is over 3× chronyd's worst \
+         (rerun one with `gnomon-clknetsim run --scenario NAME --seed N --json`; \
+         GNOMON_CLKNETSIM_KEEP=1 keeps the logs in target/clknetsim/runs/):\n\n{}\n",
+        lines.join("\n")
+    )
+}
+
 fn fmt_sync(sync_s: Option<f64>) -> String {
     sync_s
         .map(|s| format!("{s:.0} s"))
@@ -166,6 +206,7 @@ pub fn section(scenarios: &[Scenario], results: &[RunResult], seeds: u32, commit
     out.push_str(&report::markdown_table(&rows));
     out.push_str("\n### Targets\n\n");
     out.push_str(&targets(&rows));
+    out.push_str(&worst_seeds(scenarios, results));
     out.push_str("\n### Scenarios\n\n| scenario | what |\n|---|---|\n");
     for scenario in scenarios {
         out.push_str(&format!("| {} | {} |\n", scenario.name, scenario.summary));
@@ -194,7 +235,7 @@ exponential jitter, both ways. Rerun the whole section with\n\n\
 cargo run --release -p gnomon-clknetsim -- docs\n\
 ```\n\n\
 and look at a few runs with `cargo run --release -p gnomon-clknetsim -- run [--scenario NAME]... \
-[--seeds N] [--limit S] [--json]` (`--scenario list` names them). CI runs every scenario \
+[--seeds N | --seed N...] [--limit S] [--json]` (`--scenario list` names them). CI runs every scenario \
 with 3 seeds and regression gates (crates/clknetsim/tests/side_by_side.rs). clknetsim is \
 built from `$CLKNETSIM_SRC` or `../shared/clknetsim` into `target/clknetsim/`.\n\n\
 Definitions (all of the measured node's true clock, from clknetsim): *RMS* and *max* \

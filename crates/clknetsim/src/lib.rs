@@ -21,7 +21,7 @@
 //!
 //! ```text
 //! cargo run --release -p gnomon-clknetsim -- run --seeds 3          # the table
-//! cargo run --release -p gnomon-clknetsim -- run --scenario test2-10us --json
+//! cargo run --release -p gnomon-clknetsim -- run --scenario test2-10us --seed 1 --json
 //! cargo run --release -p gnomon-clknetsim -- docs                   # docs/accuracy.md, 20 seeds
 //! ```
 //!
@@ -55,11 +55,11 @@ pub struct Job {
     pub keep_trace: bool,
 }
 
-/// Every scenario × both daemons × seeds `1..=seeds`.
-pub fn jobs(scenarios: &[Scenario], seeds: u32, quick: bool, limit_s: Option<f64>) -> Vec<Job> {
+/// Every scenario × both daemons × the seeds.
+pub fn jobs(scenarios: &[Scenario], seeds: &[u32], quick: bool, limit_s: Option<f64>) -> Vec<Job> {
     let mut jobs = Vec::new();
     for (index, scenario) in scenarios.iter().enumerate() {
-        for seed in 1..=seeds {
+        for &seed in seeds {
             for daemon in Daemon::BOTH {
                 let limit_s = limit_s.unwrap_or(if quick {
                     scenario.quick_limit_s

@@ -28,6 +28,9 @@ enum Command {
         /// Seeds 1..=N.
         #[arg(long, default_value_t = 3)]
         seeds: u32,
+        /// Only this seed (repeatable; overrides --seeds).
+        #[arg(long = "seed")]
+        only_seeds: Vec<u32>,
         /// Simulated length of every run in seconds (default: each scenario's).
         #[arg(long)]
         limit: Option<f64>,
@@ -91,6 +94,7 @@ fn real_main() -> Result<(), String> {
         Command::Run {
             scenarios,
             seeds,
+            only_seeds,
             limit,
             quick,
             jobs: parallel,
@@ -104,7 +108,12 @@ fn real_main() -> Result<(), String> {
             }
             let scenarios = select(&scenarios)?;
             let tools = tools::prepare().map_err(|e| e.to_string())?;
-            let todo = jobs(&scenarios, seeds, quick, limit);
+            let seeds: Vec<u32> = if only_seeds.is_empty() {
+                (1..=seeds).collect()
+            } else {
+                only_seeds
+            };
+            let todo = jobs(&scenarios, &seeds, quick, limit);
             let results = run_jobs(&tools, &scenarios, &todo, parallel)?;
             let rows = report::rows(&scenarios, &results);
             if json {
@@ -124,7 +133,7 @@ fn real_main() -> Result<(), String> {
         } => {
             let scenarios = scenario::all();
             let tools = tools::prepare().map_err(|e| e.to_string())?;
-            let todo = jobs(&scenarios, seeds, false, None);
+            let todo = jobs(&scenarios, &(1..=seeds).collect::<Vec<_>>(), false, None);
             eprintln!("{} runs on {parallel} threads", todo.len());
             let results = run_jobs(&tools, &scenarios, &todo, parallel)?;
             let traced: Vec<Job> = docs::families(&scenarios)

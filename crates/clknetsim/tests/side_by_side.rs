@@ -95,7 +95,7 @@ fn chronyd_and_gnomond_side_by_side_under_clknetsim() {
         )
     });
     let scenarios = scenario::all();
-    let todo = jobs(&scenarios, SEEDS, true, None);
+    let todo = jobs(&scenarios, &(1..=SEEDS).collect::<Vec<_>>(), true, None);
     let results = run_jobs(&tools, &scenarios, &todo, 2).unwrap_or_else(|e| panic!("{e}"));
     let rows = report::rows(&scenarios, &results);
     let table = report::text_table(&rows);
