@@ -164,6 +164,16 @@ pub fn analyse(spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, String> {
             spec.limit_s
         ));
     }
+    let packets = read(dir, "log.packets")?;
+    // A node whose daemon died early (or never started, with only the preload's
+    // constructor connecting) leaves a free-running clock: that is no measurement.
+    for number in 1..=scenario.nodes.len() {
+        if packets_sent(&packets, number) == 0 {
+            return Err(format!(
+                "node {number} sent no packets: did its daemon start and keep running?"
+            ));
+        }
+    }
     let sync = sync_time_s(&offsets, &freqs, scenario.sync_offset_s, scenario.sync_freq);
     let rms_offset_s = stat(stats, "RMS offset")?;
     let max_abs_offset_s = stat(stats, "Maximum absolute offset")?;
@@ -205,7 +215,7 @@ pub fn analyse(spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, String> {
         rms_freq_ppm: rms_freq * 1e6,
         max_abs_freq_ppm: max_abs_freq * 1e6,
         sync_time_s: sync,
-        packets_sent: packets_sent(&read(dir, "log.packets")?, node),
+        packets_sent: packets_sent(&packets, node),
         mean_poll_s: stat(stats, "Mean outgoing packet interval")?,
         falseticker_selected,
         passed_criteria,

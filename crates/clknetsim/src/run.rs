@@ -226,11 +226,27 @@ fn run_in(tools: &Tools, spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, St
         .map_err(|e| format!("cannot start clknetsim: {e}"))?;
 
     let deadline = Instant::now() + timeout_for(spec.limit_s);
+    // A node that exits before connecting (a wrapper refused, the daemon rejected its
+    // config) leaves the server waiting for it: give up 2 s after a node has gone.
+    let mut node_gone_at: Option<Instant> = None;
     let status = loop {
         match server.try_wait() {
             Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() >= deadline => break None,
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) if node_gone_at.is_some_and(|at| at.elapsed() > Duration::from_secs(2)) => {
+                break None
+            }
+            Ok(None) => {
+                if node_gone_at.is_none()
+                    && processes
+                        .children
+                        .iter_mut()
+                        .any(|(_, child)| matches!(child.try_wait(), Ok(Some(_))))
+                {
+                    node_gone_at = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(20))
+            }
             Err(e) => return Err(format!("waiting for clknetsim: {e}")),
         }
     };
@@ -264,6 +280,11 @@ fn run_in(tools: &Tools, spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, St
         text
     };
     match status {
+        None if node_gone_at.is_some() => {
+            return Err(describe(
+                "a node exited while the simulation was still running",
+            ))
+        }
         None => {
             return Err(describe(&format!(
                 "timed out after {:?}",
