@@ -107,6 +107,12 @@ fn tail(path: &Path, lines: usize) -> String {
 /// Run one simulation and analyse it.
 pub fn run(tools: &Tools, spec: &RunSpec<'_>) -> Result<RunResult, String> {
     let scenario = spec.scenario;
+    if spec.limit_s <= scenario.stats_start_s {
+        return Err(format!(
+            "{}: a run of {} s ends before its statistics start at {} s",
+            scenario.name, spec.limit_s, scenario.stats_start_s
+        ));
+    }
     let runs = crate::tools::target_dir().join("clknetsim").join("runs");
     private_dir(&runs)?;
     let dir = runs.join(format!(
