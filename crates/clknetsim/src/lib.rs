@@ -9,7 +9,8 @@
 //!
 //! For each scenario (`scenario.rs`) and seed the harness runs the same network twice,
 //! once with chronyd (4.x, `/usr/sbin/chronyd` or `$CHRONYD`) and once with gnomond
-//! (`cargo build --release -p gnomon-daemon`, or `$GNOMOND`) on the nodes under test,
+//! (`cargo build --release -p gnomon-daemon` for the command line, the dev build for
+//! the CI test, or `$GNOMOND`) on the nodes under test,
 //! both without `-x`: each disciplines its simulated clock. The reference servers
 //! are chronyd as in chrony's tests. `run.rs` starts every process behind
 //! `unshare --net` and `setpriv` without CAP_SYS_TIME, so nothing can touch this

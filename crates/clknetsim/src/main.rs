@@ -107,7 +107,7 @@ fn real_main() -> Result<(), String> {
                 return Ok(());
             }
             let scenarios = select(&scenarios)?;
-            let tools = tools::prepare().map_err(|e| e.to_string())?;
+            let tools = tools::prepare(tools::Profile::Release).map_err(|e| e.to_string())?;
             let seeds: Vec<u32> = if only_seeds.is_empty() {
                 (1..=seeds).collect()
             } else {
@@ -132,7 +132,7 @@ fn real_main() -> Result<(), String> {
             jobs: parallel,
         } => {
             let scenarios = scenario::all();
-            let tools = tools::prepare().map_err(|e| e.to_string())?;
+            let tools = tools::prepare(tools::Profile::Release).map_err(|e| e.to_string())?;
             let todo = jobs(&scenarios, &(1..=seeds).collect::<Vec<_>>(), false, None);
             eprintln!("{} runs on {parallel} threads", todo.len());
             let results = run_jobs(&tools, &scenarios, &todo, parallel)?;

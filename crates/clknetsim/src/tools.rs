@@ -153,11 +153,22 @@ pub fn find_chronyd() -> Result<PathBuf, ToolError> {
     }
 }
 
-/// gnomond: `$GNOMOND` if set, else build it with `cargo build --release -p
+/// Which cargo profile gnomond is built in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// `cargo build --release`: the command line's choice (`run`, `docs`).
+    Release,
+    /// `cargo build`: the CI test's, where `cargo test --workspace` has built it
+    /// already. Results under clknetsim are bit-identical to the release build's (no
+    /// float contraction in Rust, same code) and a run is no slower: the simulation,
+    /// not the daemon, takes the time.
+    Dev,
+}
+
+/// gnomond: `$GNOMOND` if set, else build it with `cargo build [--release] -p
 /// gnomon-daemon --bin gnomond` (quick when it is up to date) and use
-/// `target/release/gnomond`. The release profile keeps long runs fast; the engine's
-/// results do not depend on the profile.
-pub fn build_gnomond() -> Result<PathBuf, ToolError> {
+/// `target/{release,debug}/gnomond`.
+pub fn build_gnomond(profile: Profile) -> Result<PathBuf, ToolError> {
     if let Some(path) = std::env::var_os("GNOMOND") {
         let path = PathBuf::from(path);
         return if path.is_file() {
@@ -170,35 +181,35 @@ pub fn build_gnomond() -> Result<PathBuf, ToolError> {
         };
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "gnomon-daemon",
-            "--bin",
-            "gnomond",
-        ])
+    let mut command = Command::new(cargo);
+    command.current_dir(workspace_root()).arg("build");
+    if profile == Profile::Release {
+        command.arg("--release");
+    }
+    let status = command
+        .args(["--locked", "-p", "gnomon-daemon", "--bin", "gnomond"])
         .status()
         .map_err(|e| ToolError(format!("cannot run cargo to build gnomond: {e}")))?;
-    let path = target_dir().join("release").join("gnomond");
+    let dir = match profile {
+        Profile::Release => "release",
+        Profile::Dev => "debug",
+    };
+    let path = target_dir().join(dir).join("gnomond");
     if status.success() && path.is_file() {
         Ok(path)
     } else {
         Err(ToolError(format!(
-            "cargo build --release -p gnomon-daemon failed; {} missing",
+            "cargo build -p gnomon-daemon failed; {} missing",
             path.display()
         )))
     }
 }
 
 /// Everything a run needs, built where necessary.
-pub fn prepare() -> Result<Tools, ToolError> {
+pub fn prepare(profile: Profile) -> Result<Tools, ToolError> {
     let (clknetsim, preload) = build_clknetsim()?;
     let chronyd = find_chronyd()?;
-    let gnomond = build_gnomond()?;
+    let gnomond = build_gnomond(profile)?;
     let preload = preload
         .canonicalize()
         .map_err(|e| ToolError(format!("{}: {e}", preload.display())))?;

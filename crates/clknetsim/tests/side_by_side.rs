@@ -8,7 +8,9 @@
 //! are deterministic given the seed, so a gate moves only when code (gnomond's or
 //! chronyd's version) changes; the test checks that determinism too.
 //!
-//! This test fails, never skips, when clknetsim's source or chronyd is missing.
+//! This test fails, never skips, when clknetsim's source or chronyd is missing. It
+//! runs the dev build of gnomond (`cargo test --workspace` has built it; the results
+//! are bit-identical to the release build's that docs/accuracy.md shows).
 
 use gnomon_clknetsim::report::{self, Row, Summary};
 use gnomon_clknetsim::{jobs, run_jobs, scenario, tools, Daemon, Job};
@@ -88,7 +90,7 @@ fn both(row: &Row) -> (&Summary, &Summary) {
 
 #[test]
 fn chronyd_and_gnomond_side_by_side_under_clknetsim() {
-    let tools = tools::prepare().unwrap_or_else(|e| {
+    let tools = tools::prepare(tools::Profile::Dev).unwrap_or_else(|e| {
         panic!(
             "{e}\n(this test needs clknetsim's source and chronyd; scripts/test.sh installs \
              chrony, gcc, g++ and make)"
