@@ -40,6 +40,9 @@ pub struct RunResult {
     pub falseticker_selected: Option<bool>,
     /// chrony's pass criteria, where the scenario has them.
     pub passed_criteria: Option<bool>,
+    /// Replies the measured node dropped (gnomond's debug log: "reply dropped"); `None`
+    /// for chronyd, which does not log them.
+    pub dropped_replies: Option<u64>,
     /// Per-second true offset of the measured node (seconds), when asked for.
     #[serde(skip)]
     pub trace_offset_s: Option<Vec<f32>>,
@@ -180,9 +183,13 @@ pub fn analyse(spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, String> {
     let rms_freq = stat(stats, "RMS frequency")?;
     let max_abs_freq = stat(stats, "Maximum absolute frequency")?;
 
+    let log = fs::read_to_string(dir.join(format!("node{node}")).join("log")).unwrap_or_default();
+    let dropped_replies = (spec.daemon == Daemon::Gnomond).then(|| {
+        log.lines()
+            .filter(|line| line.contains("reply dropped"))
+            .count() as u64
+    });
     let falseticker_selected = scenario.falseticker.as_ref().map(|address| {
-        let log =
-            fs::read_to_string(dir.join(format!("node{node}")).join("log")).unwrap_or_default();
         let falseticker_error_s = scenario
             .nodes
             .iter()
@@ -219,6 +226,7 @@ pub fn analyse(spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, String> {
         mean_poll_s: stat(stats, "Mean outgoing packet interval")?,
         falseticker_selected,
         passed_criteria,
+        dropped_replies,
         trace_offset_s: spec
             .keep_trace
             .then(|| offsets.iter().map(|&offset| offset as f32).collect()),

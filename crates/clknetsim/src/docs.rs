@@ -250,7 +250,8 @@ over the whole run (mean over seeds); *poll*: clknetsim's mean outgoing packet i
 *ratio*: gnomond's RMS over chronyd's. Falseticker \"selected\": chronyd logged \
 `Selected source` for it, or the clock was more than 1 ms off after sync (gnomond logs no \
 selection and its control socket does not work under clknetsim yet, so for gnomond only \
-the offset tells).\n\n";
+the offset tells). *replies dropped*: replies gnomond's debug log says it dropped \
+(\"reply dropped: …\"), mean per run; chronyd does not log its own.\n\n";
 
 const OUTRO: &str = "\n## gnomon-sim: the engine alone, in our own simulator\n\n\
 The rest of this page is `gnomon-sim`'s: gnomon-core driven by our model of clocks and \

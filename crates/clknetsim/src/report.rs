@@ -28,6 +28,8 @@ pub struct Summary {
     pub passed_criteria: Option<usize>,
     /// Seeds in which the falseticker was seen selected, where there is one.
     pub falseticker_selected: Option<usize>,
+    /// Mean replies dropped per run, where the daemon logs them (gnomond).
+    pub mean_dropped_replies: Option<f64>,
 }
 
 /// Both daemons in one scenario.
@@ -76,6 +78,9 @@ pub fn summarise(daemon: Daemon, runs: &[&RunResult]) -> Option<Summary> {
                 .filter(|r| r.passed_criteria == Some(true))
                 .count()
         }),
+        mean_dropped_replies: runs[0]
+            .dropped_replies
+            .map(|_| mean(&|r| r.dropped_replies.unwrap_or(0) as f64)),
         falseticker_selected: runs[0].falseticker_selected.map(|_| {
             runs.iter()
                 .filter(|r| r.falseticker_selected == Some(true))
@@ -132,6 +137,9 @@ fn extra(summary: &Summary) -> String {
     if let Some(passed) = summary.passed_criteria {
         notes.push(format!("{passed}/{} pass", summary.seeds));
     }
+    if let Some(dropped) = summary.mean_dropped_replies {
+        notes.push(format!("{dropped:.0} replies dropped"));
+    }
     if let Some(selected) = summary.falseticker_selected {
         notes.push(format!(
             "falseticker selected in {selected}/{}",
@@ -180,7 +188,9 @@ fn table_cells(row: &Row) -> Vec<String> {
     let pair = |index: usize| format!("{} / {}", c[index], g[index]);
     let notes = match (c[6].is_empty(), g[6].is_empty()) {
         (true, true) => String::new(),
-        _ => format!("chronyd {}; gnomond {}", c[6], g[6]),
+        (true, false) => format!("gnomond {}", g[6]),
+        (false, true) => format!("chronyd {}", c[6]),
+        (false, false) => format!("chronyd {}; gnomond {}", c[6], g[6]),
     };
     vec![
         row.scenario.clone(),

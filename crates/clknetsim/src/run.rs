@@ -65,6 +65,27 @@ fn harness_lines(daemon: Daemon, dir: &Path) -> Vec<String> {
     }
 }
 
+/// Arguments before the harness's `-d -f FILE`: gnomond logs at debug level so that
+/// analysis can count the replies it dropped (until its counters can be read over the
+/// control socket), plus any from the environment.
+fn daemon_args(daemon: Daemon) -> Vec<String> {
+    let mut args = match daemon {
+        Daemon::Chronyd => Vec::new(),
+        Daemon::Gnomond => vec!["-L".to_string(), "-1".to_string()],
+    };
+    args.extend(extra_args(daemon));
+    args
+}
+
+/// Extra daemon arguments for debugging, e.g. `GNOMON_CLKNETSIM_GNOMOND_ARGS="-L -1"`
+/// for gnomond's debug log (space-separated; `…_CHRONYD_ARGS` for chronyd).
+fn extra_args(daemon: Daemon) -> Vec<String> {
+    let name = format!("GNOMON_CLKNETSIM_{}_ARGS", daemon.name().to_uppercase());
+    std::env::var(name)
+        .map(|args| args.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
 /// Kills and reaps its processes when dropped, whatever happened to the run.
 struct Processes {
     children: Vec<(String, Child)>,
@@ -187,6 +208,7 @@ fn run_in(tools: &Tools, spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, St
             .arg("CLKNETSIM_SOCKET=sock")
             .arg(format!("CLKNETSIM_RANDOM_SEED={seed}"))
             .arg(program)
+            .args(daemon_args(daemon))
             .arg("-d")
             .arg("-f")
             .arg(&node_conf)
