@@ -165,3 +165,19 @@ fn keep_clknetsim_section(previous: &str, markdown: &str) -> String {
         &markdown[title_end..]
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::keep_clknetsim_section;
+
+    #[test]
+    fn the_clknetsim_section_survives_a_bench_rewrite() {
+        let previous = "# gnomon accuracy\n\n<!-- clknetsim:begin x -->\nheadline\n<!-- clknetsim:end -->\n\nold sim tables\n";
+        let fresh = "# gnomon accuracy\n\nnew sim tables\n";
+        assert_eq!(
+            keep_clknetsim_section(previous, fresh),
+            "# gnomon accuracy\n\n<!-- clknetsim:begin x -->\nheadline\n<!-- clknetsim:end -->\n\nnew sim tables\n"
+        );
+        assert_eq!(keep_clknetsim_section("# old\n", fresh), fresh);
+    }
+}
