@@ -19,6 +19,9 @@ dpkg -s busybox-static >/dev/null 2>&1 || need_packages+=(busybox-static)
 command -v cpio >/dev/null 2>&1 || need_packages+=(cpio)
 command -v gcc >/dev/null 2>&1 || need_packages+=(gcc)
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need_packages+=(libc6-dev)
+# crates/clknetsim builds chrony's simulator clknetsim from source: gcc, g++ and make.
+command -v g++ >/dev/null 2>&1 || need_packages+=(g++)
+command -v make >/dev/null 2>&1 || need_packages+=(make)
 # prometheus and promtool: the metrics tests run their own prometheus as a child on a
 # loopback port; the package's service is blocked from starting like chrony's.
 command -v promtool >/dev/null 2>&1 || need_packages+=(prometheus)

@@ -133,6 +133,8 @@ fn main() -> ExitCode {
                     run.worst_time_to_100us_s()
                 );
             }
+            let previous = std::fs::read_to_string(&out).unwrap_or_default();
+            let markdown = keep_clknetsim_section(&previous, &markdown);
             if let Err(e) = std::fs::write(&out, markdown) {
                 eprintln!("gnomon-sim: cannot write {}: {e}", out.display());
                 return ExitCode::from(1);
@@ -140,5 +142,42 @@ fn main() -> ExitCode {
             eprintln!("wrote {}", out.display());
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// docs/accuracy.md's headline section belongs to gnomon-clknetsim (the real daemons
+/// under clknetsim, `gnomon-clknetsim docs`): carry it over from the file being
+/// replaced, right after the title, so regenerating one report keeps the other.
+fn keep_clknetsim_section(previous: &str, markdown: &str) -> String {
+    const BEGIN: &str = "<!-- clknetsim:begin";
+    const END: &str = "<!-- clknetsim:end -->";
+    let (Some(begin), Some(end)) = (previous.find(BEGIN), previous.find(END)) else {
+        return markdown.to_string();
+    };
+    if end < begin {
+        return markdown.to_string();
+    }
+    let block = &previous[begin..end + END.len()];
+    let title_end = markdown.find('\n').map_or(markdown.len(), |at| at + 1);
+    format!(
+        "{}\n{block}\n{}",
+        &markdown[..title_end],
+        &markdown[title_end..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_clknetsim_section;
+
+    #[test]
+    fn the_clknetsim_section_survives_a_bench_rewrite() {
+        let previous = "# gnomon accuracy\n\n<!-- clknetsim:begin x -->\nheadline\n<!-- clknetsim:end -->\n\nold sim tables\n";
+        let fresh = "# gnomon accuracy\n\nnew sim tables\n";
+        assert_eq!(
+            keep_clknetsim_section(previous, fresh),
+            "# gnomon accuracy\n\n<!-- clknetsim:begin x -->\nheadline\n<!-- clknetsim:end -->\n\nnew sim tables\n"
+        );
+        assert_eq!(keep_clknetsim_section("# old\n", fresh), fresh);
     }
 }
