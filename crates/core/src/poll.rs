@@ -239,6 +239,17 @@ impl PollState {
         }
     }
 
+    /// The outstanding request was answered, but the reply gave no usable sample (the
+    /// server is unsynchronised, or the sample failed a delay test): the source is
+    /// reachable, and a burst goes on, as chronyd's does, since only good samples count
+    /// towards it. Counting such replies ended an `iburst` against a master still
+    /// unsynchronised after three of them, and the client then waited a whole poll
+    /// interval per sample (under clknetsim: synchronised at 40 s instead of 11 s).
+    pub fn on_unusable_reply(&mut self) {
+        self.reach |= 1;
+        self.unanswered = 0;
+    }
+
     /// A kiss-o'-death with a valid origin arrived. RATE raises the minimum poll to at
     /// least one above the current one and the server's poll; DENY and RSTR stop the
     /// source for good; other codes count as no answer.
@@ -361,6 +372,32 @@ mod tests {
         assert!(!state.in_burst());
         assert!((secs_until(&state, at(6.01)) - 64.0).abs() < 1e-6);
         assert_eq!(state.reach(), 0b1111);
+    }
+
+    #[test]
+    fn unusable_replies_do_not_end_an_iburst() {
+        // A master still unsynchronised answers the first three requests; the burst
+        // goes on until four good samples (or eight requests), as chronyd's does.
+        let options = SourceOptions {
+            iburst: true,
+            ..Default::default()
+        };
+        let mut state = PollState::new(&options, at(0.0));
+        let mut now = at(0.0);
+        for i in 0..7 {
+            state.on_send(now);
+            assert_eq!(secs_until(&state, now), 2.0, "request {i}");
+            let replied = now.add(NtpDuration::from_seconds_f64(0.01));
+            if i < 3 {
+                state.on_unusable_reply();
+            } else {
+                state.on_reply(0.0, replied);
+            }
+            assert!(state.in_burst() || i == 6, "burst ended after request {i}");
+            now = state.next_send().unwrap();
+        }
+        assert!(!state.in_burst());
+        assert_eq!(state.reach(), 0b111_1111);
     }
 
     #[test]

@@ -266,7 +266,7 @@ impl Source {
                     // Authentic but unusable (unsynchronised): the server is reachable.
                     self.outstanding = None;
                     self.last_reply_transmit = Some(reply.transmit_timestamp);
-                    self.poll.on_reply(0.0, received_at);
+                    self.poll.on_unusable_reply();
                 }
             }
             return ReplyOutcome::Rejected(reason);
@@ -293,7 +293,7 @@ impl Source {
         let sample = match compute_sample(reply, &times, &source_limits) {
             Ok(sample) => sample,
             Err(reason) => {
-                self.poll.on_reply(0.0, received_at);
+                self.poll.on_unusable_reply();
                 return ReplyOutcome::Rejected(reason);
             }
         };
@@ -302,7 +302,7 @@ impl Source {
             self.options.maxdelayratio,
             self.options.maxdelaydevratio,
         ) {
-            self.poll.on_reply(0.0, received_at);
+            self.poll.on_unusable_reply();
             return ReplyOutcome::Rejected(RejectReason::DelayOutlier);
         }
         let prediction_error_s = self
