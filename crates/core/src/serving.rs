@@ -278,10 +278,13 @@ impl Server {
         }
         let limit = match &mut self.clients {
             Some(clients) => {
-                let full_ns = self.limiter.as_ref().map_or(0, |l| l.params().full_ns());
-                let (record, elapsed_ns) = clients.log_request(from, now_ns, full_ns);
+                let full_tokens = self
+                    .limiter
+                    .as_ref()
+                    .map_or(0, |l| l.params().full_tokens());
+                let (record, elapsed_ticks) = clients.log_request(from, now_ns, full_tokens);
                 match &mut self.limiter {
-                    Some(limiter) => limiter.check(record, elapsed_ns),
+                    Some(limiter) => limiter.check(record, elapsed_ticks),
                     None => Limit::Pass,
                 }
             }

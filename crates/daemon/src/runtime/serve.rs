@@ -51,10 +51,8 @@ fn merge_record(merged: &mut ClientRecord, other: &ClientRecord) {
     if other.last_request_ns > merged.last_request_ns {
         merged.last_request_ns = other.last_request_ns;
     }
-    merged.interval_log2_s = merged.interval_log2_s.or(other.interval_log2_s);
-    merged.limited_interval_log2_s = merged
-        .limited_interval_log2_s
-        .or(other.limited_interval_log2_s);
+    merged.rate = merged.rate.or(other.rate);
+    merged.limited_rate = merged.limited_rate.or(other.limited_rate);
 }
 
 /// The reference ID other servers know this host by, for `local ... orphan`, when the
