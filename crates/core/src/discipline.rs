@@ -258,9 +258,7 @@ impl Discipline {
     /// still to be slewed (the timescale sample histories live on).
     pub fn corrected_time(&self, now: UnixTime) -> UnixTime {
         match self.slew {
-            Some(_) => now.add(NtpDuration::from_seconds_f64(
-                self.remaining_correction_s(now),
-            )),
+            Some(_) => now.add_seconds_f64(self.remaining_correction_s(now)),
             None => now,
         }
     }
@@ -366,7 +364,7 @@ impl Discipline {
             };
             self.slew = (rate != 0.0).then(|| Slew {
                 rate_ppm: rate * 1e6,
-                ends_at: now.add(NtpDuration::from_seconds_f64(duration_s)),
+                ends_at: now.add_seconds_f64(duration_s),
             });
             UpdateOutcome::Slewed {
                 offset_s,
@@ -376,7 +374,7 @@ impl Discipline {
         actions.push(self.frequency_action());
 
         self.updates = self.updates.saturating_add(1);
-        self.last_update = Some(now.add(NtpDuration::from_seconds_f64(step_s)));
+        self.last_update = Some(now.add_seconds_f64(step_s));
         self.last_update_interval_s = update_interval_s;
         self.last_offset_s = offset_s;
         self.rms_offset_s = if self.updates == 1 {
