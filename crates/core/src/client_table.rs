@@ -23,9 +23,11 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Records per bucket: a new address may evict the stalest of these.
-const WAYS: usize = 4;
-/// Default number of records (chrony's default 512 KiB clientloglimit).
-pub const DEFAULT_CAPACITY: usize = 8192;
+pub const WAYS: usize = 4;
+/// Default number of records (what chrony's default 512 KiB clientloglimit holds).
+pub const DEFAULT_CAPACITY: usize = 4096;
+/// Memory of one record in the table, bytes.
+pub const RECORD_BYTES: usize = std::mem::size_of::<Option<ClientRecord>>();
 
 /// log2 of the ticks per second of the log's clock.
 pub const TICKS_PER_SECOND_LOG2: i32 = 4;
@@ -143,9 +145,10 @@ pub struct ClientTable {
 }
 
 impl ClientTable {
-    /// A table of `capacity` records (rounded up to whole buckets, at least one).
+    /// A table of at most `capacity` records: a power of two of whole buckets, rounded
+    /// down (a cap stays a cap), at least one bucket.
     pub fn new(capacity: usize, hash_key: u64) -> ClientTable {
-        let buckets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
+        let buckets = prev_power_of_two((capacity / WAYS).max(1));
         ClientTable {
             slots: vec![None; buckets * WAYS],
             hash_key,
@@ -156,6 +159,11 @@ impl ClientTable {
 
     pub fn capacity(&self) -> usize {
         self.slots.len()
+    }
+
+    /// The table's memory, bytes (allocated once, in `new`).
+    pub fn memory_bytes(&self) -> usize {
+        self.slots.len() * RECORD_BYTES
     }
 
     /// Records dropped to make room for new addresses.
@@ -266,6 +274,11 @@ impl ClientTable {
             record.kods_sent = 0;
         }
     }
+}
+
+/// The largest power of two not above `n` (n >= 1).
+pub fn prev_power_of_two(n: usize) -> usize {
+    1 << (usize::BITS - 1 - n.max(1).leading_zeros())
 }
 
 /// splitmix64's output function: a bijection of u64 whose every output bit depends on

@@ -77,11 +77,20 @@ pub struct TimestampMap {
     slots: Vec<Slot>,
 }
 
+/// Memory of one saved timestamp, bytes.
+pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
 impl TimestampMap {
+    /// A map of at most `slots` timestamps (a power of two, rounded down, at least one).
     pub fn new(slots: usize) -> TimestampMap {
         TimestampMap {
-            slots: vec![EMPTY; slots.max(1).next_power_of_two()],
+            slots: vec![EMPTY; crate::client_table::prev_power_of_two(slots)],
         }
+    }
+
+    /// The map's memory, bytes (allocated once, in `new`).
+    pub fn memory_bytes(&self) -> usize {
+        self.slots.len() * SLOT_BYTES
     }
 
     fn index(&self, rx_key: u64) -> usize {
