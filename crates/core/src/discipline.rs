@@ -20,7 +20,7 @@
 //! chrony does; see [`ClockChange`]. A slew in progress is then invisible to every
 //! source's regression, including a source whose first sample arrives mid-slew.
 
-use gnomon_proto::{NtpDuration, UnixTime};
+use gnomon_proto::UnixTime;
 
 use crate::clock_action::ClockAction;
 use crate::estimator::{seconds_between, WORST_CASE_SKEW_PPM};
@@ -396,9 +396,9 @@ impl Discipline {
     }
 
     /// Shift remembered times after a step the engine made.
-    pub fn shift(&mut self, step: NtpDuration) {
+    pub fn shift(&mut self, step_s: f64) {
         if let Some(slew) = &mut self.slew {
-            slew.ends_at = slew.ends_at.add(step);
+            slew.ends_at = slew.ends_at.add_seconds_f64(step_s);
         }
     }
 }
@@ -406,6 +406,7 @@ impl Discipline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gnomon_proto::NtpDuration;
 
     fn at(seconds: f64) -> UnixTime {
         UnixTime::from_secs(1_800_000_000).add(NtpDuration::from_seconds_f64(seconds))
