@@ -53,10 +53,6 @@ impl Slot {
         }
     }
 
-    fn disabled(&self) -> bool {
-        self.transmit_and_kind & KIND_BITS == 0
-    }
-
     fn transmit(&self) -> Option<(NtpTimestamp, TimestampKind)> {
         let kind = match self.transmit_and_kind & KIND_BITS {
             1 => TimestampKind::Daemon,
