@@ -12,21 +12,30 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// The largest configuration file (`include`, `confdir`, `sourcedir` files) read: 1 MiB,
 /// a thousand times the largest real chrony.conf.
 pub const CONFIG_FILE_MAX_BYTES: u64 = 1 << 20;
 
-/// Open `path` for reading without blocking, and refuse anything but a regular file.
+/// Linux's null device, 1:3 (`/dev/null`): empty, never blocks, so accepted as an
+/// empty file (`gnomond -f /dev/null`, as `chronyd -f /dev/null`, is a common idiom).
+const NULL_DEVICE: (u32, u32) = (1, 3);
+
+/// Open `path` for reading without blocking, and refuse anything but a regular file
+/// (or the null device, which reads as an empty one).
 pub fn open_regular(path: &Path) -> io::Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
-    let kind = file.metadata()?.file_type();
-    if kind.is_file() {
+    let metadata = file.metadata()?;
+    let kind = metadata.file_type();
+    let device = metadata.rdev();
+    let is_null_device =
+        kind.is_char_device() && (libc::major(device), libc::minor(device)) == NULL_DEVICE;
+    if kind.is_file() || is_null_device {
         return Ok(file);
     }
     let what = if kind.is_dir() {
@@ -105,6 +114,11 @@ mod tests {
 
     #[test]
     fn devices_and_directories_are_refused() {
+        // /dev/null is the one device read: as an empty file.
+        assert_eq!(
+            read_capped(Path::new("/dev/null"), CONFIG_FILE_MAX_BYTES).unwrap(),
+            b""
+        );
         let error = read_capped(Path::new("/dev/zero"), CONFIG_FILE_MAX_BYTES).unwrap_err();
         assert!(error.to_string().contains("character device"), "{error}");
         let dir = tempfile::tempdir().unwrap();
