@@ -5,6 +5,7 @@
 //! caller supplies the request's transmit timestamp and the local send and receive
 //! times. The daemon's continuous checks live in gnomon-core, not here.
 
+use gnomon_core::measurement::era_correction_s;
 use gnomon_proto::{
     KissCode, LeapIndicator, Mode, NtpDuration, NtpHeader, NtpTimestamp, ParseError, UnixTime,
 };
@@ -141,8 +142,12 @@ pub fn measure(exchange: &Exchange, reply: &NtpHeader) -> Result<Sample, Rejecti
     let t4 = exchange.received_at;
     let t2 = reply.receive_timestamp.to_unix_near(t1);
     let t3 = reply.transmit_timestamp.to_unix_near(t4);
+    // gnomond's era policy (docs/gnomond.md): the server's time is in the fixed
+    // 1990..2126 window, whatever this host's clock reads.
     let forward = t2.duration_since(t1).as_seconds_f64();
+    let forward = forward + era_correction_s(reply.receive_timestamp, t1, forward);
     let backward = t3.duration_since(t4).as_seconds_f64();
+    let backward = backward + era_correction_s(reply.transmit_timestamp, t4, backward);
     let round_trip = t4.duration_since(t1).as_seconds_f64();
     let delay_s = (round_trip - server_processing.as_seconds_f64()).max(0.0);
     Ok(Sample {
@@ -158,7 +163,6 @@ mod tests {
     use gnomon_proto::{NtpShort, ReferenceId};
 
     fn reply_for(exchange: &Exchange, server_offset_s: f64) -> NtpHeader {
-        let offset = NtpDuration::from_seconds_f64(server_offset_s);
         let one_way = NtpDuration::from_seconds_f64(0.010);
         NtpHeader {
             mode: Mode::Server,
@@ -167,12 +171,17 @@ mod tests {
             root_dispersion: NtpShort::from_seconds_f64(0.001),
             reference_id: ReferenceId::from_u32(0x0102_0304),
             origin_timestamp: exchange.request_transmit,
-            receive_timestamp: NtpTimestamp::from_unix(exchange.sent_at.add(one_way).add(offset)),
+            receive_timestamp: NtpTimestamp::from_unix(
+                exchange
+                    .sent_at
+                    .add(one_way)
+                    .add_seconds_f64(server_offset_s),
+            ),
             transmit_timestamp: NtpTimestamp::from_unix(
                 exchange
                     .sent_at
                     .add(one_way)
-                    .add(offset)
+                    .add_seconds_f64(server_offset_s)
                     .add(NtpDuration::from_seconds_f64(0.001)),
             ),
             ..NtpHeader::default()
@@ -186,6 +195,21 @@ mod tests {
             sent_at,
             // 10 ms out, 1 ms at the server, 10 ms back.
             received_at: sent_at.add(NtpDuration::from_seconds_f64(0.021)),
+        }
+    }
+
+    /// gnomond's era policy: a server 70 years ahead is in 2096 (not 1960), as
+    /// chronyd and gnomond take it.
+    #[test]
+    fn a_server_70_years_ahead_is_ahead() {
+        let exchange = exchange();
+        for offset_s in [2.2e9, 2_147_483_648.0, -1.0e9] {
+            let sample = evaluate(&exchange, &reply_for(&exchange, offset_s).to_bytes()).unwrap();
+            assert!(
+                (sample.offset_s - offset_s).abs() < 1e-6,
+                "{}",
+                sample.offset_s
+            );
         }
     }
 

@@ -25,7 +25,7 @@
 //! chrony does; see [`ClockChange`]. A slew in progress is then invisible to every
 //! source's regression, including a source whose first sample arrives mid-slew.
 
-use gnomon_proto::{NtpDuration, UnixTime};
+use gnomon_proto::UnixTime;
 
 use crate::clock_action::ClockAction;
 use crate::estimator::{seconds_between, WORST_CASE_SKEW_PPM};
@@ -263,9 +263,7 @@ impl Discipline {
     /// still to be slewed (the timescale sample histories live on).
     pub fn corrected_time(&self, now: UnixTime) -> UnixTime {
         match self.slew {
-            Some(_) => now.add(NtpDuration::from_seconds_f64(
-                self.remaining_correction_s(now),
-            )),
+            Some(_) => now.add_seconds_f64(self.remaining_correction_s(now)),
             None => now,
         }
     }
@@ -377,7 +375,7 @@ impl Discipline {
             };
             self.slew = (rate != 0.0).then(|| Slew {
                 rate_ppm: rate * 1e6,
-                ends_at: now.add(NtpDuration::from_seconds_f64(duration_s)),
+                ends_at: now.add_seconds_f64(duration_s),
             });
             UpdateOutcome::Slewed {
                 offset_s,
@@ -387,7 +385,7 @@ impl Discipline {
         actions.push(self.frequency_action());
 
         self.updates = self.updates.saturating_add(1);
-        self.last_update = Some(now.add(NtpDuration::from_seconds_f64(step_s)));
+        self.last_update = Some(now.add_seconds_f64(step_s));
         self.last_update_interval_s = update_interval_s;
         self.last_offset_s = offset_s;
         self.rms_offset_s = if self.updates == 1 {
@@ -409,9 +407,9 @@ impl Discipline {
     }
 
     /// Shift remembered times after a step the engine made.
-    pub fn shift(&mut self, step: NtpDuration) {
+    pub fn shift(&mut self, step_s: f64) {
         if let Some(slew) = &mut self.slew {
-            slew.ends_at = slew.ends_at.add(step);
+            slew.ends_at = slew.ends_at.add_seconds_f64(step_s);
         }
     }
 }

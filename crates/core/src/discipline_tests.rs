@@ -1,6 +1,7 @@
 //! Tests of the discipline: slews, steps, makestep, maxchange, the frequency gain.
 
 use super::*;
+use gnomon_proto::NtpDuration;
 
 fn at(seconds: f64) -> UnixTime {
     UnixTime::from_secs(1_800_000_000).add(NtpDuration::from_seconds_f64(seconds))

@@ -15,9 +15,7 @@
 //!    call. Report kernel TX timestamps with [`Engine::on_transmit_timestamp`].
 //! 3. Serve clients with [`Engine::build_reply`] (no allocation).
 
-use gnomon_proto::{
-    LeapIndicator, NtpDuration, NtpHeader, NtpTimestamp, ReferenceId, UnixTime, HEADER_LEN,
-};
+use gnomon_proto::{LeapIndicator, NtpHeader, NtpTimestamp, ReferenceId, UnixTime, HEADER_LEN};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
@@ -446,7 +444,7 @@ impl Engine {
             _ => {}
         }
         self.apply_clock_change(corrected_now, change);
-        let now = now.add(NtpDuration::from_seconds_f64(change.step_s));
+        let now = now.add_seconds_f64(change.step_s);
         outputs.extend(actions.into_iter().map(EngineOutput::Clock));
         outputs.push(EngineOutput::Updated {
             reference: combined.reference,
@@ -513,10 +511,9 @@ impl Engine {
             source.apply_clock_change(corrected_now, &change);
         }
         if change.step_s != 0.0 {
-            let step = NtpDuration::from_seconds_f64(change.step_s);
-            self.discipline.shift(step);
+            self.discipline.shift(change.step_s);
             if let Some(t) = &mut self.system.reference_time {
-                *t = t.add(step);
+                *t = t.add_seconds_f64(change.step_s);
             }
         }
     }

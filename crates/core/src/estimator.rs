@@ -322,9 +322,7 @@ impl Estimator {
             let before_now_s = seconds_between(*time, now);
             let shift_s = rate_change * before_now_s;
             *offset_s += shift_s - step_s;
-            *time = time.add(gnomon_proto::NtpDuration::from_seconds_f64(
-                step_s - shift_s,
-            ));
+            *time = time.add_seconds_f64(step_s - shift_s);
         };
         for sample in &mut self.samples {
             rescale(&mut sample.local_time, &mut sample.offset_s);

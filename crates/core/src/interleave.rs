@@ -4,13 +4,13 @@
 //! key a client in interleaved mode echoes in its next request's origin field) to the
 //! best transmit timestamp known for that reply: the one read just before sending,
 //! replaced by the kernel's when it arrives from the error queue. One map access per
-//! reply (at send), one per kernel timestamp, one per request with an origin. A request whose
+//! reply (at send, an append), one per kernel timestamp, one per request with an origin (a search of a few probes). A request whose
 //! origin is such a key gets an interleaved reply: origin = the request's receive
 //! field, receive = this exchange's, transmit = the saved, more accurate transmit
 //! timestamp of the earlier reply (RFC 9769, as chrony does). A key seen twice is
 //! disabled, so a reply never carries a transmit timestamp of a different exchange.
 //!
-//! It must not grow (one slot per hash, a newer key replaces an older one), read a
+//! It must not grow (a ring of the newest replies, the oldest makes room), read a
 //! clock, or allocate after `new`.
 
 use gnomon_proto::NtpTimestamp;
@@ -53,10 +53,6 @@ impl Slot {
         }
     }
 
-    fn disabled(&self) -> bool {
-        self.transmit_and_kind & KIND_BITS == 0
-    }
-
     fn transmit(&self) -> Option<(NtpTimestamp, TimestampKind)> {
         let kind = match self.transmit_and_kind & KIND_BITS {
             1 => TimestampKind::Daemon,
@@ -71,49 +67,184 @@ impl Slot {
     }
 }
 
-/// The saved timestamps.
+/// The saved timestamps: a ring of the most recent replies in the order of their
+/// receive timestamps (chrony's design). A reply is forgotten only when `slots` newer
+/// replies have been saved after it, never because another one hashed to its slot:
+/// a direct-mapped table lost one record in ten at a tenth of its size (issue 19
+/// item 11).
 #[derive(Clone, Debug)]
 pub struct TimestampMap {
     slots: Vec<Slot>,
+    /// Ring position of the oldest saved reply.
+    first: usize,
+    /// Replies saved.
+    len: usize,
 }
 
+/// Memory of one saved timestamp, bytes.
+pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
+/// A receive timestamp this far (1 s, in NTP units) before the newest saved one means
+/// the clock went back: the saved replies "from the future" are dropped.
+const FUTURE_LIMIT: u64 = 1 << 32;
+/// A receive timestamp older than the newest (replies sent out of order, by worker
+/// threads) is inserted if at most this many saved ones are newer; else not saved.
+const INSERT_LIMIT: usize = 64;
+
 impl TimestampMap {
+    /// A map of at most `slots` timestamps (a power of two, rounded down, at least one).
     pub fn new(slots: usize) -> TimestampMap {
         TimestampMap {
-            slots: vec![EMPTY; slots.max(1).next_power_of_two()],
+            slots: vec![EMPTY; crate::client_table::prev_power_of_two(slots)],
+            first: 0,
+            len: 0,
         }
     }
 
-    fn index(&self, rx_key: u64) -> usize {
-        // The low bits of an NTP timestamp are its fine fraction; mix in the rest.
-        let mixed = rx_key ^ (rx_key >> 29) ^ (rx_key >> 47);
-        (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) as usize & (self.slots.len() - 1)
+    /// The map's memory, bytes (allocated once, in `new`).
+    pub fn memory_bytes(&self) -> usize {
+        self.slots.len() * SLOT_BYTES
+    }
+
+    /// Replies saved now.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn at(&self, index: usize) -> &Slot {
+        &self.slots[(self.first + index) & (self.slots.len() - 1)]
+    }
+
+    fn at_mut(&mut self, index: usize) -> &mut Slot {
+        let mask = self.slots.len() - 1;
+        &mut self.slots[(self.first + index) & mask]
+    }
+
+    /// `rx_key`'s place relative to the oldest saved key (era wraps included).
+    fn rank(&self, rx_key: u64) -> i64 {
+        rx_key.wrapping_sub(self.at(0).rx_key) as i64
+    }
+
+    /// Where `rx_key` is (`Ok`) or would go (`Err`) in the ring: interpolation steps
+    /// (the keys are times, about evenly spread) alternating with halving, so a lookup
+    /// costs a few probes, not log2(len).
+    fn find(&self, rx_key: u64) -> Result<usize, usize> {
+        if self.len == 0 {
+            return Err(0);
+        }
+        let target = self.rank(rx_key);
+        let (mut lo, mut hi) = (0usize, self.len - 1);
+        let (mut lo_rank, mut hi_rank) = (0i64, self.rank(self.at(hi).rx_key));
+        if target < lo_rank {
+            return Err(0);
+        }
+        if target > hi_rank {
+            return Err(self.len);
+        }
+        for step in 0.. {
+            if target == hi_rank {
+                return Ok(hi);
+            }
+            if target == lo_rank {
+                return Ok(lo);
+            }
+            if hi - lo <= 1 {
+                return Err(hi);
+            }
+            let guess = if step % 2 == 0 && hi_rank > lo_rank {
+                let fraction = (target - lo_rank) as f64 / (hi_rank - lo_rank) as f64;
+                lo + (fraction * (hi - lo) as f64) as usize
+            } else {
+                lo + (hi - lo) / 2
+            };
+            let probe = guess.clamp(lo + 1, hi - 1);
+            let probe_rank = self.rank(self.at(probe).rx_key);
+            if probe_rank <= target {
+                (lo, lo_rank) = (probe, probe_rank);
+            } else {
+                (hi, hi_rank) = (probe, probe_rank);
+            }
+        }
+        unreachable!("the range shrinks every step")
+    }
+
+    /// Append at the newest end, dropping the oldest when full.
+    fn push(&mut self, slot: Slot) {
+        if self.len == self.slots.len() {
+            self.first = (self.first + 1) & (self.slots.len() - 1);
+            self.len -= 1;
+        }
+        let index = self.len;
+        self.len += 1;
+        *self.at_mut(index) = slot;
     }
 
     /// A reply carrying receive timestamp `rx_key` was sent at `transmit` (read just
-    /// before sending). One map access per reply; a key seen twice is disabled.
+    /// before sending). A key seen twice is disabled, so a reply never carries the
+    /// transmit timestamp of another exchange.
     pub fn insert(&mut self, rx_key: u64, transmit: NtpTimestamp, kind: TimestampKind) {
         if rx_key == 0 {
             return;
         }
-        let index = self.index(rx_key);
-        let slot = &mut self.slots[index];
-        if slot.rx_key == rx_key && !slot.disabled() {
-            // The same receive timestamp twice: which transmit belongs to it is unknown.
-            slot.transmit_and_kind = 0;
+        let slot = Slot::saved(rx_key, transmit, kind);
+        let mut index = match self.find(rx_key) {
+            Ok(index) => {
+                // The same receive timestamp twice: which transmit belongs to it is unknown.
+                self.at_mut(index).transmit_and_kind = 0;
+                return;
+            }
+            Err(index) => index,
+        };
+        if index == self.len {
+            self.push(slot);
             return;
         }
-        *slot = Slot::saved(rx_key, transmit, kind);
+        // Older than the newest: after a backward step drop what is "in the future".
+        let newest = self.at(self.len - 1).rx_key;
+        if newest.wrapping_sub(rx_key) as i64 > FUTURE_LIMIT as i64 {
+            while self.len > index
+                && self.at(self.len - 1).rx_key.wrapping_sub(rx_key) as i64 > FUTURE_LIMIT as i64
+            {
+                self.len -= 1;
+            }
+            if index == self.len {
+                self.push(slot);
+                return;
+            }
+        }
+        if self.len - index > INSERT_LIMIT {
+            return;
+        }
+        if self.len == self.slots.len() {
+            if index == 0 {
+                return; // older than everything kept
+            }
+            self.first = (self.first + 1) & (self.slots.len() - 1);
+            self.len -= 1;
+            index -= 1;
+        }
+        for position in (index..self.len).rev() {
+            let moved = *self.at(position);
+            *self.at_mut(position + 1) = moved;
+        }
+        self.len += 1;
+        *self.at_mut(index) = slot;
     }
 
     /// A better transmit timestamp (the kernel's) for the reply that carried `rx_key`;
     /// ignored when it is not better or the reply is no longer in the map.
     pub fn upgrade(&mut self, rx_key: u64, transmit: NtpTimestamp, kind: TimestampKind) {
-        let index = self.index(rx_key);
-        let slot = &mut self.slots[index];
-        if slot.rx_key != rx_key {
+        if rx_key == 0 {
             return;
         }
+        let Ok(index) = self.find(rx_key) else {
+            return;
+        };
+        let slot = self.at_mut(index);
         let Some((_, old)) = slot.transmit() else {
             return;
         };
@@ -127,12 +258,9 @@ impl TimestampMap {
         if rx_key == 0 {
             return None;
         }
-        let slot = &self.slots[self.index(rx_key)];
-        if slot.rx_key == rx_key {
-            slot.transmit()
-        } else {
-            None
-        }
+        self.find(rx_key)
+            .ok()
+            .and_then(|index| self.at(index).transmit())
     }
 }
 
@@ -205,9 +333,81 @@ mod tests {
             map.insert(key << 20, ts(key), TimestampKind::Daemon);
         }
         assert_eq!(map.slots.len(), 128);
+        assert_eq!(map.len(), 128);
         assert_eq!(
             map.transmit_of(99_999 << 20),
             Some((ts(99_999), TimestampKind::Daemon))
         );
+        // Exactly the newest 128 are kept.
+        assert!(map.transmit_of((99_999 - 127) << 20).is_some());
+        assert_eq!(map.transmit_of((99_999 - 128) << 20), None);
+    }
+
+    /// Issue 19 item 11: at a tenth of its size the map lost a tenth of the replies
+    /// (hash collisions); now every client whose previous reply is among the newest
+    /// `slots` replies gets it back, whatever the keys.
+    #[test]
+    fn nothing_is_lost_below_capacity() {
+        let mut map = TimestampMap::new(16_384);
+        let mut x = 0x1234_5678_9abc_def0_u64;
+        let mut key = 0xeef4_5080_0000_0000_u64;
+        let mut keys = Vec::new();
+        // 1687 clients (the attack run's count), ten rounds, random spacing.
+        for _ in 0..16_870 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            key += 1 + (x % 10_000_000);
+            map.insert(key, ts(key & 0xffff), TimestampKind::Kernel);
+            keys.push(key);
+        }
+        let last_round = &keys[keys.len() - 1_687..];
+        let found = last_round
+            .iter()
+            .filter(|&&key| map.transmit_of(key).is_some())
+            .count();
+        assert_eq!(found, 1_687);
+        // All of the last 16384 are there, none older.
+        assert!(keys[keys.len() - 16_384..]
+            .iter()
+            .all(|&key| map.transmit_of(key).is_some()));
+        assert_eq!(map.transmit_of(keys[keys.len() - 16_385]), None);
+    }
+
+    #[test]
+    fn out_of_order_and_backward_steps() {
+        // Worker threads send replies a little out of order (here ~25-75 ms apart).
+        let base = 1_000u64 << 32;
+        let mut map = TimestampMap::new(64);
+        for key in [100u64, 300, 200, 250] {
+            map.insert(base + (key << 24), ts(key), TimestampKind::Daemon);
+        }
+        for key in [100u64, 200, 250, 300] {
+            assert_eq!(
+                map.transmit_of(base + (key << 24)),
+                Some((ts(key), TimestampKind::Daemon))
+            );
+        }
+        assert_eq!(map.transmit_of(base + (150 << 24)), None);
+        // The clock went back 200 s: the replies "from the future" go, new ones are kept.
+        let earlier = base - (200 << 32);
+        map.insert(earlier, ts(7), TimestampKind::Daemon);
+        assert_eq!(map.transmit_of(base + (300 << 24)), None);
+        assert_eq!(
+            map.transmit_of(earlier),
+            Some((ts(7), TimestampKind::Daemon))
+        );
+        map.insert(earlier + (1 << 24), ts(8), TimestampKind::Daemon);
+        assert_eq!(
+            map.transmit_of(earlier + (1 << 24)),
+            Some((ts(8), TimestampKind::Daemon))
+        );
+        // The NTP era wraps (2036) without losing order.
+        let mut map = TimestampMap::new(64);
+        for key in [u64::MAX - (2 << 32), u64::MAX - (1 << 32), 5 << 32, 6 << 32] {
+            map.insert(key, ts(key & 0xff), TimestampKind::Daemon);
+        }
+        assert!(map.transmit_of(u64::MAX - (2 << 32)).is_some());
+        assert!(map.transmit_of(6 << 32).is_some());
     }
 }

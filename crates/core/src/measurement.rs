@@ -8,6 +8,14 @@
 //!
 //! Sign convention everywhere in gnomon-core: `offset_s` is server time minus local
 //! time, so a positive offset means the local clock is behind and must move forward.
+//!
+//! Era policy (docs/gnomond.md, "Which era a server's time is in"): a server's
+//! timestamps carry no era, and a difference of two timestamps is only known modulo
+//! 2^32 s (136 years). The server's time is taken to be in the fixed window of
+//! gnomon-proto's `NtpTimestamp::to_unix` (1990-01-01 to 2126-02-07), whatever the local
+//! clock reads, as chronyd takes it in its build-time window. So a server 2.2e9 s
+//! (70 years) ahead of a clock in 2026 is 2096, as chronyd says, not 1960 (the era
+//! nearest the local clock); no sample, and so no step, leaves the window.
 
 use gnomon_proto::{KissCode, LeapIndicator, Mode, NtpHeader, NtpTimestamp, ReferenceId, UnixTime};
 
@@ -135,6 +143,16 @@ pub fn check_reply_header(
     Ok(())
 }
 
+/// What to add to an era-independent offset (within ±68 years, `forward_s` = t2 - t1)
+/// so that the server's time is in the fixed era window (the module's era policy):
+/// whole eras of 2^32 s, zero whenever the server and the local clock are both in the
+/// window and less than 68 years apart.
+pub fn era_correction_s(t2_server: NtpTimestamp, t1_local: UnixTime, forward_s: f64) -> f64 {
+    const ERA_S: f64 = gnomon_proto::time::ERA_S as f64;
+    let windowed_s = (t2_server.to_unix().as_nanos() as f64 - t1_local.as_nanos() as f64) * 1e-9;
+    ((windowed_s - forward_s) / ERA_S).round() * ERA_S
+}
+
 /// Compute a sample from an exchange whose header passed [`check_reply_header`].
 pub fn compute_sample(
     reply: &NtpHeader,
@@ -166,8 +184,12 @@ pub fn compute_sample(
     let t1_ntp = NtpTimestamp::from_unix(times.t1_local);
     let t4_ntp = NtpTimestamp::from_unix(times.t4_local);
     // Era-independent differences: (t2 - t1) and (t3 - t4).
+    // Each into the era window on its own: near 68 years the two can straddle the
+    // wrap of an NTP difference, and their mean would then be an era off.
     let forward_s = times.t2_server.wrapping_since(t1_ntp).as_seconds_f64();
+    let forward_s = forward_s + era_correction_s(times.t2_server, times.t1_local, forward_s);
     let backward_s = times.t3_server.wrapping_since(t4_ntp).as_seconds_f64();
+    let backward_s = backward_s + era_correction_s(times.t3_server, times.t4_local, backward_s);
     let offset_s = (forward_s + backward_s) / 2.0 + limits.offset_correction_s;
     let delay_s = (local_elapsed_s - server_processing_s).max(limits.local_precision_s);
     let dispersion_s = limits.local_precision_s
@@ -409,5 +431,88 @@ mod tests {
         };
         let sample = compute_sample(&reply, &times, &limits).unwrap();
         assert!((sample.offset_s - 0.25).abs() < 1e-8);
+    }
+
+    /// The era policy: the server's time is in the 1990..2126 window, whatever the
+    /// local clock reads (issue 19 item 9).
+    #[test]
+    fn the_server_time_is_taken_in_the_era_window() {
+        let local_2026 = UnixTime::from_secs(1_796_000_000);
+        let case = |local: UnixTime, server_minus_local_s: f64| {
+            let server = NtpTimestamp::from_unix(local.add_seconds_f64(server_minus_local_s));
+            let forward_s = server
+                .wrapping_since(NtpTimestamp::from_unix(local))
+                .as_seconds_f64();
+            forward_s + era_correction_s(server, local, forward_s)
+        };
+        // 70 years ahead: 2096, as chronyd takes it (the nearest era would be 1960).
+        assert!((case(local_2026, 2.2e9) - 2.2e9).abs() < 1e-3);
+        // Ordinary offsets, either way, are untouched: no era is added at all.
+        for offset_s in [0.0, 0.125, -3.5, 1.5e9, -1.0e9] {
+            let server = NtpTimestamp::from_unix(local_2026.add_seconds_f64(offset_s));
+            let forward_s = server
+                .wrapping_since(NtpTimestamp::from_unix(local_2026))
+                .as_seconds_f64();
+            assert_eq!(era_correction_s(server, local_2026, forward_s), 0.0);
+            assert!(
+                (case(local_2026, offset_s) - offset_s).abs() < 1e-3,
+                "{offset_s}"
+            );
+        }
+        // Around the edge of the ±68 years an NTP difference holds.
+        for offset_s in [2_147_483_647.999, 2_147_483_648.0, 2_147_483_648.001] {
+            assert!(
+                (case(local_2026, offset_s) - offset_s).abs() < 1e-3,
+                "{offset_s}: {}",
+                case(local_2026, offset_s)
+            );
+        }
+        // A clock reset to 1970 learns 2026, and even 2110, beyond 68 years.
+        let local_1970 = UnixTime::from_secs(0);
+        assert!((case(local_1970, 1.796e9) - 1.796e9).abs() < 1e-3);
+        assert!((case(local_1970, 4.4e9) - 4.4e9).abs() < 1e-3);
+        // The same wire timestamps always mean the same time: a "1960" server reads
+        // as 2096, outside the window it cannot be.
+        assert!((case(local_2026, 2.2e9 - 4_294_967_296.0) - 2.2e9).abs() < 1e-3);
+    }
+
+    /// A server 2^31 s (68 years) ahead: t2 - t1 and t3 - t4 fall on either side of
+    /// the wrap of an NTP difference; the offset must still be 2^31 s, not 0 or 2^32.
+    #[test]
+    fn an_offset_of_68_years_straddling_the_wrap_is_exact() {
+        let ahead_s = 2_147_483_648.0;
+        let t1 = at(0.0);
+        let t2 = at(0.05).add_seconds_f64(ahead_s);
+        let t3 = at(0.06).add_seconds_f64(ahead_s);
+        let t4 = at(0.11);
+        let cookie = NtpTimestamp::from_bits(0x0123_4567_89ab_cdef);
+        let reply = reply_with(cookie, t2, t3);
+        let times = ExchangeTimes {
+            t1_local: t1,
+            t2_server: reply.receive_timestamp,
+            t3_server: reply.transmit_timestamp,
+            t4_local: t4,
+        };
+        let sample = compute_sample(&reply, &times, &MeasurementLimits::default()).unwrap();
+        assert!(
+            (sample.offset_s - ahead_s).abs() < 1e-6,
+            "{}",
+            sample.offset_s
+        );
+        // And 2.2e9 s, beyond it: 2096, as chronyd takes it.
+        let t2 = at(0.05).add_seconds_f64(2.2e9);
+        let t3 = at(0.06).add_seconds_f64(2.2e9);
+        let reply = reply_with(cookie, t2, t3);
+        let times = ExchangeTimes {
+            t2_server: reply.receive_timestamp,
+            t3_server: reply.transmit_timestamp,
+            ..times
+        };
+        let sample = compute_sample(&reply, &times, &MeasurementLimits::default()).unwrap();
+        assert!(
+            (sample.offset_s - 2.2e9).abs() < 1e-6,
+            "{}",
+            sample.offset_s
+        );
     }
 }

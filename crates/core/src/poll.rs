@@ -302,13 +302,13 @@ impl PollState {
         self.polltarget
     }
 
-    /// Shift every scheduled time by `step` (the engine stepped the clock).
-    pub fn shift(&mut self, step: NtpDuration) {
+    /// Shift every scheduled time by `step_s` (the engine stepped the clock).
+    pub fn shift(&mut self, step_s: f64) {
         for time in [&mut self.next_send, &mut self.last_send]
             .into_iter()
             .flatten()
         {
-            *time = time.add(step);
+            *time = time.add_seconds_f64(step_s);
         }
     }
 }

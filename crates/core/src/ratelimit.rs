@@ -1,24 +1,26 @@
 //! Response rate limiting: chrony's `ratelimit interval I burst B leak L [kod K]`.
 //!
-//! Owns the token bucket per client (kept in its `ClientRecord`): each reply costs
-//! 2^I seconds of credit, credit accrues with time up to B replies' worth, and a new
-//! client starts full. When the bucket is short the request is limited; it is still
-//! answered at random once per 2^L limited requests on average (the "leak", so an
-//! attacker spoofing a victim's address cannot cut it off completely, and a leaked
-//! answer empties the bucket). Of the rest, with `kod K` > 0, one in 2^K is answered
-//! with a RATE kiss-o'-death and the others are dropped. As chrony does, a client
-//! whose request interval after drops is less than half its usual one (it polls
-//! faster when not answered) has the sense of the leak inverted, so rate limiting
-//! does not increase the traffic.
+//! Owns the token bucket per client (kept in its `ClientRecord`) and the decision for
+//! one request, with chrony's semantics so that a flood gets the share chronyd gives
+//! it: tokens accrue with the client log's 1/16 s ticks, a reply costs 2^I seconds'
+//! worth, the bucket holds B replies and a new client starts full. When the bucket is
+//! short the request is limited; it is still answered at random once per 2^L limited
+//! requests (the "leak", so an attacker spoofing a victim's address cannot cut it off
+//! completely), and a leaked answer empties the bucket. Of the rest, with `kod K` > 0,
+//! one in 2^K is answered with a RATE kiss-o'-death and the others are dropped. As
+//! chrony does, a client whose request rate after drops is more than twice its rate
+//! after replies (it polls faster when not answered; the two estimates are the client
+//! log's) has the sense of the leak inverted, so rate limiting does not increase the
+//! traffic. For intervals below one tick (I < -4) a tick is worth several replies, as
+//! chrony's coarse limiting.
 //!
-//! It must not read a clock (elapsed time is an input), touch the table's layout, or
-//! allocate. Credit is kept in nanoseconds, so intervals down to chrony's minimum
-//! (-19, 2 µs) are exact rather than coarse.
+//! It must not read a clock (elapsed ticks are an input), touch the table's layout, or
+//! allocate.
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::client_table::ClientRecord;
+use crate::client_table::{ClientRecord, RATE_STEPS_PER_OCTAVE, TICKS_PER_SECOND_LOG2};
 
 /// chrony's limits for the options.
 pub const MIN_INTERVAL_LOG2_S: i8 = -19;
@@ -48,21 +50,27 @@ impl Default for RateLimitParams {
 }
 
 impl RateLimitParams {
-    /// Credit one reply costs, ns.
-    pub fn cost_ns(&self) -> u64 {
-        let exponent = self
-            .interval_log2_s
-            .clamp(MIN_INTERVAL_LOG2_S, MAX_INTERVAL_LOG2_S);
-        if exponent >= 0 {
-            1_000_000_000u64 << exponent
-        } else {
-            1_000_000_000u64 >> (-exponent)
-        }
+    /// log2 of the ticks one reply is worth (negative: a tick pays for several).
+    fn ticks_per_reply_log2(&self) -> i32 {
+        i32::from(
+            self.interval_log2_s
+                .clamp(MIN_INTERVAL_LOG2_S, MAX_INTERVAL_LOG2_S),
+        ) + TICKS_PER_SECOND_LOG2
     }
 
-    /// A full bucket, ns.
-    pub fn full_ns(&self) -> u64 {
-        self.cost_ns() * u64::from(self.burst.max(1))
+    /// Tokens one reply costs.
+    pub fn tokens_per_reply(&self) -> u32 {
+        1 << self.ticks_per_reply_log2().max(0)
+    }
+
+    /// Tokens one tick of the client log's clock adds.
+    pub fn tokens_per_tick(&self) -> u32 {
+        1 << (-self.ticks_per_reply_log2()).max(0)
+    }
+
+    /// A full bucket: `burst` replies, and at least one tick's worth.
+    pub fn full_tokens(&self) -> u32 {
+        (self.tokens_per_reply() * u32::from(self.burst.max(1))).max(self.tokens_per_tick())
     }
 }
 
@@ -98,29 +106,31 @@ impl RateLimiter {
         self.rng.next_u32() & ((1u32 << log2.min(31)) - 1) == 0
     }
 
-    /// Decide for a request whose record was just logged, `elapsed_ns` after the
-    /// client's previous request (`None`: a new client, its bucket is full).
-    pub fn check(&mut self, record: &mut ClientRecord, elapsed_ns: Option<i64>) -> Limit {
-        let full_ns = self.params.full_ns();
-        if let Some(elapsed_ns) = elapsed_ns {
-            let credit = u64::try_from(elapsed_ns).unwrap_or(0);
-            record.tokens_ns = record.tokens_ns.saturating_add(credit).min(full_ns);
+    /// Decide for a request whose record was just logged, `elapsed_ticks` after the
+    /// client's previous request (`None`: a new client, its bucket is full, or the
+    /// clock went back: no credit).
+    pub fn check(&mut self, record: &mut ClientRecord, elapsed_ticks: Option<u64>) -> Limit {
+        let full = self.params.full_tokens();
+        if let Some(ticks) = elapsed_ticks {
+            let credit = ticks.saturating_mul(u64::from(self.params.tokens_per_tick()));
+            let filled = u64::from(record.tokens).saturating_add(credit);
+            record.tokens = filled.min(u64::from(full)) as u32;
         }
-        let was_dropped = record.last_dropped;
         record.last_dropped = false;
-        let cost_ns = self.params.cost_ns();
-        if record.tokens_ns >= cost_ns {
-            record.tokens_ns -= cost_ns;
+        let cost = self.params.tokens_per_reply();
+        if record.tokens >= cost {
+            record.tokens -= cost;
             return Limit::Pass;
         }
         let leak = self.one_in(self.params.leak_log2.clamp(1, MAX_LEAK_LOG2));
-        let speeds_up_when_dropped = was_dropped
-            && matches!(
-                (record.limited_interval_log2_s, record.interval_log2_s),
-                (Some(limited), Some(usual)) if limited < usual - 1.0
-            );
+        // The rate estimates are the log's: after drops more than one octave faster
+        // than after replies (an unknown rate after replies counts as the slowest).
+        let speeds_up_when_dropped = record.limited_rate.is_some_and(|limited| {
+            i32::from(limited)
+                > record.rate.map_or(i32::from(i8::MIN), i32::from) + RATE_STEPS_PER_OCTAVE
+        });
         if leak != speeds_up_when_dropped {
-            record.tokens_ns = 0;
+            record.tokens = 0;
             return Limit::Pass;
         }
         let kod_log2 = self.params.kod_log2.min(MAX_KOD_LOG2);
@@ -147,7 +157,7 @@ mod tests {
         let (mut pass, mut kod, mut drop) = (0, 0, 0);
         for n in 0..requests {
             let (record, elapsed) =
-                table.log_request(client, i64::from(n) * spacing_ns, params.full_ns());
+                table.log_request(client, i64::from(n) * spacing_ns, params.full_tokens());
             match limiter.check(record, elapsed) {
                 Limit::Pass => pass += 1,
                 Limit::Kod => kod += 1,
@@ -160,13 +170,19 @@ mod tests {
     #[test]
     fn params() {
         let params = RateLimitParams::default();
-        assert_eq!(params.cost_ns(), 8_000_000_000);
-        assert_eq!(params.full_ns(), 64_000_000_000);
+        // Tokens are 1/16 s ticks: 8 s is 128 of them, 8 replies 1024.
+        assert_eq!(params.tokens_per_reply(), 128);
+        assert_eq!(params.tokens_per_tick(), 1);
+        assert_eq!(params.full_tokens(), 1024);
+        // Below one tick per reply a tick pays for several (chrony's coarse limiting):
+        // 2^-19 s is 2^15 replies per tick, and the bucket holds at least one tick.
         let fast = RateLimitParams {
             interval_log2_s: -19,
             ..params
         };
-        assert_eq!(fast.cost_ns(), 1_907);
+        assert_eq!(fast.tokens_per_reply(), 1);
+        assert_eq!(fast.tokens_per_tick(), 1 << 15);
+        assert_eq!(fast.full_tokens(), 1 << 15);
     }
 
     #[test]
@@ -223,7 +239,7 @@ mod tests {
         for _ in 0..2_000 {
             let retry = table.get(client).is_some_and(|r| r.last_dropped);
             now_ns += if retry { 1_000_000 } else { 1_000_000_000 };
-            let (record, elapsed) = table.log_request(client, now_ns, params.full_ns());
+            let (record, elapsed) = table.log_request(client, now_ns, params.full_tokens());
             let limit = limiter.check(record, elapsed);
             if retry {
                 fast += 1;
@@ -237,3 +253,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "ratelimit_tests.rs"]
+mod schedule_tests;

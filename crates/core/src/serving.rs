@@ -20,8 +20,8 @@ use std::net::IpAddr;
 use gnomon_proto::{KissCode, Mode, NtpHeader, NtpTimestamp, UnixTime, HEADER_LEN};
 
 use crate::access::AccessTable;
-use crate::client_table::{ClientRecord, ClientTable};
-use crate::interleave::TimestampMap;
+use crate::client_table::{prev_power_of_two, ClientRecord, ClientTable, RECORD_BYTES, WAYS};
+use crate::interleave::{TimestampMap, SLOT_BYTES};
 use crate::ratelimit::{Limit, RateLimitParams, RateLimiter};
 use crate::server::{build_kiss_of_death, build_reply};
 use crate::system::SystemVariables;
@@ -138,6 +138,18 @@ impl ServerStats {
     }
 }
 
+/// Interleaved-mode timestamps kept per client record.
+pub const TIMESTAMPS_PER_CLIENT: usize = 2;
+
+/// The client log records that `clientloglimit` bytes hold, chrony's way: the records
+/// and their interleaved-mode timestamps together stay within the limit (a power of
+/// two of records, rounded down), but at least one bucket of the table.
+pub fn client_log_capacity(limit_bytes: u64) -> usize {
+    let per_client = (RECORD_BYTES + TIMESTAMPS_PER_CLIENT * SLOT_BYTES) as u64;
+    let records = usize::try_from(limit_bytes / per_client).unwrap_or(usize::MAX);
+    prev_power_of_two(records.max(WAYS))
+}
+
 /// What the server needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -176,8 +188,13 @@ impl Server {
                 .map(|params| RateLimiter::new(params, config.seed)),
             clients: logged
                 .then(|| ClientTable::new(config.client_table_capacity, u64::from_le_bytes(key))),
-            timestamps: logged
-                .then(|| TimestampMap::new(config.client_table_capacity.saturating_mul(2))),
+            timestamps: logged.then(|| {
+                TimestampMap::new(
+                    config
+                        .client_table_capacity
+                        .saturating_mul(TIMESTAMPS_PER_CLIENT),
+                )
+            }),
             stats: ServerStats::default(),
         }
     }
@@ -194,6 +211,16 @@ impl Server {
     /// dropped").
     pub fn client_log_evictions(&self) -> u64 {
         self.clients.as_ref().map_or(0, ClientTable::evictions)
+    }
+
+    /// Memory of the client log and the interleaved-mode timestamps, bytes (0
+    /// without a client log): what `clientloglimit` caps.
+    pub fn client_log_memory_bytes(&self) -> usize {
+        self.clients.as_ref().map_or(0, ClientTable::memory_bytes)
+            + self
+                .timestamps
+                .as_ref()
+                .map_or(0, TimestampMap::memory_bytes)
     }
 
     /// How many clients the log can hold (0 without a client log).
@@ -278,10 +305,13 @@ impl Server {
         }
         let limit = match &mut self.clients {
             Some(clients) => {
-                let full_ns = self.limiter.as_ref().map_or(0, |l| l.params().full_ns());
-                let (record, elapsed_ns) = clients.log_request(from, now_ns, full_ns);
+                let full_tokens = self
+                    .limiter
+                    .as_ref()
+                    .map_or(0, |l| l.params().full_tokens());
+                let (record, elapsed_ticks) = clients.log_request(from, now_ns, full_tokens);
                 match &mut self.limiter {
-                    Some(limiter) => limiter.check(record, elapsed_ns),
+                    Some(limiter) => limiter.check(record, elapsed_ticks),
                     None => Limit::Pass,
                 }
             }

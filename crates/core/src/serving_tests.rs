@@ -362,3 +362,53 @@ fn without_a_client_log_nothing_is_kept_per_client() {
     assert_eq!((stats.rate_limited, stats.interleaved), (0, 0));
     assert_eq!(server.client_log_evictions(), 0);
 }
+
+/// `clientloglimit` is a cap (issue 19 item 7): the records and the interleaved
+/// timestamps together stay within it, rounded down to a power of two; 1 GiB used to
+/// give 1.79 GB (the table rounded up, and the map came on top).
+#[test]
+fn clientloglimit_caps_the_log_and_the_timestamps_together() {
+    use crate::client_table::RECORD_BYTES;
+    use crate::interleave::SLOT_BYTES;
+    let per_client = RECORD_BYTES + TIMESTAMPS_PER_CLIENT * SLOT_BYTES;
+    let minimum = 4 * per_client;
+    let mut limits: Vec<u64> = vec![0, 1, 383, 384, 3000, 524_288, 1_000_000, 1 << 30];
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..200 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        limits.push(x % (1 << 30));
+    }
+    for limit in limits {
+        let capacity = client_log_capacity(limit);
+        assert!(
+            capacity.is_power_of_two() && capacity >= 4,
+            "{limit}: {capacity}"
+        );
+        let bytes = capacity * per_client;
+        assert!(
+            bytes as u64 <= limit.max(minimum as u64),
+            "{limit}: {bytes}"
+        );
+        // Rounded down, never by more than half.
+        assert!(
+            2 * bytes as u64 > limit || capacity == 4,
+            "{limit}: {bytes}"
+        );
+    }
+    // chrony's default 512 KiB holds 4096 records, as chronyd's does.
+    assert_eq!(client_log_capacity(524_288), 4096);
+    // The structures really are that size (small limits only: no big allocation here).
+    for limit in [3000u64, 100_000, 524_288] {
+        let server = Server::new(ServerConfig {
+            access: AccessTable::from_rules(&[rule(true, false, None)]),
+            rate_limit: None,
+            client_table_capacity: client_log_capacity(limit),
+            client_log: true,
+            seed: [3; 32],
+        });
+        assert!(server.client_log_memory_bytes() as u64 <= limit, "{limit}");
+        assert_eq!(server.client_log_capacity(), client_log_capacity(limit));
+    }
+}

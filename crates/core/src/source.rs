@@ -12,7 +12,7 @@
 //! [`crate::discipline::ClockChange`]). The engine tells the source that correction
 //! for each timestamp it hands over.
 
-use gnomon_proto::{LeapIndicator, NtpDuration, NtpHeader, NtpTimestamp, ReferenceId, UnixTime};
+use gnomon_proto::{LeapIndicator, NtpHeader, NtpTimestamp, ReferenceId, UnixTime};
 
 use crate::discipline::ClockChange;
 use crate::estimator::{seconds_between, Estimate, Estimator, StoredSample};
@@ -278,12 +278,10 @@ impl Source {
         self.last_reply_transmit = Some(reply.transmit_timestamp);
         // On the corrected timescale: a slew in progress is not part of the sample.
         let times = ExchangeTimes {
-            t1_local: request
-                .sent_at
-                .add(NtpDuration::from_seconds_f64(request.sent_correction_s)),
+            t1_local: request.sent_at.add_seconds_f64(request.sent_correction_s),
             t2_server: reply.receive_timestamp,
             t3_server: reply.transmit_timestamp,
-            t4_local: received_at.add(NtpDuration::from_seconds_f64(correction_s)),
+            t4_local: received_at.add_seconds_f64(correction_s),
         };
         let source_limits = MeasurementLimits {
             maxdelay_s: self.options.maxdelay_s,
@@ -342,9 +340,7 @@ impl Source {
             change.corrected_step_s,
         );
         if let Some(sample) = &mut self.last_sample {
-            sample.local_time = sample
-                .local_time
-                .add(NtpDuration::from_seconds_f64(change.corrected_step_s));
+            sample.local_time = sample.local_time.add_seconds_f64(change.corrected_step_s);
             sample.offset_s -= change.corrected_step_s;
         }
         if let Some(request) = &mut self.outstanding {
@@ -352,10 +348,9 @@ impl Source {
             request.sent_correction_s += change.corrected_step_s - change.step_s;
         }
         if change.step_s != 0.0 {
-            let step = NtpDuration::from_seconds_f64(change.step_s);
-            self.poll.shift(step);
+            self.poll.shift(change.step_s);
             if let Some(request) = &mut self.outstanding {
-                request.sent_at = request.sent_at.add(step);
+                request.sent_at = request.sent_at.add_seconds_f64(change.step_s);
             }
         }
     }
@@ -402,7 +397,7 @@ impl Source {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gnomon_proto::{KissCode, Mode, NtpShort};
+    use gnomon_proto::{KissCode, Mode, NtpDuration, NtpShort};
 
     fn at(seconds: f64) -> UnixTime {
         UnixTime::from_secs(1_800_000_000).add(NtpDuration::from_seconds_f64(seconds))

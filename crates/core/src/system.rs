@@ -235,14 +235,19 @@ pub struct ClockErrorBound {
 impl ClockErrorBound {
     /// Earliest and latest possible true time.
     pub fn interval(&self) -> (UnixTime, UnixTime) {
-        let center = self
-            .now
-            .add(gnomon_proto::NtpDuration::from_seconds_f64(self.offset_s));
-        let half = gnomon_proto::NtpDuration::from_seconds_f64(self.bound_s);
+        let center = self.now.add_seconds_f64(self.offset_s);
         (
-            center.add(gnomon_proto::NtpDuration::ZERO.saturating_sub(half)),
-            center.add(half),
+            center.add_seconds_f64(-self.bound_s),
+            center.add_seconds_f64(self.bound_s),
         )
+    }
+
+    /// True time lies within the clock's own reading ± this: the bound plus the
+    /// correction still pending (|offset|). What every view of "the clock's error
+    /// bound" reports: `tracking`'s `error_bound_s`, the metrics' `system_error_bound`
+    /// and the clockbound file (which adds the gap to the system clock).
+    pub fn reading_bound_s(&self) -> f64 {
+        self.bound_s + self.offset_s.abs()
     }
 }
 

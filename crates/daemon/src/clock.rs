@@ -19,7 +19,7 @@
 
 use crate::sys::timex::{KernelClock, Timex};
 use gnomon_core::clock_action::{ClockAction, LeapSecond};
-use gnomon_proto::{NtpDuration, UnixTime};
+use gnomon_proto::UnixTime;
 use std::io;
 
 /// A clock the daemon reads and disciplines.
@@ -192,8 +192,9 @@ pub fn split_frequency(frequency_ppm: f64, nominal_tick_us: i64) -> (i64, i64) {
 }
 
 /// A step as ADJ_SETOFFSET wants it: whole seconds (floor) and nanoseconds 0..1e9.
+/// Nanoseconds, not an NTP duration: a step may exceed 68 years (docs/gnomond.md, era).
 pub fn split_step(offset_s: f64) -> (i64, i64) {
-    let nanos = NtpDuration::from_seconds_f64(offset_s).as_nanos();
+    let nanos = (offset_s * 1e9).round() as i64;
     (
         nanos.div_euclid(1_000_000_000),
         nanos.rem_euclid(1_000_000_000),

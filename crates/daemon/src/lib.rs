@@ -8,5 +8,6 @@ pub mod driftfile;
 pub mod engine_config;
 pub mod logs;
 pub mod pidfile;
+pub mod regular_file;
 pub mod runtime;
 pub mod sys;

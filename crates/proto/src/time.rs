@@ -70,6 +70,18 @@ impl UnixTime {
         }
     }
 
+    /// This time moved by `seconds`, in nanoseconds (saturating at about ±292 years,
+    /// where [`UnixTime::add`] with an [`NtpDuration`] stops at ±68 years): for spans
+    /// that can be longer than an NTP duration holds, like a slew of a correction
+    /// years long at a maximum rate of a few percent.
+    pub fn add_seconds_f64(self, seconds: f64) -> UnixTime {
+        let nanos = (seconds * 1e9).round();
+        let nanos = if nanos.is_nan() { 0 } else { nanos as i64 };
+        UnixTime {
+            nanos: self.nanos.saturating_add(nanos),
+        }
+    }
+
     /// From a `std::time::SystemTime` (the caller reads the clock; this module never does).
     pub fn from_system_time(time: std::time::SystemTime) -> Self {
         match time.duration_since(std::time::UNIX_EPOCH) {

@@ -157,17 +157,18 @@ fn build_reply(behaviour: &Behaviour, request: &NtpHeader, received_at: UnixTime
         receive_timestamp: NtpTimestamp::ZERO,
         transmit_timestamp: NtpTimestamp::ZERO,
     };
-    let mut offset = NtpDuration::ZERO;
+    // Seconds, not an NTP duration: offsets beyond 68 years (era tests) stay exact.
+    let mut offset_s = 0.0;
     match behaviour {
         Behaviour::Serve {
-            offset_s,
+            offset_s: serve_offset_s,
             stratum,
             leap,
             reference_id,
             root_delay_s,
             root_dispersion_s,
         } => {
-            offset = NtpDuration::from_seconds_f64(*offset_s);
+            offset_s = *serve_offset_s;
             reply.stratum = *stratum;
             reply.leap = *leap;
             reply.reference_id = *reference_id;
@@ -194,10 +195,9 @@ fn build_reply(behaviour: &Behaviour, request: &NtpHeader, received_at: UnixTime
         }
         Behaviour::Garbage | Behaviour::Silent => unreachable!("handled by the caller"),
     }
-    let served_receive = received_at.add(offset);
-    reply.reference_timestamp =
-        NtpTimestamp::from_unix(served_receive.add(NtpDuration::from_seconds_f64(-1.0)));
+    let served_receive = received_at.add_seconds_f64(offset_s);
+    reply.reference_timestamp = NtpTimestamp::from_unix(served_receive.add_seconds_f64(-1.0));
     reply.receive_timestamp = NtpTimestamp::from_unix(served_receive);
-    reply.transmit_timestamp = NtpTimestamp::from_unix(now().add(offset));
+    reply.transmit_timestamp = NtpTimestamp::from_unix(now().add_seconds_f64(offset_s));
     reply.to_bytes()
 }

@@ -7,6 +7,7 @@
 //! in-memory implementation of the trait. This module must not parse configuration
 //! and must not write anything.
 
+use crate::regular_file::{read_capped, CONFIG_FILE_MAX_BYTES};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -26,8 +27,11 @@ pub trait ConfigFs {
 pub struct StdFs;
 
 impl ConfigFs for StdFs {
+    /// Regular files only, opened without blocking and at most
+    /// [`CONFIG_FILE_MAX_BYTES`]: a FIFO, a device or a huge file is an error naming
+    /// what was refused, never a wait or a memory exhaustion.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
+        read_capped(path, CONFIG_FILE_MAX_BYTES)
     }
 
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<OsString>> {

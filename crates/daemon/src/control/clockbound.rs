@@ -20,16 +20,17 @@ pub const STALE_AFTER_NS: u64 = 150_000_000_000;
 const MIN_WRITE_INTERVAL_NS: i64 = 1_000_000_000;
 
 /// The bound at `clock_now` for a reader of the system clock at `system_ns`, seconds:
-/// root delay/2 + root dispersion of the corrected clock (the engine's bound, which
-/// leaves out the pending correction the served root dispersion includes) + the
-/// correction still to be slewed now + the gap between the system clock and the
+/// the disciplined clock's reading bound ([`ClockErrorBound::reading_bound_s`]: root
+/// delay/2 + root dispersion of the corrected clock + the correction still to be
+/// slewed now, as `tracking` reports it) + the gap between the system clock and the
 /// disciplined clock (0 unless that one is virtual, as with `-x`). None while the
 /// engine is not synchronised.
+///
+/// [`ClockErrorBound::reading_bound_s`]: gnomon_core::system::ClockErrorBound::reading_bound_s
 pub fn system_bound_s(engine: &Engine, clock_now: UnixTime, system_ns: i64) -> Option<f64> {
     let bound = engine.clock_error_bound(clock_now);
     let gap_s = (clock_now.as_nanos() - system_ns) as f64 * 1e-9;
-    (bound.synchronized && bound.bound_s.is_finite())
-        .then(|| bound.bound_s + bound.offset_s.abs() + gap_s.abs())
+    (bound.synchronized && bound.bound_s.is_finite()).then(|| bound.reading_bound_s() + gap_s.abs())
 }
 
 /// The writer and what it last published.

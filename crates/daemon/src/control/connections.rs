@@ -8,7 +8,11 @@
 //! there is room; then each connection, readable until a response is queued and
 //! writable after that), and closing connections that are finished, broken or older
 //! than [`Limits::timeout_ns`]. Never blocks: every socket is non-blocking and in the
-//! poll set, so a slow or hostile client costs a slot, never a wait. What a connection
+//! poll set, so a slow or hostile client costs a slot, never a wait. With a
+//! [`SlowClientPolicy`] (the metrics endpoint's) slow clients cannot keep the slots
+//! either: a request must be complete within a deadline, a full set makes room for a
+//! new connection by closing the oldest one still waiting for its request, and a new
+//! connection is served in the turn it is accepted. What a connection
 //! reads, how it frames and answers, and how it logs a failed accept is the protocol's
 //! business: the caller passes a function that progresses one connection.
 
@@ -57,6 +61,18 @@ pub struct Limits {
     pub timeout_ns: i64,
 }
 
+/// Defences against slow or dripping clients (slowloris), for endpoints whose clients
+/// send a whole request at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlowClientPolicy {
+    /// A connection with no response queued this long after it was accepted is closed.
+    pub request_timeout_ns: i64,
+    /// When every slot is taken, the oldest connection with no response queued that is
+    /// at least this old is closed to accept a waiting one (a connection that has just
+    /// been accepted gets this long for its request to arrive).
+    pub evictable_after_ns: i64,
+}
+
 /// One open connection: what arrived so far and the response being sent.
 pub struct Connection<S> {
     pub stream: S,
@@ -74,7 +90,10 @@ pub struct Connection<S> {
 pub struct Connections<L: Listener> {
     listener: L,
     limits: Limits,
+    slow_clients: Option<SlowClientPolicy>,
     open: Vec<Connection<L::Stream>>,
+    /// The time of the last [`Self::handle_ready`], for [`Self::poll_entries`].
+    last_now_ns: i64,
 }
 
 impl<L: Listener> Connections<L> {
@@ -82,7 +101,58 @@ impl<L: Listener> Connections<L> {
         Connections {
             listener,
             limits,
+            slow_clients: None,
             open: Vec::new(),
+            last_now_ns: i64::MIN,
+        }
+    }
+
+    /// The same with defences against slow clients.
+    pub fn with_slow_client_policy(mut self, policy: SlowClientPolicy) -> Connections<L> {
+        self.slow_clients = Some(policy);
+        self
+    }
+
+    /// Whether a new connection could be taken on at `now_monotonic_ns`: a free slot,
+    /// or (with a [`SlowClientPolicy`]) a connection that may be closed for it. The
+    /// listener is polled only then, so a full set never makes poll return at once;
+    /// the caller's poll wait ([`super::metrics_server::MetricsServer::max_wait`])
+    /// brings the next check.
+    fn has_room(&self, now_monotonic_ns: i64) -> bool {
+        if self.open.len() < self.limits.max_connections {
+            return true;
+        }
+        self.slow_clients.is_some_and(|policy| {
+            self.open.iter().any(|connection| {
+                connection.output.is_empty()
+                    && now_monotonic_ns.saturating_sub(connection.opened_at_ns)
+                        >= policy.evictable_after_ns
+            })
+        })
+    }
+
+    /// Close the oldest connection still waiting for its request, if one is old
+    /// enough; true when a slot was freed.
+    fn evict_oldest_waiting(&mut self, now_monotonic_ns: i64) -> bool {
+        let Some(policy) = self.slow_clients else {
+            return false;
+        };
+        let oldest = self
+            .open
+            .iter()
+            .enumerate()
+            .filter(|(_, connection)| {
+                connection.output.is_empty()
+                    && now_monotonic_ns - connection.opened_at_ns >= policy.evictable_after_ns
+            })
+            .min_by_key(|(_, connection)| connection.opened_at_ns)
+            .map(|(index, _)| index);
+        match oldest {
+            Some(index) => {
+                self.open.remove(index);
+                true
+            }
+            None => false,
         }
     }
 
@@ -101,7 +171,7 @@ impl<L: Listener> Connections<L> {
         entries.push((
             self.listener.raw_fd(),
             Readiness {
-                readable: self.open.len() < self.limits.max_connections,
+                readable: self.has_room(self.last_now_ns),
                 ..Readiness::default()
             },
         ));
@@ -130,10 +200,16 @@ impl<L: Listener> Connections<L> {
         now_monotonic_ns: i64,
         mut serve: impl FnMut(&mut Connection<L::Stream>, &Readiness) -> bool,
     ) -> Option<io::Error> {
+        self.last_now_ns = now_monotonic_ns;
         let timeout_ns = self.limits.timeout_ns;
+        let request_timeout_ns = self
+            .slow_clients
+            .map_or(i64::MAX, |policy| policy.request_timeout_ns);
         let mut closed = vec![false; self.open.len()];
         for (index, connection) in self.open.iter_mut().enumerate() {
-            let expired = now_monotonic_ns - connection.opened_at_ns > timeout_ns;
+            let age_ns = now_monotonic_ns - connection.opened_at_ns;
+            let expired = age_ns > timeout_ns
+                || (connection.output.is_empty() && age_ns > request_timeout_ns);
             let readiness = ready.get(index + 1).copied().unwrap_or_default();
             closed[index] = expired || serve(connection, &readiness);
         }
@@ -146,17 +222,35 @@ impl<L: Listener> Connections<L> {
             return None;
         }
         for _ in 0..self.limits.max_accepts_per_turn {
-            if self.open.len() >= self.limits.max_connections {
+            if !self.has_room(now_monotonic_ns) {
                 break;
             }
             match self.listener.accept() {
-                Ok(stream) => self.open.push(Connection {
-                    stream,
-                    input: Vec::new(),
-                    output: Vec::new(),
-                    written: 0,
-                    opened_at_ns: now_monotonic_ns,
-                }),
+                Ok(stream) => {
+                    if self.open.len() >= self.limits.max_connections {
+                        self.evict_oldest_waiting(now_monotonic_ns);
+                    }
+                    let mut connection = Connection {
+                        stream,
+                        input: Vec::new(),
+                        output: Vec::new(),
+                        written: 0,
+                        opened_at_ns: now_monotonic_ns,
+                    };
+                    // A client that sent its request with the connection is answered
+                    // now, before any slow one could take its slot.
+                    let finished = self.slow_clients.is_some()
+                        && serve(
+                            &mut connection,
+                            &Readiness {
+                                readable: true,
+                                ..Readiness::default()
+                            },
+                        );
+                    if !finished {
+                        self.open.push(connection);
+                    }
+                }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) => return Some(error),
             }

@@ -115,9 +115,8 @@ pub fn render_openmetrics(input: &MetricsInput) -> String {
         seconds(),
         t.root_dispersion_s,
     );
-    let bound_s = t
-        .error_bound_s
-        .map_or(f64::INFINITY, |bound| bound + t.system_time_offset_s.abs());
+    // `tracking`'s bound already holds the pending correction (one function).
+    let bound_s = t.error_bound_s.unwrap_or(f64::INFINITY);
     gauge(
         &mut registry,
         "system_error_bound",

@@ -1,32 +1,45 @@
 //! The `metrics ADDRESS:PORT` HTTP endpoint, served from the main poll loop.
 //!
 //! Owns the endpoint's limits (at most [`MAX_CONNECTIONS`], each with a request of at
-//! most [`MAX_REQUEST_BYTES`] and [`CONNECTION_TIMEOUT_NS`] to finish), parsing the
+//! most [`MAX_REQUEST_BYTES`] within [`REQUEST_TIMEOUT_NS`] and
+//! [`CONNECTION_TIMEOUT_NS`] to finish; a full set makes room for a new connection by
+//! closing the oldest one still without a request, and a request that arrives with its
+//! connection is answered at once, so clients dripping bytes cannot starve a scrape:
+//! [`SLOW_CLIENTS`]), parsing the
 //! request line and choosing the format from `Accept`. One request per connection
 //! (`Connection: close`). The listening TCP socket and its connections (non-blocking,
 //! all in the poll set, so a slow or hostile client costs a slot, never a wait) are
 //! [`super::connections`]'. What the body says is the caller's business (a closure);
 //! it must not read engine state itself.
 
-use super::connections::{Connection, Connections, Limits};
+use super::connections::{Connection, Connections, Limits, SlowClientPolicy};
 use crate::sys::fd::Readiness;
 use crate::sys::tcp::{TcpListener, TcpStream};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
-/// Most simultaneous connections; more wait in the listen backlog.
-pub const MAX_CONNECTIONS: usize = 16;
+/// Most simultaneous connections; more wait in the listen backlog
+/// ([`crate::sys::tcp::LISTEN_BACKLOG`]).
+pub const MAX_CONNECTIONS: usize = 64;
 /// Longest request head; a longer one gets 431 and is closed.
 pub const MAX_REQUEST_BYTES: usize = 4096;
+/// A connection without a complete request head this long after it was accepted is
+/// closed (Prometheus sends its request at once).
+pub const REQUEST_TIMEOUT_NS: i64 = 2_000_000_000;
 /// A connection that has not finished its exchange after this long is dropped.
 pub const CONNECTION_TIMEOUT_NS: i64 = 5_000_000_000;
 /// Connections accepted per loop turn.
-const MAX_ACCEPTS_PER_TURN: usize = 16;
+const MAX_ACCEPTS_PER_TURN: usize = 64;
 const LIMITS: Limits = Limits {
     max_connections: MAX_CONNECTIONS,
     max_accepts_per_turn: MAX_ACCEPTS_PER_TURN,
     timeout_ns: CONNECTION_TIMEOUT_NS,
+};
+/// How slow clients are kept from starving a scrape.
+pub const SLOW_CLIENTS: SlowClientPolicy = SlowClientPolicy {
+    request_timeout_ns: REQUEST_TIMEOUT_NS,
+    evictable_after_ns: 250_000_000,
 };
 
 /// Which text format the client asked for.
@@ -52,7 +65,7 @@ impl MetricsServer {
         let address = listener.local_addr()?;
         Ok(MetricsServer {
             address,
-            connections: Connections::new(listener, LIMITS),
+            connections: Connections::new(listener, LIMITS).with_slow_client_policy(SLOW_CLIENTS),
             requests: 0,
         })
     }
@@ -69,7 +82,7 @@ impl MetricsServer {
     /// The longest the caller may sleep in poll before [`Self::handle_ready`] must run
     /// again (to expire connections); None without connections.
     pub fn max_wait(&self) -> Option<std::time::Duration> {
-        (!self.connections.is_empty()).then(|| std::time::Duration::from_secs(1))
+        (!self.connections.is_empty()).then(|| std::time::Duration::from_millis(250))
     }
 
     /// Serve what `ready` (in the order of [`Self::poll_entries`]) says is ready;

@@ -40,8 +40,8 @@ pub fn clients(
             ntp_requests: record.requests,
             ntp_dropped: record.rate_limit_drops,
             kods_sent: record.kods_sent,
-            interval_log2_s: rounded_log2(record.interval_log2_s),
-            limited_interval_log2_s: rounded_log2(record.limited_interval_log2_s),
+            interval_log2_s: rounded_log2(record.interval_log2_s()),
+            limited_interval_log2_s: rounded_log2(record.limited_interval_log2_s()),
             last_request_ago_s: (now_ns - record.last_request_ns).max(0) as f64 * 1e-9,
         })
         .collect();

@@ -56,7 +56,9 @@ pub fn tracking(engine: &Engine, labels: &[SourceLabel], now: UnixTime, clock: &
         update_interval_s: system.update_interval_s,
         leap_status: system.leap.chronyc_name().to_owned(),
         synchronized: bound.synchronized,
-        error_bound_s: bound.synchronized.then_some(bound.bound_s),
+        // The reading's bound: true time is within now ± this, pending correction
+        // included (docs/control-protocol.md).
+        error_bound_s: bound.synchronized.then(|| bound.reading_bound_s()),
         clock: clock.to_owned(),
     }
 }

@@ -129,7 +129,7 @@ impl Daemon {
         clock: Box<dyn Clock>,
     ) -> Result<Daemon, String> {
         let from_drift_file = match &config.drift_file {
-            Some(path) => driftfile::read(path)?,
+            Some(path) => driftfile::load(path),
             None => None,
         };
         // Without a drift file, start from the frequency the clock already runs at (the

@@ -51,10 +51,8 @@ fn merge_record(merged: &mut ClientRecord, other: &ClientRecord) {
     if other.last_request_ns > merged.last_request_ns {
         merged.last_request_ns = other.last_request_ns;
     }
-    merged.interval_log2_s = merged.interval_log2_s.or(other.interval_log2_s);
-    merged.limited_interval_log2_s = merged
-        .limited_interval_log2_s
-        .or(other.limited_interval_log2_s);
+    merged.rate = merged.rate.or(other.rate);
+    merged.limited_rate = merged.limited_rate.or(other.limited_rate);
 }
 
 /// The reference ID other servers know this host by, for `local ... orphan`, when the
@@ -217,11 +215,10 @@ pub fn core_server(config: &Config, seed: [u8; 32]) -> Server {
     core_server_with_capacity(config, seed, client_log_capacity(config))
 }
 
-/// Client log records that fit in `clientloglimit` bytes (at least one bucket; the
-/// table rounds up to a power of two of buckets, as chrony rounds its own).
+/// Client log records that fit in `clientloglimit` bytes, with their interleaved
+/// timestamps (gnomon-core's [`gnomon_core::serving::client_log_capacity`]).
 fn client_log_capacity(config: &Config) -> usize {
-    let record_bytes = std::mem::size_of::<Option<ClientRecord>>() as u64;
-    (config.client_log_limit_bytes / record_bytes).max(1) as usize
+    gnomon_core::serving::client_log_capacity(config.client_log_limit_bytes)
 }
 
 /// The same with a client log of `capacity` records.

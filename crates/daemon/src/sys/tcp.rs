@@ -11,6 +11,12 @@ use super::socket::{new_socket, set_int_option, to_sockaddr};
 use std::io;
 use std::net::SocketAddr;
 
+/// Connections the kernel queues for a listener before the loop accepts them: enough
+/// that a scrape arriving among hundreds of slow clients is queued, not dropped (a
+/// dropped SYN is retried only after a second). The kernel caps it at
+/// `net.core.somaxconn` (4096 by default).
+pub const LISTEN_BACKLOG: i32 = 1024;
+
 /// A listening TCP socket (the metrics endpoint), non-blocking, in the poll set.
 #[derive(Debug)]
 pub struct TcpListener {
@@ -36,7 +42,7 @@ impl TcpListener {
         // SAFETY: storage holds a valid sockaddr of length len.
         check(unsafe { libc::bind(fd.raw(), &storage as *const _ as *const libc::sockaddr, len) })?;
         // SAFETY: listen on a bound socket we own.
-        check(unsafe { libc::listen(fd.raw(), 16) })?;
+        check(unsafe { libc::listen(fd.raw(), LISTEN_BACKLOG) })?;
         Ok(TcpListener { fd })
     }
 
