@@ -5,10 +5,8 @@
 //! caller supplies the request's transmit timestamp and the local send and receive
 //! times. The daemon's continuous checks live in gnomon-core, not here.
 
-use gnomon_core::measurement::era_correction_s;
-use gnomon_proto::{
-    KissCode, LeapIndicator, Mode, NtpDuration, NtpHeader, NtpTimestamp, ParseError, UnixTime,
-};
+use gnomon_core::measurement::{era_correction_s, server_processing_s};
+use gnomon_proto::{KissCode, LeapIndicator, Mode, NtpHeader, NtpTimestamp, ParseError, UnixTime};
 
 /// A usable measurement of a server's clock against the local clock.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,14 +121,15 @@ pub fn measure(exchange: &Exchange, reply: &NtpHeader) -> Result<Sample, Rejecti
             "receive or transmit timestamp is zero",
         ));
     }
-    let server_processing = reply
-        .transmit_timestamp
-        .wrapping_since(reply.receive_timestamp);
-    if server_processing < NtpDuration::ZERO {
+    let Some(server_processing_s) = server_processing_s(
+        reply.receive_timestamp,
+        reply.transmit_timestamp,
+        reply.precision,
+    ) else {
         return Err(Rejection::BogusTimestamps(
             "server transmitted before it received",
         ));
-    }
+    };
     if reply.root_delay.as_seconds_f64() > MAX_ROOT_S
         || reply.root_dispersion.as_seconds_f64() > MAX_ROOT_S
     {
@@ -149,7 +148,7 @@ pub fn measure(exchange: &Exchange, reply: &NtpHeader) -> Result<Sample, Rejecti
     let backward = t3.duration_since(t4).as_seconds_f64();
     let backward = backward + era_correction_s(reply.transmit_timestamp, t4, backward);
     let round_trip = t4.duration_since(t1).as_seconds_f64();
-    let delay_s = (round_trip - server_processing.as_seconds_f64()).max(0.0);
+    let delay_s = (round_trip - server_processing_s).max(0.0);
     Ok(Sample {
         offset_s: (forward + backward) / 2.0,
         delay_s,
@@ -160,7 +159,7 @@ pub fn measure(exchange: &Exchange, reply: &NtpHeader) -> Result<Sample, Rejecti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gnomon_proto::{NtpShort, ReferenceId};
+    use gnomon_proto::{NtpDuration, NtpShort, ReferenceId};
 
     fn reply_for(exchange: &Exchange, server_offset_s: f64) -> NtpHeader {
         let one_way = NtpDuration::from_seconds_f64(0.010);
@@ -274,6 +273,16 @@ mod tests {
                 "server transmitted before it received"
             ))
         ));
+
+        // chronyd's fuzz below its precision: t3 just before t2 is not a reversal
+        // (the same rule as gnomond's, gnomon_core::measurement::server_processing_s).
+        let mut fuzzed = good;
+        fuzzed.precision = -20;
+        fuzzed.transmit_timestamp = good
+            .receive_timestamp
+            .wrapping_add(NtpDuration::from_nanos(-900));
+        let sample = evaluate(&exchange, &fuzzed.to_bytes()).expect("fuzz is no reversal");
+        assert!((sample.delay_s - 0.021).abs() < 1e-6, "{}", sample.delay_s);
 
         let mut client = good;
         client.mode = Mode::Client;

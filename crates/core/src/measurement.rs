@@ -153,6 +153,28 @@ pub fn era_correction_s(t2_server: NtpTimestamp, t1_local: UnixTime, forward_s: 
     ((windowed_s - forward_s) / ERA_S).round() * ERA_S
 }
 
+/// The server's processing time `t3 - t2`, seconds, or `None` when its transmit
+/// timestamp precedes its receive timestamp by more than fuzz explains.
+///
+/// A server fills the bits of its timestamps below its precision with random bits
+/// (chronyd does, so its readings reveal nothing finer than it can measure), so a reply
+/// sent within a precision of its request's arrival may carry t3 a little before t2.
+/// chronyd takes such a reply (it uses |t3 - t2|); only a reversal beyond the announced
+/// precision (at most [`MAX_TIMESTAMP_FUZZ_S`]) is out of order. Under clknetsim, where
+/// a server answers in zero time, rejecting these threw away about half of chronyd's
+/// replies. gnomond and `gnomon query`/`fleet` both decide with this function.
+pub fn server_processing_s(
+    receive: NtpTimestamp,
+    transmit: NtpTimestamp,
+    precision_log2: i8,
+) -> Option<f64> {
+    let processing_s = transmit.wrapping_since(receive).as_seconds_f64();
+    let tolerance_s = 2f64
+        .powi(precision_log2.clamp(-32, 8) as i32)
+        .min(MAX_TIMESTAMP_FUZZ_S);
+    (processing_s >= -tolerance_s).then_some(processing_s)
+}
+
 /// Compute a sample from an exchange whose header passed [`check_reply_header`].
 pub fn compute_sample(
     reply: &NtpHeader,
@@ -162,23 +184,17 @@ pub fn compute_sample(
     if times.t2_server.is_zero() || times.t3_server.is_zero() {
         return Err(RejectReason::BadTimestamps);
     }
-    let server_processing_s = times
-        .t3_server
-        .wrapping_since(times.t2_server)
-        .as_seconds_f64();
     let local_elapsed_s = times
         .t4_local
         .duration_since(times.t1_local)
         .as_seconds_f64();
-    // A server fills the bits of its timestamps below its precision with random bits
-    // (chronyd does, so its readings reveal nothing finer than it can measure), so a
-    // reply sent within a precision of its request's arrival may carry t3 a little
-    // before t2. chronyd takes such a reply (it uses |t3 - t2|); only a reversal beyond
-    // the announced precision is out of order. Under clknetsim, where a server answers
-    // in zero time, rejecting these threw away about half of chronyd's replies.
     let server_precision_s = 2f64.powi(reply.precision.clamp(-32, 8) as i32);
-    let reversal_tolerance_s = server_precision_s.min(MAX_TIMESTAMP_FUZZ_S);
-    if server_processing_s < -reversal_tolerance_s || local_elapsed_s < 0.0 {
+    let Some(server_processing_s) =
+        server_processing_s(times.t2_server, times.t3_server, reply.precision)
+    else {
+        return Err(RejectReason::BadTimestamps);
+    };
+    if local_elapsed_s < 0.0 {
         return Err(RejectReason::BadTimestamps);
     }
     let t1_ntp = NtpTimestamp::from_unix(times.t1_local);
