@@ -333,7 +333,19 @@ fn server_threads_serve_from_worker_threads() {
         );
         asked += 1;
     }
-    let stats = gnomond.control("serverstats");
+    // A worker counts a reply once its send call has returned, after the client may
+    // already have it: the last reply's count can trail the control request by a
+    // moment (the datagram control socket answers within the same loop turn).
+    let counted = Instant::now();
+    let stats = loop {
+        let stats = gnomond.control("serverstats");
+        if stats["ntp_replies_sent"].as_u64().unwrap() >= asked
+            || counted.elapsed() > Duration::from_secs(2)
+        {
+            break stats;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(
         stats["ntp_replies_sent"].as_u64().unwrap() >= asked,
         "{stats}"
