@@ -190,9 +190,21 @@ pub fn seconds_between(earlier: UnixTime, later: UnixTime) -> f64 {
     (later.as_nanos() - earlier.as_nanos()) as f64 * 1e-9
 }
 
+/// How the regression's window is chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WindowChoice {
+    /// The longest candidate within [`WINDOW_SCORE_TOLERANCE`] of the best
+    /// cross-validation score, then the runs test (gnomon's).
+    #[default]
+    CrossValidated,
+    /// Every sample up to `maxsamples`, then the runs test (chrony's method).
+    RunsTestOnly,
+}
+
 /// Sample history and regression of one source.
 #[derive(Clone, Debug)]
 pub struct Estimator {
+    window_choice: WindowChoice,
     /// Oldest first. The newest `regression_len` are the regression's; the ones before
     /// them only extend the runs test (at most `(RUNS_RATIO - 1) * regression_len`).
     samples: VecDeque<StoredSample>,
@@ -211,8 +223,18 @@ pub struct Estimator {
 
 impl Estimator {
     pub fn new(min_samples: usize, max_samples: usize) -> Self {
+        Estimator::with_window(min_samples, max_samples, WindowChoice::CrossValidated)
+    }
+
+    /// An estimator whose window is chosen by `window_choice`.
+    pub fn with_window(
+        min_samples: usize,
+        max_samples: usize,
+        window_choice: WindowChoice,
+    ) -> Self {
         let max_samples = max_samples.max(MIN_SAMPLES_FOR_REGRESSION);
         Estimator {
+            window_choice,
             samples: VecDeque::with_capacity(max_samples * RUNS_RATIO),
             regression_len: 0,
             min_samples: min_samples.clamp(MIN_SAMPLES_FOR_REGRESSION, max_samples),
@@ -385,7 +407,10 @@ impl Estimator {
             .collect();
         let total = points.len();
         self.score_windows(&points);
-        let n = self.chosen_window(total);
+        let n = match self.window_choice {
+            WindowChoice::CrossValidated => self.chosen_window(total),
+            WindowChoice::RunsTestOnly => total.min(self.max_samples),
+        };
         let (used, fit) = self.runs_tested_fit(&points, n);
         let consistent_samples = self.runs_tested_fit(&points, total.min(self.max_samples)).0;
         self.regression_len = used;

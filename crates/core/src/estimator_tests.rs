@@ -161,6 +161,16 @@ fn wander_run(jitter_s: f64, min_samples: usize) -> (f64, f64) {
 /// [`wander_run`], also returning how many of the scored estimates used fewer than
 /// half of `maxsamples`.
 fn wander_run_windows(jitter_s: f64, min_samples: usize) -> (f64, f64, usize) {
+    wander_run_with(jitter_s, min_samples, WindowChoice::CrossValidated)
+}
+
+/// [`wander_run_windows`] with the window chosen by `window_choice`: both methods see
+/// exactly the same samples.
+fn wander_run_with(
+    jitter_s: f64,
+    min_samples: usize,
+    window_choice: WindowChoice,
+) -> (f64, f64, usize) {
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut uniform = move || {
         state ^= state << 13;
@@ -168,7 +178,7 @@ fn wander_run_windows(jitter_s: f64, min_samples: usize) -> (f64, f64, usize) {
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
-    let mut estimator = Estimator::new(min_samples, 64);
+    let mut estimator = Estimator::with_window(min_samples, 64, window_choice);
     let (mut offset_s, mut frequency) = (0.0f64, 0.0f64);
     let (mut sum_sq, mut count, mut window_sum) = (0.0, 0.0, 0.0);
     let mut short_windows = 0;
@@ -199,6 +209,23 @@ fn wander_run_windows(jitter_s: f64, min_samples: usize) -> (f64, f64, usize) {
         window_sum / count,
         short_windows,
     )
+}
+
+/// The seam compares methods on the same samples: open loop at 100 µs jitter under
+/// 10 ppb/s of wander, chrony's runs-test window grows long and is further off than the
+/// cross-validated one.
+#[test]
+fn cross_validation_beats_the_runs_test_window_on_the_same_samples() {
+    let (cv_rms_us, cv_window, _) = wander_run_with(100e-6, 3, WindowChoice::CrossValidated);
+    let (runs_rms_us, runs_window, _) = wander_run_with(100e-6, 3, WindowChoice::RunsTestOnly);
+    assert!(
+        runs_window > cv_window,
+        "runs test {runs_window:.1} vs cross-validated {cv_window:.1} samples"
+    );
+    assert!(
+        cv_rms_us < 0.9 * runs_rms_us,
+        "cross-validated {cv_rms_us:.1} µs vs runs test {runs_rms_us:.1} µs"
+    );
 }
 
 /// At 10 ms jitter every window predicts the next sample about as badly, so the

@@ -44,6 +44,7 @@ pub mod selection;
 pub mod server;
 pub mod serving;
 pub mod source;
+pub mod source_estimator;
 pub mod source_options;
 pub mod system;
 

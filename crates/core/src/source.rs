@@ -15,11 +15,12 @@
 use gnomon_proto::{LeapIndicator, NtpHeader, NtpTimestamp, ReferenceId, UnixTime};
 
 use crate::discipline::ClockChange;
-use crate::estimator::{seconds_between, Estimate, Estimator, StoredSample};
+use crate::estimator::{seconds_between, Estimate, StoredSample};
 use crate::measurement::{
     check_reply_header, compute_sample, ExchangeTimes, MeasurementLimits, RejectReason, Sample,
 };
 use crate::poll::{poll_adjustment, PollState, StopReason};
+use crate::source_estimator::{new_estimator, SourceEstimator};
 use crate::source_options::SourceOptions;
 
 /// Identifies a source inside one engine.
@@ -93,7 +94,7 @@ pub struct Source {
     options: SourceOptions,
     reference_id: ReferenceId,
     poll: PollState,
-    estimator: Estimator,
+    estimator: Box<dyn SourceEstimator>,
     outstanding: Option<OutstandingRequest>,
     last_reply_transmit: Option<NtpTimestamp>,
     last_sample: Option<Sample>,
@@ -113,7 +114,7 @@ impl Source {
         Source {
             id,
             poll: PollState::new(&options, now),
-            estimator: Estimator::new(options.minsamples, options.maxsamples),
+            estimator: new_estimator(options.estimator, options.minsamples, options.maxsamples),
             options,
             reference_id,
             outstanding: None,
@@ -139,8 +140,8 @@ impl Source {
     pub fn poll_state_mut(&mut self) -> &mut PollState {
         &mut self.poll
     }
-    pub fn estimator(&self) -> &Estimator {
-        &self.estimator
+    pub fn estimator(&self) -> &dyn SourceEstimator {
+        self.estimator.as_ref()
     }
     pub fn estimate(&self) -> Option<&Estimate> {
         self.estimator.estimate()

@@ -70,6 +70,8 @@ pub struct SourceOptions {
     /// Start offline (chrony's `offline` option): no requests until the source is
     /// switched online (chronyc `online`). An initial `iburst` is not sent then.
     pub offline: bool,
+    /// How samples become the estimate (gnomon's `estimator` directive).
+    pub estimator: crate::source_estimator::EstimatorKind,
 }
 
 impl Default for SourceOptions {
@@ -92,6 +94,7 @@ impl Default for SourceOptions {
             maxsamples: DEFAULT_MAXSAMPLES,
             minsamples: DEFAULT_MINSAMPLES,
             offline: false,
+            estimator: crate::source_estimator::EstimatorKind::CrossValidated,
         }
     }
 }

@@ -111,14 +111,7 @@ fn make_step_moves_the_poll_schedule_with_the_reading() {
         .poll_state()
         .next_send()
         .unwrap();
-    let samples_before: Vec<_> = sim
-        .engine
-        .source(id)
-        .unwrap()
-        .estimator()
-        .samples()
-        .copied()
-        .collect();
+    let samples_before: Vec<_> = sim.engine.source(id).unwrap().estimator().samples();
     let outputs = sim.engine.make_step(now);
     let step_s = outputs
         .iter()
@@ -141,14 +134,7 @@ fn make_step_moves_the_poll_schedule_with_the_reading() {
         (moved_s - pending_s).abs() < 1e-6,
         "poll moved {moved_s}, step {pending_s}"
     );
-    let samples_after: Vec<_> = sim
-        .engine
-        .source(id)
-        .unwrap()
-        .estimator()
-        .samples()
-        .copied()
-        .collect();
+    let samples_after: Vec<_> = sim.engine.source(id).unwrap().estimator().samples();
     assert_eq!(samples_before, samples_after, "histories must not move");
 }
 

@@ -9,6 +9,7 @@ use gnomon_core::discipline::{DisciplineOptions, MakeStep, MaxChange, SavedFrequ
 use gnomon_core::engine::EngineConfig;
 use gnomon_core::leap_table::LeapTable;
 use gnomon_core::selection::SelectionOptions;
+use gnomon_core::source_estimator::EstimatorKind;
 use gnomon_core::source_options::SourceOptions;
 use gnomon_core::system::LocalStratum;
 
@@ -76,8 +77,8 @@ pub fn leap_table(zone: &str) -> Option<LeapTable> {
     }
 }
 
-/// The engine options for one `server`/`pool` line.
-pub fn source_options(source: &SourceConfig) -> SourceOptions {
+/// The engine options for one `server`/`pool` line, with the global `estimator`.
+pub fn source_options(source: &SourceConfig, estimator: EstimatorKind) -> SourceOptions {
     let defaults = SourceOptions::default();
     SourceOptions {
         minpoll: source.minpoll_log2_s,
@@ -101,6 +102,7 @@ pub fn source_options(source: &SourceConfig) -> SourceOptions {
         minsamples: source
             .minsamples
             .map_or(defaults.minsamples, |n| n as usize),
+        estimator,
     }
 }
 
@@ -115,7 +117,7 @@ mod tests {
             "test.conf",
         )
         .unwrap();
-        let options = source_options(&parsed.config.sources[0]);
+        let options = source_options(&parsed.config.sources[0], parsed.config.estimator);
         assert_eq!((options.minpoll, options.maxpoll), (4, 4));
         assert!(options.prefer && options.iburst && !options.noselect);
         assert!(options.clone().validated().is_ok());

@@ -315,6 +315,13 @@ fn server_and_access_errors() {
         ),
     );
     assert_error(
+        "estimator kalman",
+        &format!(
+            "{F}:1: invalid estimator value \"kalman\" in: estimator kalman — expected \
+             crossvalidated or runstest"
+        ),
+    );
+    assert_error(
         "clientloglimit 2GB",
         &format!(
             "{F}:1: invalid clientloglimit value \"2GB\" in: clientloglimit 2GB — expected an \

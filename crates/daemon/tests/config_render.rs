@@ -60,6 +60,20 @@ fn clientloglimit_is_kept_and_rendered() {
 }
 
 #[test]
+fn estimator_is_kept_and_rendered() {
+    let config = parse("server 192.0.2.1\nestimator RunsTest\n")
+        .unwrap()
+        .config;
+    assert_eq!(
+        config.estimator,
+        gnomon_core::source_estimator::EstimatorKind::RunsTest
+    );
+    assert!(render_effective(&config).contains("\nestimator runstest\n"));
+    assert_round_trip(&config);
+    assert!(render_effective(&Config::default()).contains("\nestimator crossvalidated\n"));
+}
+
+#[test]
 fn noclientlog_is_kept_and_rendered() {
     let config = parse("allow 10.0.0.0/8\nNoClientLog\n").unwrap().config;
     assert!(config.no_client_log);

@@ -15,6 +15,7 @@ use gnomon_core::engine::{Engine, EngineConfig, EngineOutput};
 use gnomon_core::poll::StopReason;
 use gnomon_core::selection::SourceVerdict;
 use gnomon_core::source::SourceId;
+use gnomon_core::source_estimator::EstimatorKind;
 use gnomon_core::source_options::SourceOptions;
 use gnomon_core::system::LocalStratum;
 use gnomon_proto::{NtpHeader, ReferenceId, HEADER_LEN};
@@ -152,6 +153,12 @@ impl SimNode {
                 minsamples: source.minsamples.unwrap_or(defaults.minsamples),
                 maxsamples: source.maxsamples.unwrap_or(defaults.maxsamples),
                 maxdelay_s: source.maxdelay_s.unwrap_or(defaults.maxdelay_s),
+                estimator: match &source.estimator {
+                    None => defaults.estimator,
+                    Some(kind) => EstimatorKind::from_name(kind).unwrap_or_else(|| {
+                        panic!("node {name}: estimator {kind}: crossvalidated or runstest")
+                    }),
+                },
                 ..defaults
             };
             let reference_id = ReferenceId::from_u32(0x0a00_0001 + index as u32);

@@ -224,6 +224,10 @@ pub struct SourceSpec {
     pub maxsamples: Option<usize>,
     #[serde(default)]
     pub maxdelay_s: Option<f64>,
+    /// gnomond's `estimator` (`crossvalidated`, the default, or `runstest`: chrony's
+    /// method), to compare the two on the same samples.
+    #[serde(default)]
+    pub estimator: Option<String>,
     #[serde(default)]
     pub network: NetworkSpec,
 }

@@ -112,6 +112,11 @@ pub fn apply_simple(
             config.client_log_limit_bytes =
                 ctx.int("clientloglimit", a[0], 0, MAX_CLIENT_LOG_LIMIT_BYTES as i64)? as u64;
         }
+        "estimator" => {
+            let a = ctx.exactly(args, &["method"], "estimator crossvalidated|runstest")?;
+            config.estimator = gnomon_core::source_estimator::EstimatorKind::from_name(a[0])
+                .ok_or_else(|| ctx.invalid("estimator", a[0], "crossvalidated or runstest"))?;
+        }
         "server_threads" => {
             let a = ctx.exactly(args, &["number of threads"], "server_threads N")?;
             let threads = ctx.int("server_threads", a[0], 0, 1024)? as u32;

@@ -37,6 +37,7 @@ pub const SUPPORTED: &[&str] = &[
     "maxchange",
     "maxdistance",
     "maxslewrate",
+    "estimator",
     "metrics",
     "minsources",
     "noclientlog",

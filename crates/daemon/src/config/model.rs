@@ -347,6 +347,10 @@ pub struct Config {
     /// interleaved replies; `ratelimit` is refused with it, as chronyd refuses to
     /// start). Default false.
     pub no_client_log: bool,
+    /// `estimator crossvalidated|runstest` (gnomon only): how each source's samples
+    /// become its estimate; `runstest` is chrony's method, for comparisons. Default
+    /// crossvalidated.
+    pub estimator: gnomon_core::source_estimator::EstimatorKind,
     /// `server_threads N` (gnomon only): serve NTP from N worker threads.
     /// Default None: the one-thread poll(2) mode (DESIGN rule 3).
     pub server_threads: Option<u32>,
@@ -404,6 +408,7 @@ impl Default for Config {
             rate_limit: None,
             client_log_limit_bytes: DEFAULT_CLIENT_LOG_LIMIT_BYTES,
             no_client_log: false,
+            estimator: gnomon_core::source_estimator::EstimatorKind::CrossValidated,
             server_threads: None,
             metrics_address: None,
             clock_bound: None,

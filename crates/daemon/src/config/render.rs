@@ -138,6 +138,7 @@ pub fn render_effective(config: &Config) -> String {
         }
         None => line(&mut out, "# local: off"),
     }
+    line(&mut out, format!("estimator {}", config.estimator.name()));
     match config.server_threads {
         Some(threads) => line(&mut out, format!("server_threads {threads}")),
         None => line(&mut out, "server_threads 0"),

@@ -125,7 +125,7 @@ pub fn sourcestats(engine: &Engine, labels: &[SourceLabel]) -> Vec<SourceStats> 
         .sources()
         .map(|source| {
             let label = label_for(labels, source.id());
-            let samples: Vec<_> = source.estimator().samples().collect();
+            let samples = source.estimator().samples();
             let span_s = match (samples.first(), samples.last()) {
                 (Some(first), Some(last)) => seconds_between(first.local_time, last.local_time),
                 _ => 0.0,

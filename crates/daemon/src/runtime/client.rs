@@ -41,7 +41,7 @@ impl Daemon {
     /// Open a socket and add an engine source for each address of config line `index`.
     pub(super) fn add_addresses(&mut self, index: usize, addresses: &[std::net::SocketAddr]) {
         let source = self.config.sources[index].clone();
-        let mut options = source_options(&source);
+        let mut options = source_options(&source, self.config.estimator);
         if self.options.one_shot.is_some() {
             options.iburst = true;
         }
