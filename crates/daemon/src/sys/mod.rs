@@ -60,3 +60,37 @@ pub(crate) fn timespec_to_unix(ts: &libc::timespec) -> gnomon_proto::UnixTime {
 pub(crate) fn timespec_to_ns(ts: &libc::timespec) -> i64 {
     i64::from(ts.tv_sec) * 1_000_000_000 + i64::from(ts.tv_nsec)
 }
+
+/// recvmsg(2) of one datagram on `fd` with exactly one iovec (DESIGN rule 3): the data
+/// into `buffer`, the sender's address into `from` (a sockaddr type), control messages
+/// into `control`. Returns the datagram's length (possibly more than `buffer` holds,
+/// with MSG_TRUNC) and the message header as the kernel filled it in, whose pointers
+/// refer to the caller's `from` and `control` (read its control messages while they
+/// live).
+pub(crate) fn recv_one<A>(
+    fd: std::os::fd::RawFd,
+    buffer: &mut [u8],
+    from: &mut A,
+    control: &mut [u64],
+    flags: libc::c_int,
+) -> io::Result<(usize, libc::msghdr)> {
+    let mut iov = libc::iovec {
+        iov_base: buffer.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buffer.len(),
+    };
+    // SAFETY: an all-zero msghdr is a valid value.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_name = from as *mut A as *mut libc::c_void;
+    message.msg_namelen = std::mem::size_of::<A>() as libc::socklen_t;
+    message.msg_iov = &mut iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    message.msg_controllen = std::mem::size_of_val(control);
+    // SAFETY: every pointer in message refers to a buffer of the stated size that lives
+    // for the whole call (iov is local; buffer, from and control are borrowed).
+    let len = check_size(unsafe { libc::recvmsg(fd, &mut message, flags) })?;
+    // The iovec dies here: the caller gets no pointer to it.
+    message.msg_iov = std::ptr::null_mut();
+    message.msg_iovlen = 0;
+    Ok((len, message))
+}

@@ -7,7 +7,7 @@
 //! one carries the number of the send it belongs to and no packet data.
 
 use super::fd::Fd;
-use super::{check, check_size, timespec_to_unix};
+use super::{check, check_size, recv_one, timespec_to_unix};
 use gnomon_proto::UnixTime;
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -400,25 +400,12 @@ impl UdpSocket {
         buffer: &mut [u8],
         flags: libc::c_int,
     ) -> io::Result<(usize, Option<SocketAddr>, ControlData)> {
-        // SAFETY: zeroed sockaddr_storage/msghdr are valid initial values.
+        // SAFETY: a zeroed sockaddr_storage is a valid initial value.
         let mut from: libc::sockaddr_storage = unsafe { zeroed() };
         // 256 bytes hold every control message asked for (SCM_TIMESTAMPING: 64;
         // with IP(V6)_RECVERR on the error queue: 128); zeroed on every call.
         let mut control = [0u64; 32];
-        let mut iov = libc::iovec {
-            iov_base: buffer.as_mut_ptr() as *mut libc::c_void,
-            iov_len: buffer.len(),
-        };
-        // SAFETY: as above.
-        let mut message: libc::msghdr = unsafe { zeroed() };
-        message.msg_name = &mut from as *mut _ as *mut libc::c_void;
-        message.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        message.msg_iov = &mut iov;
-        message.msg_iovlen = 1;
-        message.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-        message.msg_controllen = size_of_val(&control);
-        // SAFETY: every pointer in message refers to a live local buffer of the stated size.
-        let len = check_size(unsafe { libc::recvmsg(self.fd.raw(), &mut message, flags) })?;
+        let (len, message) = recv_one(self.fd.raw(), buffer, &mut from, &mut control, flags)?;
         let from = if message.msg_namelen > 0 {
             from_sockaddr(&from)
         } else {

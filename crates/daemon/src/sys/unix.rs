@@ -11,7 +11,7 @@
 
 use super::fd::Fd;
 use super::socket::new_socket;
-use super::{check, check_size};
+use super::{check, check_size, recv_one};
 use std::ffi::OsStr;
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -192,24 +192,11 @@ impl UnixDatagram {
 
     /// Receive one datagram (WouldBlock when none waits).
     pub fn receive(&self, buffer: &mut [u8]) -> io::Result<UnixReceived> {
-        // SAFETY: an all-zero sockaddr_un/msghdr is a valid value.
+        // SAFETY: an all-zero sockaddr_un is a valid value.
         let mut from: libc::sockaddr_un = unsafe { zeroed() };
         // Room for one SCM_CREDENTIALS message (CMSG_SPACE(12) = 32 on 64-bit).
         let mut control = [0u64; 8];
-        let mut iov = libc::iovec {
-            iov_base: buffer.as_mut_ptr() as *mut libc::c_void,
-            iov_len: buffer.len(),
-        };
-        // SAFETY: as above.
-        let mut message: libc::msghdr = unsafe { zeroed() };
-        message.msg_name = &mut from as *mut _ as *mut libc::c_void;
-        message.msg_namelen = size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        message.msg_iov = &mut iov;
-        message.msg_iovlen = 1;
-        message.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-        message.msg_controllen = size_of_val(&control);
-        // SAFETY: every pointer in message refers to a live local buffer of the stated size.
-        let len = check_size(unsafe { libc::recvmsg(self.fd.raw(), &mut message, 0) })?;
+        let (len, message) = recv_one(self.fd.raw(), buffer, &mut from, &mut control, 0)?;
         let uid = credentials_uid(&message);
         Ok(UnixReceived {
             len: len.min(buffer.len()),
