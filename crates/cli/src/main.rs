@@ -23,8 +23,12 @@ use daemon_views::View;
     name = "gnomon",
     version,
     about = "The operator's tool for NTP time on one host or a fleet",
-    after_help = "Exit status: 0 success; 1 the command ran and found a problem (see each \
-                  command's --help); 2 usage error; 3 internal or environment error."
+    after_help = "Exit status (the monitoring-plugin convention, for every command): 0 OK; \
+                  1 WARN (the command ran and found a problem); 2 CRIT (fleet: a host \
+                  over the critical threshold; doctor: a FAIL finding); 3 UNKNOWN (the \
+                  command could not find out: daemon unreachable, environment error); \
+                  64 usage error (EX_USAGE: bad option, value or argument). See each \
+                  command's --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -77,7 +81,11 @@ enum Command {
     Now(now::NowArgs),
 }
 
-/// A view that cannot reach the daemon exits 3 (environment), not 2 (usage).
+/// A usage error (bad option, value or argument): sysexits.h's EX_USAGE, so it never
+/// collides with the verdicts 0..=3 of fleet and doctor.
+pub const EXIT_USAGE: i32 = 64;
+
+/// A view that cannot reach the daemon exits 3 (unknown), not 64 (usage).
 fn daemon_view(cli: &Cli, view: View, json: bool) -> Result<i32, String> {
     daemon_views::run_view(&cli.socket, view, json).or_else(|message| {
         eprintln!("gnomon: {message}");
@@ -86,7 +94,14 @@ fn daemon_view(cli: &Cli, view: View, json: bool) -> Result<i32, String> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // --help and --version print to stdout and succeed; the rest is usage.
+            let _ = error.print();
+            std::process::exit(if error.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
     let result = match &cli.command {
         Command::Query(args) => query::run(args),
         Command::Fleet(args) => fleet::run(args),
@@ -128,7 +143,7 @@ fn main() {
         Ok(code) => code,
         Err(message) => {
             eprintln!("gnomon: {message}");
-            2
+            EXIT_USAGE
         }
     };
     std::process::exit(code);

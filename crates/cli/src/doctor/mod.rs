@@ -35,7 +35,7 @@ use std::path::PathBuf;
 #[command(
     after_help = "Exit status: 0 every finding OK (or INFO); 1 the worst finding is a \
 WARN; 2 the worst is a FAIL; 3 doctor could not run (e.g. --root is not a directory). \
-A usage error also exits 2, with clap's message and no report.\n\n\
+A usage error exits 64 (EX_USAGE), with clap's message and no report.\n\n\
 Doctor only reads: files under --root, /proc, /sys, adjtimex with modes 0, and the \
 queries dpkg-query, rpm, systemctl show, chronyc -c -n tracking|sources and gnomond's \
 tracking/sources. With --root other than /, commands run only from --recordings."
