@@ -7,6 +7,7 @@
 //! spread, outliers, verdict) and [`output`] (table, JSON, Prometheus). It never changes
 //! the clock.
 
+pub mod host_lines;
 pub mod hosts;
 pub mod kubectl;
 pub mod measure;
@@ -27,9 +28,11 @@ use view::{FleetView, Thresholds};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Hosts come from the arguments, --hosts FILE (one HOST[:PORT] per line, # comments), \
-stdin (when no host is given and stdin is not a terminal) or --kubectl (each node's \
-InternalIP). Every host is measured concurrently over NTP from a few UDP sockets, paced \
+Hosts come from the arguments, --hosts FILE (HOST[:PORT] words, several per line, # \
+comments; a `kubectl get nodes` table, with or without its header, gives its nodes, by \
+INTERNAL-IP with -o wide), stdin (when no host is given and stdin is not a terminal) or \
+--kubectl (each node's InternalIP). A bad host or port (127.0.0.1:99999) is a usage \
+error. Every host is measured concurrently over NTP from a few UDP sockets, paced \
 to --rate requests per second overall; each request carries a random transmit timestamp \
 and a reply must echo it and come from the host's address. The smallest-delay reply of \
 --count wins. Offsets are the host's clock minus this machine's (with --ssh: minus the \
@@ -61,10 +64,12 @@ unsynchronised or failed
   64  usage error (bad option, value or host syntax)
 --prometheus FILE is written (atomically) whatever the verdict.")]
 pub struct FleetArgs {
-    /// Hosts to measure: HOST, HOST:PORT, IPv6 literal or [IPV6]:PORT.
+    /// Hosts to measure: HOST, HOST:PORT, IPv6 literal or [IPV6]:PORT (a bad port is a
+    /// usage error).
     #[arg(value_name = "HOST[:PORT]")]
     pub hosts: Vec<String>,
-    /// Read hosts from FILE, one per line (`-` for stdin).
+    /// Read hosts from FILE: several per line, # comments, or a `kubectl get nodes`
+    /// table (`-` for stdin).
     #[arg(long = "hosts", value_name = "FILE")]
     pub hosts_file: Option<std::path::PathBuf>,
     /// Take the hosts from `kubectl get nodes -o json` (each node's InternalIP).
@@ -133,30 +138,57 @@ fn seconds(value: f64, what: &str, max_s: f64) -> Result<Duration, String> {
     }
 }
 
+/// Why the host list could not be made.
+enum GatherError {
+    /// A bad host or port in the arguments or a host list: exit 64.
+    Usage(String),
+    /// A list could not be read (kubectl failed, unreadable file): exit 3.
+    Unavailable(String),
+}
+
+/// Read a host list (several hosts per line, comments, kubectl tables).
+fn read_lines(
+    reader: impl std::io::BufRead,
+    origin: &str,
+    port: u16,
+) -> Result<Vec<HostSpec>, GatherError> {
+    host_lines::parse(reader, origin, port).map_err(GatherError::Usage)
+}
+
 /// Gather the host list from every source given.
-fn gather(args: &FleetArgs) -> Result<Vec<HostSpec>, String> {
-    let mut specs: Vec<HostSpec> = args.hosts.iter().map(|h| HostSpec::plain(h)).collect();
+fn gather(args: &FleetArgs) -> Result<Vec<HostSpec>, GatherError> {
+    let mut specs = Vec::new();
+    for host in &args.hosts {
+        crate::address::ServerName::parse(host, args.port)
+            .map_err(|message| GatherError::Usage(format!("argument {message}")))?;
+        specs.push(HostSpec::plain(host));
+    }
     if let Some(path) = &args.hosts_file {
         if path.as_os_str() == "-" {
-            specs.extend(hosts::parse_host_lines(std::io::stdin().lock(), "stdin")?);
+            specs.extend(read_lines(std::io::stdin().lock(), "stdin", args.port)?);
         } else {
-            let file = std::fs::File::open(path)
-                .map_err(|error| format!("--hosts {}: {error}", path.display()))?;
-            specs.extend(hosts::parse_host_lines(
+            let file = std::fs::File::open(path).map_err(|error| {
+                GatherError::Unavailable(format!("--hosts {}: {error}", path.display()))
+            })?;
+            specs.extend(read_lines(
                 std::io::BufReader::new(file),
                 &path.display().to_string(),
+                args.port,
             )?);
         }
     }
     if args.kubectl {
-        specs.extend(kubectl::nodes(args.selector.as_deref(), args.port)?);
+        specs.extend(
+            kubectl::nodes(args.selector.as_deref(), args.port)
+                .map_err(GatherError::Unavailable)?,
+        );
     }
     if specs.is_empty()
         && args.hosts_file.is_none()
         && !args.kubectl
         && !std::io::stdin().is_terminal()
     {
-        specs.extend(hosts::parse_host_lines(std::io::stdin().lock(), "stdin")?);
+        specs.extend(read_lines(std::io::stdin().lock(), "stdin", args.port)?);
     }
     let dropped = hosts::dedup(&mut specs);
     if dropped > 0 {
@@ -231,7 +263,8 @@ pub fn run(args: &FleetArgs) -> Result<i32, String> {
     }
     let specs = match gather(args) {
         Ok(specs) => specs,
-        Err(message) => {
+        Err(GatherError::Usage(message)) => return Err(format!("fleet: {message}")),
+        Err(GatherError::Unavailable(message)) => {
             eprintln!("gnomon fleet: {message}");
             return Ok(3);
         }

@@ -148,6 +148,34 @@ pub fn table(view: &FleetView, observer: &str) -> String {
         "Unsynced   : {}",
         list(view.unsynchronized().collect())
     );
+    // Every host without a usable sample, with its reason (ssh's error line, the
+    // resolver's message, ...): the flags column holds only the code.
+    let failed: Vec<&HostRow> = view
+        .hosts
+        .iter()
+        .filter(|row| row.problem.is_some())
+        .collect();
+    if failed.is_empty() {
+        let _ = writeln!(out, "Failures   : none");
+    } else {
+        let _ = writeln!(out, "Failures   :");
+        for row in failed {
+            if let Some((code, message)) = &row.problem {
+                let _ = writeln!(out, "  {}: {code}: {message}", row.label);
+            }
+        }
+        if view
+            .hosts
+            .iter()
+            .any(|row| matches!(&row.problem, Some((code, _)) if code == "refused"))
+        {
+            let _ = writeln!(
+                out,
+                "  (refused: the host serves no NTP to this machine; a client-only node \
+                 has no `allow` line: measure it with --ssh REFERENCE, see gnomon fleet --help)"
+            );
+        }
+    }
     if let Some(reference) = &view.majority_reference {
         // Show the reference as text, with its fleet name when it is one of the hosts.
         let shown = view
