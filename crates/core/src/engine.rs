@@ -22,6 +22,9 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
 mod connectivity;
+mod selection_report;
+
+use selection_report::SelectionReport;
 
 use crate::clock_action::{ClockAction, LeapSecond};
 use crate::discipline::{
@@ -31,7 +34,7 @@ use crate::estimator::seconds_between;
 use crate::leap::{leap_to_announce, leap_to_arm};
 use crate::measurement::{MeasurementLimits, RejectReason, DEFAULT_MAX_CLOCK_ERROR_PPM};
 use crate::poll::StopReason;
-use crate::selection::{select, OrphanMode, SelectionOptions, SelectionResult};
+use crate::selection::{select, OrphanMode, SelectionFailure, SelectionOptions, SelectionResult};
 use crate::server::{build_reply, ReplyError};
 use crate::source::{ReplyOutcome, SelectionCandidate, Source, SourceId};
 use crate::source_options::{OptionsError, SourceOptions};
@@ -98,6 +101,13 @@ pub enum EngineOutput {
     },
     /// `maxchange` was exceeded: chrony exits here; the daemon decides.
     MaxChangeExceeded { offset_s: f64 },
+    /// The selection changed, at the moments chronyd logs it: a new reference
+    /// ("Selected source X"), or losing it / never agreeing ("Can't synchronise:
+    /// no selectable sources" after a reference, "no majority" once per episode).
+    SelectionChanged {
+        reference: Option<SourceId>,
+        failure: Option<SelectionFailure>,
+    },
 }
 
 /// Why a packet was dropped before reaching a source.
@@ -120,6 +130,8 @@ pub struct Engine {
     discipline: Discipline,
     system: SystemVariables,
     selection: Option<SelectionResult>,
+    /// What the last [`EngineOutput::SelectionChanged`] said.
+    selection_report: SelectionReport,
     reference: Option<SourceId>,
     /// Since when every source has been unreachable while we hold a reference.
     unreachable_since: Option<UnixTime>,
@@ -140,6 +152,7 @@ impl Engine {
             discipline,
             system,
             selection: None,
+            selection_report: SelectionReport::Nothing,
             reference: None,
             unreachable_since: None,
             armed_leap: LeapSecond::None,
@@ -301,6 +314,14 @@ impl Engine {
             // Holdover: keep the frequency, let the dispersion grow; fall back to the
             // local reference once we are worse than it, or (orphan, `waitunsynced`)
             // once the sources have been silent long enough.
+            if self.unreachable_since.is_none() {
+                // chronyd's moment to say so, though the reference is kept in holdover.
+                self.report_selection(
+                    None,
+                    Some(SelectionFailure::NoSelectableSources),
+                    &mut outputs,
+                );
+            }
             let since = *self.unreachable_since.get_or_insert(now);
             if let Some(local) = self.config.local_stratum {
                 let waited = (local.orphan || local.wait_unsynced_s > 0.0)
@@ -408,6 +429,11 @@ impl Engine {
             &self.config.selection,
             self.reference,
             orphan.as_ref(),
+        );
+        self.report_selection(
+            result.combined.map(|c| c.reference),
+            result.failure,
+            &mut outputs,
         );
         let Some(combined) = result.combined else {
             self.selection = Some(result);

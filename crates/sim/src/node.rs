@@ -226,6 +226,7 @@ impl SimNode {
                     }
                 }
                 EngineOutput::MaxChangeExceeded { .. } => self.counters.max_change_exceeded += 1,
+                EngineOutput::SelectionChanged { .. } => {}
             }
         }
     }
