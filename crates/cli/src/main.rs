@@ -93,9 +93,45 @@ fn daemon_view(cli: &Cli, view: View, json: bool) -> Result<i32, String> {
     })
 }
 
+/// Commands that never talk to the local gnomond: the global `--socket` is hidden
+/// from their `--help` (it would be accepted and ignored).
+const WITHOUT_SOCKET: [&str; 5] = ["query", "fleet", "lab", "now", "generate-docs"];
+
+/// The command line, with `--socket` only in the help of the commands that use it
+/// (for parsing, man pages and completions alike).
+fn cli_command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    // A subcommand's own `socket` argument stops clap propagating the global one.
+    for name in WITHOUT_SOCKET {
+        command = command.mut_subcommand(name, |sub| {
+            sub.arg(
+                clap::Arg::new("socket")
+                    .long("socket")
+                    .value_name("PATH")
+                    .value_parser(clap::value_parser!(std::path::PathBuf))
+                    .hide(true),
+            )
+        });
+    }
+    command
+}
+
+/// The parsed command line, and whether `--socket` (or `GNOMON_SOCKET`) was given
+/// rather than defaulted.
+fn parse_command_line() -> Result<(Cli, bool), clap::Error> {
+    use clap::FromArgMatches;
+    let matches = cli_command().try_get_matches()?;
+    let given = !matches!(
+        matches.value_source("socket"),
+        None | Some(clap::parser::ValueSource::DefaultValue)
+    );
+    Cli::from_arg_matches(&matches).map(|cli| (cli, given))
+}
+
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let (cli, socket_given) = match parse_command_line() {
+        Ok(parsed) => parsed,
         Err(error) => {
             // --help and --version print to stdout and succeed; the rest is usage.
             let _ = error.print();
@@ -128,9 +164,16 @@ fn main() {
         Command::Offline(args) => daemon_views::run_connectivity(&cli.socket, false, args),
         Command::Online(args) => daemon_views::run_connectivity(&cli.socket, true, args),
         Command::Waitsync(args) => daemon_views::run_waitsync(&cli.socket, args),
-        Command::Doctor(args) => doctor::run(args, &cli.socket.socket),
+        Command::Doctor(args) => doctor::run(
+            args,
+            if socket_given {
+                doctor::GnomondSocket::Given(&cli.socket.socket)
+            } else {
+                doctor::GnomondSocket::Default(&cli.socket.socket)
+            },
+        ),
         Command::GenerateDocs { out_dir } => {
-            gen_docs::generate(<Cli as clap::CommandFactory>::command(), out_dir).map(|files| {
+            gen_docs::generate(cli_command(), out_dir).map(|files| {
                 files.iter().for_each(|file| println!("{file}"));
                 0
             })
