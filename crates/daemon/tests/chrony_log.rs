@@ -30,10 +30,15 @@ fn message(line: &str) -> &str {
 }
 
 fn needle_start(line: &str) -> &str {
-    ["Selected source", "System clock", "Can't synchronise", "Source "]
-        .into_iter()
-        .find(|start| line.contains(start))
-        .unwrap_or("")
+    [
+        "Selected source",
+        "System clock",
+        "Can't synchronise",
+        "Source ",
+    ]
+    .into_iter()
+    .find(|start| line.contains(start))
+    .unwrap_or("")
 }
 
 #[test]
@@ -47,7 +52,11 @@ fn selection_and_step_are_logged_as_chronyd_logs_them() {
 
     let theirs = wait_line(|| chronyd.log(), "Selected source", limit);
     let ours = wait_line(|| gnomond.log(), "Selected source", limit);
-    assert_eq!(message(&ours), message(&theirs), "ours: {ours}\ntheirs: {theirs}");
+    assert_eq!(
+        message(&ours),
+        message(&theirs),
+        "ours: {ours}\ntheirs: {theirs}"
+    );
     assert_eq!(message(&ours), "Selected source 127.0.0.1");
 
     // A client 0.3 s behind is stepped forward, once, with the figure.
@@ -69,7 +78,11 @@ fn losing_every_source_is_logged_once() {
     let port = responder.address().port();
     let source = format!("server 127.0.0.1 port {port} iburst minpoll -2 maxpoll -2");
     let gnomond = Gnomond::start(&["-4"], &[source.as_str()]);
-    wait_line(|| gnomond.log(), "Selected source 127.0.0.1", Duration::from_secs(30));
+    wait_line(
+        || gnomond.log(),
+        "Selected source 127.0.0.1",
+        Duration::from_secs(30),
+    );
     drop(responder);
     let line = wait_line(
         || gnomond.log(),
