@@ -87,10 +87,8 @@ pub const EXIT_USAGE: i32 = 64;
 
 /// A view that cannot reach the daemon exits 3 (unknown), not 64 (usage).
 fn daemon_view(cli: &Cli, view: View, json: bool) -> Result<i32, String> {
-    daemon_views::run_view(&cli.socket, view, json).or_else(|message| {
-        eprintln!("gnomon: {message}");
-        Ok(3)
-    })
+    daemon_views::run_view(&cli.socket, view, json)
+        .or_else(|message| Ok(daemon_views::could_not_ask(&message, json)))
 }
 
 /// Commands that never talk to the local gnomond: the global `--socket` is hidden

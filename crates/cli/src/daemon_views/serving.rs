@@ -151,10 +151,7 @@ pub fn run_clients(socket: &SocketArgs, args: &ClientsArgs) -> Result<i32, Strin
             }
             return Ok(1);
         }
-        Err(message) => {
-            eprintln!("gnomon: {message}");
-            return Ok(3);
-        }
+        Err(message) => return Ok(super::could_not_ask(&message, args.json)),
     };
     match &data {
         _ if args.json => print_json(&data),
@@ -168,10 +165,7 @@ pub fn run_clients(socket: &SocketArgs, args: &ClientsArgs) -> Result<i32, Strin
 pub fn run_serverstats(socket: &SocketArgs, json: bool) -> Result<i32, String> {
     let data = match client::ask(&socket.socket, &Request::Serverstats) {
         Ok(data) => data,
-        Err(message) => {
-            eprintln!("gnomon: {message}");
-            return Ok(3);
-        }
+        Err(message) => return Ok(super::could_not_ask(&message, json)),
     };
     match &data {
         _ if json => print_json(&data),
