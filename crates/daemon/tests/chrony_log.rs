@@ -98,3 +98,30 @@ fn losing_every_source_is_logged_once() {
         .count();
     assert_eq!(count, 1, "{}", gnomond.log());
 }
+
+#[test]
+fn offline_and_online_are_logged_as_chronyd_logs_them() {
+    let responder = Responder::start(Behaviour::offset(0.0)).unwrap();
+    let port = responder.address().port();
+    let source = format!("server 127.0.0.1 port {port} minpoll 0 maxpoll 0");
+    let chronyd = Chronyd::start(&source);
+    let gnomond = Gnomond::start(&["-4"], &[source.as_str()]);
+    let limit = Duration::from_secs(10);
+    for (word, command) in [("offline", "offline"), ("online", "online")] {
+        let status = std::process::Command::new("chronyc")
+            .arg("-h")
+            .arg(chronyd.socket_path())
+            .arg(command)
+            .output()
+            .expect("chronyc (chrony 4.3) must be installed");
+        assert!(status.status.success(), "chronyc {command}: {status:?}");
+        gnomond.control(command);
+        let theirs = wait_line(|| chronyd.log(), &format!("Source 127.0.0.1 {word}"), limit);
+        let ours = wait_line(|| gnomond.log(), &format!("Source 127.0.0.1 {word}"), limit);
+        assert_eq!(
+            message(&ours),
+            message(&theirs),
+            "ours: {ours}\ntheirs: {theirs}"
+        );
+    }
+}
