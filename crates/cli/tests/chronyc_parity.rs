@@ -94,3 +94,20 @@ fn unsynchronised_tracking_matches_chronyc() {
     let ours = gnomon(&gnomond.socket_path(), "tracking");
     assert_eq!(ours, theirs, "ours:\n{ours}\ntheirs:\n{theirs}");
 }
+
+#[test]
+fn pool_members_show_their_own_addresses() {
+    let live = Responder::start(Behaviour::offset(0.0)).unwrap();
+    let port = live.address().port();
+    let pool = format!("pool time.pool.test port {port} maxsources 2 minpoll -2 maxpoll -2");
+    let gnomond = Gnomond::start(
+        &["-4", "--resolve", "time.pool.test=127.0.0.1,127.0.0.3"],
+        &[&pool],
+    );
+    for view in ["sources", "sourcestats"] {
+        let text = gnomon(&gnomond.socket_path(), view);
+        assert!(!text.contains("time.pool.test"), "{view}:\n{text}");
+        assert!(text.contains("127.0.0.1 "), "{view}:\n{text}");
+        assert!(text.contains("127.0.0.3"), "{view}:\n{text}");
+    }
+}

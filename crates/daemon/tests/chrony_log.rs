@@ -125,3 +125,20 @@ fn offline_and_online_are_logged_as_chronyd_logs_them() {
         );
     }
 }
+
+#[test]
+fn a_replaced_pool_member_is_logged_as_chronyd_logs_it() {
+    let live = Responder::start(Behaviour::offset(0.0)).unwrap();
+    let port = live.address().port();
+    let pool = format!("pool time.pool.test port {port} maxsources 1 iburst minpoll -3 maxpoll -3");
+    // 127.0.0.2 has nothing on that port: the first member never answers.
+    let gnomond = Gnomond::start(
+        &["-4", "--resolve", "time.pool.test=127.0.0.2,127.0.0.1"],
+        &[pool.as_str()],
+    );
+    let line = wait_line(|| gnomond.log(), "replaced with", Duration::from_secs(15));
+    assert_eq!(
+        message(&line),
+        "Source 127.0.0.2 replaced with 127.0.0.1 (time.pool.test)"
+    );
+}

@@ -94,6 +94,16 @@ pub fn tracking(report: &Tracking) -> String {
     out
 }
 
+/// The Name column: a pool member by its address, as chronyc shows it (every member
+/// showing the pool's name would tell them apart by nothing).
+fn shown_name(report: &SourceReport) -> &str {
+    if report.mode == "pool" && !report.address.is_empty() {
+        &report.address
+    } else {
+        &report.name
+    }
+}
+
 /// chronyc's root delay/dispersion for an unsynchronised daemon, else `value_s`.
 fn unsynchronised_or(report: &Tracking, value_s: f64) -> f64 {
     if report.synchronized {
@@ -129,7 +139,7 @@ pub fn sources(reports: &[SourceReport], verbose: bool) -> String {
             out,
             "^{} {:<27}  {:2}  {:2}   {:3o}  {}  ",
             report.state,
-            truncated(&report.name, 27),
+            truncated(shown_name(report), 27),
             report.stratum,
             report.poll,
             report.reach,

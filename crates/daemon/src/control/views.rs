@@ -130,7 +130,17 @@ pub fn sourcestats(engine: &Engine, labels: &[SourceLabel]) -> Vec<SourceStats> 
             };
             let estimate = source.estimate();
             SourceStats {
-                name: label.map_or_else(|| format!("{:?}", source.id()), |l| l.name.clone()),
+                // A pool member by its address, as chronyc shows it (not the pool's name).
+                name: label.map_or_else(
+                    || format!("{:?}", source.id()),
+                    |l| {
+                        if l.from_pool {
+                            l.address.clone()
+                        } else {
+                            l.name.clone()
+                        }
+                    },
+                ),
                 samples: samples.len(),
                 samples_used: estimate.map_or(0, |e| e.samples_used),
                 span_s,
