@@ -156,7 +156,10 @@ pub fn run_clients(socket: &SocketArgs, args: &ClientsArgs) -> Result<i32, Strin
     match &data {
         _ if args.json => print_json(&data),
         ResponseData::Clients(list) => print!("{}", render_clients(list, args.nts_ke)),
-        other => return Err(format!("unexpected answer from gnomond: {other:?}")),
+        other => {
+            let message = format!("unexpected answer from gnomond: {other:?}");
+            return Ok(super::could_not_ask(&message, args.json));
+        }
     }
     Ok(0)
 }
@@ -170,7 +173,10 @@ pub fn run_serverstats(socket: &SocketArgs, json: bool) -> Result<i32, String> {
     match &data {
         _ if json => print_json(&data),
         ResponseData::Serverstats(stats) => print!("{}", render_serverstats(stats)),
-        other => return Err(format!("unexpected answer from gnomond: {other:?}")),
+        other => {
+            let message = format!("unexpected answer from gnomond: {other:?}");
+            return Ok(super::could_not_ask(&message, json));
+        }
     }
     Ok(0)
 }
