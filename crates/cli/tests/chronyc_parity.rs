@@ -111,3 +111,39 @@ fn pool_members_show_their_own_addresses() {
         assert!(text.contains("127.0.0.3"), "{view}:\n{text}");
     }
 }
+
+/// "Update interval" of `tracking`: chronyd updates the clock when the reference has a
+/// new sample, so with two sources polled each second it shows about 1 s (gnomond
+/// showed 0.0: it updated on every source's sample, a moment apart).
+#[test]
+fn update_interval_is_the_references_as_chronyc_shows_it() {
+    let first = Responder::start(Behaviour::offset(0.0)).unwrap();
+    let second = Responder::start(Behaviour::offset(0.0)).unwrap();
+    let lines: Vec<String> = [&first, &second]
+        .iter()
+        .map(|r| {
+            format!(
+                "server 127.0.0.1 port {} iburst minpoll 0 maxpoll 0",
+                r.address().port()
+            )
+        })
+        .collect();
+    let chronyd = Chronyd::start(&lines.join("\n"));
+    let gnomond = Gnomond::start(&["-4"], &lines);
+    std::thread::sleep(Duration::from_secs(7));
+    let interval = |text: &str| -> f64 {
+        line_of(text, "Update interval")
+            .trim_start_matches("Update interval : ")
+            .trim_end_matches(" seconds")
+            .parse()
+            .unwrap_or_else(|_| panic!("{text}"))
+    };
+    let theirs = chronyc(&chronyd.socket_path(), "tracking");
+    let ours = gnomon(&gnomond.socket_path(), "tracking");
+    let (their_s, our_s) = (interval(&theirs), interval(&ours));
+    assert!((0.8..=1.3).contains(&their_s), "chronyd:\n{theirs}");
+    assert!(
+        (0.8..=1.3).contains(&our_s),
+        "ours {our_s} vs chronyd {their_s}:\n{ours}"
+    );
+}

@@ -132,6 +132,8 @@ pub struct Engine {
     selection: Option<SelectionResult>,
     /// What the last [`EngineOutput::SelectionChanged`] said.
     selection_report: SelectionReport,
+    /// Sources with an accepted sample since the last clock update.
+    sampled_since_update: Vec<SourceId>,
     reference: Option<SourceId>,
     /// Since when every source has been unreachable while we hold a reference.
     unreachable_since: Option<UnixTime>,
@@ -153,6 +155,7 @@ impl Engine {
             system,
             selection: None,
             selection_report: SelectionReport::Nothing,
+            sampled_since_update: Vec::new(),
             reference: None,
             unreachable_since: None,
             armed_leap: LeapSecond::None,
@@ -371,7 +374,12 @@ impl Engine {
         let correction_s = self.discipline.remaining_correction_s(received_at);
         let result = match self.sources[index].on_reply(&header, received_at, correction_s, &limits)
         {
-            ReplyOutcome::Accepted(_) => Ok(self.update(now)),
+            ReplyOutcome::Accepted(_) => {
+                if !self.sampled_since_update.contains(&source) {
+                    self.sampled_since_update.push(source);
+                }
+                Ok(self.update(now))
+            }
             ReplyOutcome::Rejected(reason) => match self.sources[index].stopped() {
                 Some(reason) => {
                     if self.reference == Some(source) {
@@ -442,6 +450,12 @@ impl Engine {
         };
         self.selection = Some(result);
         self.reference = Some(combined.reference);
+        // As chronyd: the clock is updated only when the reference has a new sample,
+        // so "Update interval" is the reference's, not any source's.
+        if !self.sampled_since_update.contains(&combined.reference) {
+            return outputs;
+        }
+        self.sampled_since_update.clear();
         let poll = self
             .source(combined.reference)
             .map_or(self.config.selection.maxdistance_s, |s| {
