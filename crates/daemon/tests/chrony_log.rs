@@ -142,3 +142,31 @@ fn a_replaced_pool_member_is_logged_as_chronyd_logs_it() {
         "Source 127.0.0.2 replaced with 127.0.0.1 (time.pool.test)"
     );
 }
+
+#[test]
+fn two_disagreeing_sources_are_no_majority_as_chronyd_says() {
+    // Two addresses: chronyd takes one source per address.
+    let near = Responder::start_on("127.0.0.1:0".parse().unwrap(), Behaviour::offset(0.0)).unwrap();
+    let far = Responder::start_on("127.0.0.3:0".parse().unwrap(), Behaviour::offset(2.0)).unwrap();
+    let lines: Vec<String> = [&near, &far]
+        .iter()
+        .map(|r| {
+            format!(
+                "server {} port {} iburst minpoll -2 maxpoll -2",
+                r.address().ip(),
+                r.address().port()
+            )
+        })
+        .collect();
+    let chronyd = Chronyd::start(&lines.join("\n"));
+    let gnomond = Gnomond::start(&["-4"], &lines);
+    let limit = Duration::from_secs(20);
+    let theirs = wait_line(|| chronyd.log(), "Can't synchronise", limit);
+    let ours = wait_line(|| gnomond.log(), "Can't synchronise", limit);
+    assert_eq!(
+        message(&ours),
+        message(&theirs),
+        "ours: {ours}\ntheirs: {theirs}"
+    );
+    assert_eq!(message(&ours), "Can't synchronise: no majority");
+}
