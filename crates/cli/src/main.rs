@@ -23,8 +23,12 @@ use daemon_views::View;
     name = "gnomon",
     version,
     about = "The operator's tool for NTP time on one host or a fleet",
-    after_help = "Exit status: 0 success; 1 the command ran and found a problem (see each \
-                  command's --help); 2 usage error; 3 internal or environment error."
+    after_help = "Exit status (the monitoring-plugin convention, for every command): 0 OK; \
+                  1 WARN (the command ran and found a problem); 2 CRIT (fleet: a host \
+                  over the critical threshold; doctor: a FAIL finding); 3 UNKNOWN (the \
+                  command could not find out: daemon unreachable, environment error); \
+                  64 usage error (EX_USAGE: bad option, value or argument). See each \
+                  command's --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -77,16 +81,61 @@ enum Command {
     Now(now::NowArgs),
 }
 
-/// A view that cannot reach the daemon exits 3 (environment), not 2 (usage).
+/// A usage error (bad option, value or argument): sysexits.h's EX_USAGE, so it never
+/// collides with the verdicts 0..=3 of fleet and doctor.
+pub const EXIT_USAGE: i32 = 64;
+
+/// A view that cannot reach the daemon exits 3 (unknown), not 64 (usage).
 fn daemon_view(cli: &Cli, view: View, json: bool) -> Result<i32, String> {
-    daemon_views::run_view(&cli.socket, view, json).or_else(|message| {
-        eprintln!("gnomon: {message}");
-        Ok(3)
-    })
+    daemon_views::run_view(&cli.socket, view, json)
+        .or_else(|message| Ok(daemon_views::could_not_ask(&message, json)))
+}
+
+/// Commands that never talk to the local gnomond: the global `--socket` is hidden
+/// from their `--help` (it would be accepted and ignored).
+const WITHOUT_SOCKET: [&str; 5] = ["query", "fleet", "lab", "now", "generate-docs"];
+
+/// The command line, with `--socket` only in the help of the commands that use it
+/// (for parsing, man pages and completions alike).
+fn cli_command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    // A subcommand's own `socket` argument stops clap propagating the global one.
+    for name in WITHOUT_SOCKET {
+        command = command.mut_subcommand(name, |sub| {
+            sub.arg(
+                clap::Arg::new("socket")
+                    .long("socket")
+                    .value_name("PATH")
+                    .value_parser(clap::value_parser!(std::path::PathBuf))
+                    .hide(true),
+            )
+        });
+    }
+    command
+}
+
+/// The parsed command line, and whether `--socket` (or `GNOMON_SOCKET`) was given
+/// rather than defaulted.
+fn parse_command_line() -> Result<(Cli, bool), clap::Error> {
+    use clap::FromArgMatches;
+    let matches = cli_command().try_get_matches()?;
+    let given = !matches!(
+        matches.value_source("socket"),
+        None | Some(clap::parser::ValueSource::DefaultValue)
+    );
+    Cli::from_arg_matches(&matches).map(|cli| (cli, given))
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let (cli, socket_given) = match parse_command_line() {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            // --help and --version print to stdout and succeed; the rest is usage.
+            let _ = error.print();
+            std::process::exit(if error.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
     let result = match &cli.command {
         Command::Query(args) => query::run(args),
         Command::Fleet(args) => fleet::run(args),
@@ -113,9 +162,16 @@ fn main() {
         Command::Offline(args) => daemon_views::run_connectivity(&cli.socket, false, args),
         Command::Online(args) => daemon_views::run_connectivity(&cli.socket, true, args),
         Command::Waitsync(args) => daemon_views::run_waitsync(&cli.socket, args),
-        Command::Doctor(args) => doctor::run(args, &cli.socket.socket),
+        Command::Doctor(args) => doctor::run(
+            args,
+            if socket_given {
+                doctor::GnomondSocket::Given(&cli.socket.socket)
+            } else {
+                doctor::GnomondSocket::Default(&cli.socket.socket)
+            },
+        ),
         Command::GenerateDocs { out_dir } => {
-            gen_docs::generate(<Cli as clap::CommandFactory>::command(), out_dir).map(|files| {
+            gen_docs::generate(cli_command(), out_dir).map(|files| {
                 files.iter().for_each(|file| println!("{file}"));
                 0
             })
@@ -128,7 +184,7 @@ fn main() {
         Ok(code) => code,
         Err(message) => {
             eprintln!("gnomon: {message}");
-            2
+            EXIT_USAGE
         }
     };
     std::process::exit(code);

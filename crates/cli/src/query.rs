@@ -21,7 +21,7 @@ discarded. Kiss-o'-death replies, unsynchronised servers (leap 3 or stratum 0/16
 bogus timestamps are reported with their reason, never as a number.
 
 Exit status: 0 every server gave a usable sample; 1 at least one did not (the reason \
-is printed per server); 2 usage error.")]
+is printed per server); 64 usage error.")]
 pub struct QueryArgs {
     /// Servers to measure: HOST, HOST:PORT, IPv6 literal or [IPV6]:PORT.
     #[arg(required = true, value_name = "HOST[:PORT]")]

@@ -91,7 +91,10 @@ fn two_hundred_responders_offsets_spread_outliers_and_exit_codes() {
         "took {:?}",
         started.elapsed()
     );
-    assert_eq!(code, 0, "{stderr}");
+    // Issue 17: outliers 150-200 ms from the median are critical by default.
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(document["status"], "crit");
+    assert_eq!(document["thresholds_default"], true);
     assert_eq!(document["hosts_usable"], 200);
     for (index, responder) in responders.iter().enumerate() {
         let host = host_by_address(&document, responder.address());
@@ -138,7 +141,9 @@ fn two_hundred_responders_offsets_spread_outliers_and_exit_codes() {
     assert_eq!(code, 1);
     assert!(table.contains("Spread"), "{table}");
     assert!(table.contains("outlier"), "{table}");
-    let (_, prometheus, _) = run(gnomon().args(["fleet", "--prometheus"]).args(&hosts[..3]));
+    let (_, prometheus, _) = run(gnomon()
+        .args(["fleet", "--prometheus", "-"])
+        .args(&hosts[..3]));
     assert!(prometheus.contains("# TYPE gnomon_fleet_spread_seconds gauge"));
     assert!(prometheus.contains(&format!(
         "gnomon_fleet_host_offset_seconds{{host=\"{}\"",

@@ -108,7 +108,7 @@ fn addresses_subnets_and_no_such_source() {
     assert_eq!(none.status.code(), Some(1), "{none:?}");
     // A malformed argument is a usage error, found before the daemon is asked.
     let bad = gnomon(&gnomond, &["offline", "127.0.0.0/33"]);
-    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert_eq!(bad.status.code(), Some(64), "{bad:?}");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("ADDRESS/BITS"));
 
     ok(&gnomond, &["offline", "127.0.0.0/8"]);

@@ -20,6 +20,9 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
 mod connectivity;
+mod selection_report;
+
+use selection_report::SelectionReport;
 
 use crate::clock_action::{ClockAction, LeapSecond};
 use crate::discipline::{
@@ -29,7 +32,7 @@ use crate::estimator::seconds_between;
 use crate::leap::{leap_to_announce, leap_to_arm};
 use crate::measurement::{MeasurementLimits, RejectReason, DEFAULT_MAX_CLOCK_ERROR_PPM};
 use crate::poll::StopReason;
-use crate::selection::{select, OrphanMode, SelectionOptions, SelectionResult};
+use crate::selection::{select, OrphanMode, SelectionFailure, SelectionOptions, SelectionResult};
 use crate::server::{build_reply, ReplyError};
 use crate::source::{ReplyOutcome, SelectionCandidate, Source, SourceId};
 use crate::source_options::{OptionsError, SourceOptions};
@@ -96,6 +99,13 @@ pub enum EngineOutput {
     },
     /// `maxchange` was exceeded: chrony exits here; the daemon decides.
     MaxChangeExceeded { offset_s: f64 },
+    /// The selection changed, at the moments chronyd logs it: a new reference
+    /// ("Selected source X"), or losing it / never agreeing ("Can't synchronise:
+    /// no selectable sources" after a reference, "no majority" once per episode).
+    SelectionChanged {
+        reference: Option<SourceId>,
+        failure: Option<SelectionFailure>,
+    },
 }
 
 /// Why a packet was dropped before reaching a source.
@@ -118,6 +128,10 @@ pub struct Engine {
     discipline: Discipline,
     system: SystemVariables,
     selection: Option<SelectionResult>,
+    /// What the last [`EngineOutput::SelectionChanged`] said.
+    selection_report: SelectionReport,
+    /// Sources with an accepted sample since the last clock update.
+    sampled_since_update: Vec<SourceId>,
     reference: Option<SourceId>,
     /// Since when every source has been unreachable while we hold a reference.
     unreachable_since: Option<UnixTime>,
@@ -138,6 +152,8 @@ impl Engine {
             discipline,
             system,
             selection: None,
+            selection_report: SelectionReport::Nothing,
+            sampled_since_update: Vec::new(),
             reference: None,
             unreachable_since: None,
             armed_leap: LeapSecond::None,
@@ -299,6 +315,14 @@ impl Engine {
             // Holdover: keep the frequency, let the dispersion grow; fall back to the
             // local reference once we are worse than it, or (orphan, `waitunsynced`)
             // once the sources have been silent long enough.
+            if self.unreachable_since.is_none() {
+                // chronyd's moment to say so, though the reference is kept in holdover.
+                self.report_selection(
+                    None,
+                    Some(SelectionFailure::NoSelectableSources),
+                    &mut outputs,
+                );
+            }
             let since = *self.unreachable_since.get_or_insert(now);
             if let Some(local) = self.config.local_stratum {
                 let waited = (local.orphan || local.wait_unsynced_s > 0.0)
@@ -348,7 +372,12 @@ impl Engine {
         let correction_s = self.discipline.remaining_correction_s(received_at);
         let result = match self.sources[index].on_reply(&header, received_at, correction_s, &limits)
         {
-            ReplyOutcome::Accepted(_) => Ok(self.update(now)),
+            ReplyOutcome::Accepted(_) => {
+                if !self.sampled_since_update.contains(&source) {
+                    self.sampled_since_update.push(source);
+                }
+                Ok(self.update(now))
+            }
             ReplyOutcome::Rejected(reason) => match self.sources[index].stopped() {
                 Some(reason) => {
                     if self.reference == Some(source) {
@@ -407,6 +436,11 @@ impl Engine {
             self.reference,
             orphan.as_ref(),
         );
+        self.report_selection(
+            result.combined.map(|c| c.reference),
+            result.failure,
+            &mut outputs,
+        );
         let Some(combined) = result.combined else {
             self.selection = Some(result);
             self.lose_reference(now, &mut outputs);
@@ -414,6 +448,12 @@ impl Engine {
         };
         self.selection = Some(result);
         self.reference = Some(combined.reference);
+        // As chronyd: the clock is updated only when the reference has a new sample,
+        // so "Update interval" is the reference's, not any source's.
+        if !self.sampled_since_update.contains(&combined.reference) {
+            return outputs;
+        }
+        self.sampled_since_update.clear();
         let poll = self
             .source(combined.reference)
             .map_or(self.config.selection.maxdistance_s, |s| {

@@ -105,6 +105,28 @@ pub struct CombinedEstimate {
 pub struct SelectionResult {
     pub verdicts: Vec<(SourceId, SourceVerdict)>,
     pub combined: Option<CombinedEstimate>,
+    /// Why nothing was selected (`None` when `combined` is some).
+    pub failure: Option<SelectionFailure>,
+}
+
+/// Why a selection round selected nothing: chronyd's "Can't synchronise" reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelectionFailure {
+    /// No source is reachable, within maxdistance and with enough samples (or fewer
+    /// than `minsources` are).
+    NoSelectableSources,
+    /// Selectable sources exist but no majority of them agrees.
+    NoMajority,
+}
+
+impl SelectionFailure {
+    /// chronyd 4.3's wording after "Can't synchronise: ".
+    pub fn message(self) -> &'static str {
+        match self {
+            SelectionFailure::NoSelectableSources => "no selectable sources",
+            SelectionFailure::NoMajority => "no majority",
+        }
+    }
 }
 
 impl SelectionResult {
@@ -193,15 +215,18 @@ pub fn select(
             selectable.push(root);
         }
     }
-    let fail = |mut verdicts: Vec<(SourceId, SourceVerdict)>, rest: &[&SelectionCandidate]| {
+    let fail = |mut verdicts: Vec<(SourceId, SourceVerdict)>,
+                rest: &[&SelectionCandidate],
+                failure: SelectionFailure| {
         verdicts.extend(rest.iter().map(|c| (c.id, SourceVerdict::Unselectable)));
         SelectionResult {
             verdicts,
             combined: None,
+            failure: Some(failure),
         }
     };
     if selectable.is_empty() || selectable.len() < options.minsources.max(1) {
-        return fail(verdicts, &selectable);
+        return fail(verdicts, &selectable, SelectionFailure::NoSelectableSources);
     }
     // Trusted sources, when there are any, alone decide where the truth is.
     let trusted: Vec<&SelectionCandidate> =
@@ -223,7 +248,7 @@ pub fn select(
     let (agreeing, low, high) = best_intersection(&intervals);
     if agreeing * 2 <= voters.len() {
         // No majority agrees on anything.
-        return fail(verdicts, &selectable);
+        return fail(verdicts, &selectable, SelectionFailure::NoMajority);
     }
     let (truechimers, falsetickers): (Vec<&SelectionCandidate>, Vec<&SelectionCandidate>) =
         selectable.iter().partition(|c| {
@@ -237,7 +262,7 @@ pub fn select(
     if truechimers.len() < options.minsources.max(1)
         || (selectable.iter().any(|c| c.require) && !truechimers.iter().any(|c| c.require))
     {
-        return fail(verdicts, &truechimers);
+        return fail(verdicts, &truechimers, SelectionFailure::NoMajority);
     }
     // prefer: when a preferred source is a truechimer, only preferred ones count.
     let eligible: Vec<&SelectionCandidate> = if truechimers.iter().any(|c| c.prefer) {
@@ -276,6 +301,7 @@ pub fn select(
     SelectionResult {
         verdicts,
         combined: Some(combine(reference, &combined)),
+        failure: None,
     }
 }
 

@@ -62,7 +62,8 @@ pub struct Args {
         long,
         value_name = "SECONDS",
         default_value_t = 0.0,
-        requires = "no_clock_control"
+        requires = "no_clock_control",
+        allow_hyphen_values = true
     )]
     pub virtual_offset: f64,
     /// Lab and tests: with -x, make the virtual clock run this many ppm fast.

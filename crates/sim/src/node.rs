@@ -233,6 +233,7 @@ impl SimNode {
                     }
                 }
                 EngineOutput::MaxChangeExceeded { .. } => self.counters.max_change_exceeded += 1,
+                EngineOutput::SelectionChanged { .. } => {}
             }
         }
     }

@@ -57,9 +57,6 @@ pub fn run_connectivity(
             }
             Ok(1)
         }
-        Err(message) => {
-            eprintln!("gnomon: {message}");
-            Ok(3)
-        }
+        Err(message) => Ok(super::could_not_ask(&message, args.json)),
     }
 }

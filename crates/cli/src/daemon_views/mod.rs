@@ -111,3 +111,14 @@ pub fn run_view(socket: &SocketArgs, view: View, json: bool) -> Result<i32, Stri
     print!("{text}");
     Ok(0)
 }
+
+/// The daemon could not be asked (unreachable, refused): the message on stderr and,
+/// with `--json`, `{"error": MESSAGE}` on stdout so a script reading JSON gets JSON.
+/// Returns the exit code, 3 (unknown).
+pub fn could_not_ask(message: &str, json: bool) -> i32 {
+    eprintln!("gnomon: {message}");
+    if json {
+        println!("{}", serde_json::json!({ "error": message }));
+    }
+    3
+}

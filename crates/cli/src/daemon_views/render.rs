@@ -17,7 +17,16 @@ pub fn tracking(report: &Tracking) -> String {
             "Reference ID",
             format!("{} ({})", report.reference_id, report.reference_name),
         ),
-        ("Stratum", report.stratum.to_string()),
+        // chronyc shows an unsynchronised daemon as stratum 0 (gnomond's JSON keeps 16).
+        (
+            "Stratum",
+            if report.synchronized {
+                report.stratum
+            } else {
+                0
+            }
+            .to_string(),
+        ),
         (
             "Ref time (UTC)",
             utc_date(report.reference_time_unix_s.unwrap_or(0.0)),
@@ -44,7 +53,8 @@ pub fn tracking(report: &Tracking) -> String {
             format!(
                 "{:.3} ppm {}",
                 clock_error_ppm.abs(),
-                if clock_error_ppm < 0.0 {
+                // chronyc 4.3 says "0.000 ppm slow" for no error at all.
+                if clock_error_ppm <= 0.0 {
                     "slow"
                 } else {
                     "fast"
@@ -56,10 +66,21 @@ pub fn tracking(report: &Tracking) -> String {
             format!("{:+.3} ppm", report.residual_frequency_ppm),
         ),
         ("Skew", format!("{:.3} ppm", report.skew_ppm)),
-        ("Root delay", format!("{:.9} seconds", report.root_delay_s)),
+        // Unsynchronised, chronyc shows 1 s of root delay and dispersion (nothing is
+        // known about the distance to true time).
+        (
+            "Root delay",
+            format!(
+                "{:.9} seconds",
+                unsynchronised_or(report, report.root_delay_s)
+            ),
+        ),
         (
             "Root dispersion",
-            format!("{:.9} seconds", report.root_dispersion_s),
+            format!(
+                "{:.9} seconds",
+                unsynchronised_or(report, report.root_dispersion_s)
+            ),
         ),
         (
             "Update interval",
@@ -71,6 +92,25 @@ pub fn tracking(report: &Tracking) -> String {
         let _ = writeln!(out, "{label:<16}: {value}");
     }
     out
+}
+
+/// The Name column: a pool member by its address, as chronyc shows it (every member
+/// showing the pool's name would tell them apart by nothing).
+fn shown_name(report: &SourceReport) -> &str {
+    if report.mode == "pool" && !report.address.is_empty() {
+        &report.address
+    } else {
+        &report.name
+    }
+}
+
+/// chronyc's root delay/dispersion for an unsynchronised daemon, else `value_s`.
+fn unsynchronised_or(report: &Tracking, value_s: f64) -> f64 {
+    if report.synchronized {
+        value_s
+    } else {
+        1.0
+    }
 }
 
 const SOURCES_LEGEND: &str = "
@@ -99,7 +139,7 @@ pub fn sources(reports: &[SourceReport], verbose: bool) -> String {
             out,
             "^{} {:<27}  {:2}  {:2}   {:3o}  {}  ",
             report.state,
-            report.name,
+            truncated(shown_name(report), 27),
             report.stratum,
             report.poll,
             report.reach,
@@ -148,30 +188,36 @@ pub fn sourcestats(stats: &[SourceStats], verbose: bool) -> String {
     out.push_str(&"=".repeat(78));
     out.push('\n');
     for stat in stats {
+        // A source without samples: chronyd's initial 2000 ppm skew and 4 s deviation.
+        let (skew_ppm, std_dev_s) = if stat.samples == 0 {
+            (NO_SAMPLES_SKEW_PPM, NO_SAMPLES_STD_DEV_S)
+        } else {
+            (stat.skew_ppm, stat.std_dev_s)
+        };
         let _ = writeln!(
             out,
-            "{:<25} {:3} {:3}  {} {:10.3} {:10.3}  {}  {}",
-            stat.name,
+            "{:<25} {:3} {:3}  {} {:+10.3} {:10.3}  {}  {}",
+            truncated(&stat.name, 25),
             stat.samples,
-            stat.samples_used,
+            stat.residual_runs,
             interval(Some(stat.span_s)),
             stat.frequency_ppm,
-            stat.skew_ppm,
-            signed_offset_like_chronyc(stat.offset_s),
-            nanoseconds(stat.std_dev_s)
+            skew_ppm,
+            signed_nanoseconds(stat.offset_s),
+            nanoseconds(std_dev_s)
         );
     }
     out
 }
 
-/// sourcestats prints offsets without a forced '+' (chronyc: "   -5ns", "    1us").
-fn signed_offset_like_chronyc(seconds: f64) -> String {
-    let signed = signed_nanoseconds(seconds);
-    if seconds >= 0.0 {
-        signed.replacen('+', " ", 1)
-    } else {
-        signed
-    }
+/// chronyc sourcestats' skew for a source with no samples (chronyd's initial value).
+const NO_SAMPLES_SKEW_PPM: f64 = 2000.0;
+/// chronyc sourcestats' standard deviation for a source with no samples.
+const NO_SAMPLES_STD_DEV_S: f64 = 4.0;
+
+/// `name` cut to `width` characters, as chronyc cuts its name column.
+fn truncated(name: &str, width: usize) -> String {
+    name.chars().take(width).collect()
 }
 
 pub fn activity(report: &Activity) -> String {
@@ -230,7 +276,8 @@ mod tests {
         let stat = SourceStats {
             name: "localhost".into(),
             samples: 10,
-            samples_used: 4,
+            samples_used: 10,
+            residual_runs: 4,
             span_s: 7.0,
             frequency_ppm: -0.006,
             skew_ppm: 0.398,
@@ -248,6 +295,26 @@ mod tests {
             lines[2],
             "localhost                  10   4     7     -0.006      0.398     -5ns   598ns"
         );
+    }
+
+    #[test]
+    fn long_names_are_cut_to_chronyc_widths() {
+        let stat = SourceStats {
+            name: "ip-172-31-44-125.ap-northeast-1.compute.internal".into(),
+            samples: 3,
+            samples_used: 3,
+            residual_runs: 2,
+            span_s: 2.0,
+            frequency_ppm: 0.25,
+            skew_ppm: 1.0,
+            offset_s: 2e-6,
+            std_dev_s: 1e-6,
+        };
+        let text = sourcestats(&[stat], false);
+        let row = text.lines().nth(2).unwrap();
+        assert!(row.starts_with("ip-172-31-44-125.ap-north "), "{row}");
+        assert!(row.contains("    +0.250 "), "{row}");
+        assert!(row.contains("  +2000ns "), "{row}");
     }
 
     #[test]

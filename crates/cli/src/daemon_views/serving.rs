@@ -151,15 +151,15 @@ pub fn run_clients(socket: &SocketArgs, args: &ClientsArgs) -> Result<i32, Strin
             }
             return Ok(1);
         }
-        Err(message) => {
-            eprintln!("gnomon: {message}");
-            return Ok(3);
-        }
+        Err(message) => return Ok(super::could_not_ask(&message, args.json)),
     };
     match &data {
         _ if args.json => print_json(&data),
         ResponseData::Clients(list) => print!("{}", render_clients(list, args.nts_ke)),
-        other => return Err(format!("unexpected answer from gnomond: {other:?}")),
+        other => {
+            let message = format!("unexpected answer from gnomond: {other:?}");
+            return Ok(super::could_not_ask(&message, args.json));
+        }
     }
     Ok(0)
 }
@@ -168,15 +168,15 @@ pub fn run_clients(socket: &SocketArgs, args: &ClientsArgs) -> Result<i32, Strin
 pub fn run_serverstats(socket: &SocketArgs, json: bool) -> Result<i32, String> {
     let data = match client::ask(&socket.socket, &Request::Serverstats) {
         Ok(data) => data,
-        Err(message) => {
-            eprintln!("gnomon: {message}");
-            return Ok(3);
-        }
+        Err(message) => return Ok(super::could_not_ask(&message, json)),
     };
     match &data {
         _ if json => print_json(&data),
         ResponseData::Serverstats(stats) => print!("{}", render_serverstats(stats)),
-        other => return Err(format!("unexpected answer from gnomond: {other:?}")),
+        other => {
+            let message = format!("unexpected answer from gnomond: {other:?}");
+            return Ok(super::could_not_ask(&message, json));
+        }
     }
     Ok(0)
 }

@@ -97,8 +97,19 @@ pub fn chrony_config_path(host: &Host, statuses: &[DaemonStatus]) -> (String, St
     }
 }
 
-/// Findings for gnomond's and chronyd's configuration files.
-pub fn findings(host: &Host, statuses: &[DaemonStatus]) -> Vec<Finding> {
+/// Paths the configurations name, for the checks that follow (host paths, not yet
+/// mapped under `--root`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfiguredPaths {
+    /// gnomond's `bindcmdaddress`, when its configuration parsed and names one.
+    pub gnomond_socket: Option<std::path::PathBuf>,
+    /// chronyd's `bindcmdaddress`, likewise.
+    pub chronyd_socket: Option<std::path::PathBuf>,
+}
+
+/// Findings for gnomond's and chronyd's configuration files, and the paths they name.
+pub fn findings(host: &Host, statuses: &[DaemonStatus]) -> (Vec<Finding>, ConfiguredPaths) {
+    let mut paths = ConfiguredPaths::default();
     let present = |name: &str| {
         statuses
             .iter()
@@ -115,7 +126,9 @@ pub fn findings(host: &Host, statuses: &[DaemonStatus]) -> Vec<Finding> {
             CHECK,
             format!("gnomond reads {gnomond_path} ({gnomond_why})"),
         ));
-        findings.extend(check_file(host, "gnomond", &gnomond_path, true));
+        let (checked, config) = check_file(host, "gnomond", &gnomond_path, true);
+        findings.extend(checked);
+        paths.gnomond_socket = config.and_then(|config| config.command_socket);
     }
 
     let (chrony_path, chrony_why) = chrony_config_path(host, statuses);
@@ -138,31 +151,36 @@ pub fn findings(host: &Host, statuses: &[DaemonStatus]) -> Vec<Finding> {
                 &format!("edit {chrony_path}, and delete {other} so nobody edits the wrong file"),
             ));
         }
-        findings.extend(check_file(host, "chronyd", &chrony_path, false));
+        let (checked, config) = check_file(host, "chronyd", &chrony_path, false);
+        findings.extend(checked);
+        paths.chronyd_socket = config.and_then(|config| config.command_socket);
     }
-    findings
+    (findings, paths)
 }
 
 /// Parse one file with gnomond's parser and judge its directives. `own` is true for
-/// gnomond's own file (parser warnings are then the operator's business).
-fn check_file(host: &Host, daemon: &str, path: &str, own: bool) -> Vec<Finding> {
+/// gnomond's own file (parser warnings are then the operator's business). Returns the
+/// parsed configuration too, when it parses.
+fn check_file(host: &Host, daemon: &str, path: &str, own: bool) -> (Vec<Finding>, Option<Config>) {
     if !host.exists(path) {
-        return vec![Finding::fail(
+        let finding = Finding::fail(
             CHECK,
             format!("{daemon}'s configuration {path} does not exist"),
             &format!("create {path} (see examples/ and docs/deploy.md)"),
-        )];
+        );
+        return (vec![finding], None);
     }
     let fs = host.config_fs();
     let mut parser = ConfigParser::new(&fs);
     let parsed: ParsedConfig = match parser.parse_file(std::path::Path::new(path)) {
         Ok(()) => parser.finish(),
         Err(error) => {
-            return vec![Finding::fail(
+            let finding = Finding::fail(
                 CHECK,
                 format!("{path}: does not parse: {error}"),
                 "fix that line (gnomond -p -f FILE shows the same message)",
-            )]
+            );
+            return (vec![finding], None);
         }
     };
     let mut findings = Vec::new();
@@ -191,7 +209,7 @@ fn check_file(host: &Host, daemon: &str, path: &str, own: bool) -> Vec<Finding> 
         findings.push(finding.with_details(warnings));
     }
     findings.extend(directive_findings(path, &parsed.config));
-    findings
+    (findings, Some(parsed.config))
 }
 
 fn describe_source(source: &SourceConfig) -> String {

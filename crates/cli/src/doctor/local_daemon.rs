@@ -86,11 +86,15 @@ pub fn gnomond_findings(host: &Host, statuses: &[DaemonStatus], socket: &Path) -
     findings
 }
 
+/// chronyc's default command socket (chrony 4.x).
+const DEFAULT_CHRONYD_SOCKET: &str = "/run/chrony/chronyd.sock";
+
 /// chronyd through chronyc, when chronyc is installed and chronyd is on the host.
 pub fn chronyd_findings(
     host: &Host,
     statuses: &[DaemonStatus],
     chronyd_socket: Option<&Path>,
+    as_root: bool,
 ) -> Vec<Finding> {
     let Some(running) = statuses
         .iter()
@@ -125,7 +129,19 @@ pub fn chronyd_findings(
                     "chronyd runs but chronyc cannot talk to it: {}",
                     output.stdout.trim()
                 ),
-                "run as root (chronyc needs the command socket), or pass --chronyd-socket PATH",
+                &if as_root {
+                    format!(
+                        "check that chronyd's command socket {} exists (its bindcmdaddress; \
+                         chronyd creates it at start) and that chronyc is chrony 4.x, or pass \
+                         --chronyd-socket PATH",
+                        socket.as_deref().unwrap_or(DEFAULT_CHRONYD_SOCKET)
+                    )
+                } else {
+                    "run doctor as root (sudo gnomon doctor): chronyc needs chronyd's command \
+                     socket, which only root and chrony's user may use; or pass \
+                     --chronyd-socket PATH"
+                        .to_string()
+                },
             )
         } else {
             Finding::info(CHECK, "chronyd is not running: nothing to ask")

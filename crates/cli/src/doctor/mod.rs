@@ -35,7 +35,7 @@ use std::path::PathBuf;
 #[command(
     after_help = "Exit status: 0 every finding OK (or INFO); 1 the worst finding is a \
 WARN; 2 the worst is a FAIL; 3 doctor could not run (e.g. --root is not a directory). \
-A usage error also exits 2, with clap's message and no report.\n\n\
+A usage error exits 64 (EX_USAGE), with clap's message and no report.\n\n\
 Doctor only reads: files under --root, /proc, /sys, adjtimex with modes 0, and the \
 queries dpkg-query, rpm, systemctl show, chronyc -c -n tracking|sources and gnomond's \
 tracking/sources. With --root other than /, commands run only from --recordings."
@@ -60,8 +60,17 @@ pub struct DoctorArgs {
     pub recordings: Option<PathBuf>,
 }
 
+/// gnomond's control socket as the command line gave it.
+#[derive(Clone, Copy, Debug)]
+pub enum GnomondSocket<'a> {
+    /// `--socket PATH` or `GNOMON_SOCKET`: used as given.
+    Given(&'a std::path::Path),
+    /// Nothing given: the parsed config's `bindcmdaddress` wins over this default.
+    Default(&'a std::path::Path),
+}
+
 /// Run doctor; returns the exit code.
-pub fn run(args: &DoctorArgs, gnomond_socket: &std::path::Path) -> Result<i32, String> {
+pub fn run(args: &DoctorArgs, gnomond_socket: GnomondSocket) -> Result<i32, String> {
     if !args.root.is_dir() {
         eprintln!(
             "gnomon doctor: --root {} is not a directory",
@@ -99,7 +108,7 @@ pub fn run(args: &DoctorArgs, gnomond_socket: &std::path::Path) -> Result<i32, S
 fn examine(
     host: &Host,
     kernel_source: &KernelSource,
-    gnomond_socket: &std::path::Path,
+    gnomond_socket: GnomondSocket,
     args: &DoctorArgs,
 ) -> Report {
     let statuses = daemons::survey(host);
@@ -109,16 +118,29 @@ fn examine(
     findings.extend(interfaces::findings(host, &statuses));
     findings.extend(kernel::findings(kernel_source));
     findings.extend(kernel::clocksource_findings(host));
-    findings.extend(config::findings(host, &statuses));
+    let (config_findings, paths) = config::findings(host, &statuses);
+    findings.extend(config_findings);
+    // The socket the operator named wins; else the one the config names; else the
+    // default (gnomond's, and chronyc's own for chronyd).
+    let gnomond_socket = match gnomond_socket {
+        GnomondSocket::Given(path) => path.to_path_buf(),
+        GnomondSocket::Default(path) => paths
+            .gnomond_socket
+            .clone()
+            .unwrap_or_else(|| path.to_path_buf()),
+    };
     findings.extend(local_daemon::gnomond_findings(
         host,
         &statuses,
-        gnomond_socket,
+        &gnomond_socket,
     ));
     findings.extend(local_daemon::chronyd_findings(
         host,
         &statuses,
-        args.chronyd_socket.as_deref(),
+        args.chronyd_socket
+            .as_deref()
+            .or(paths.chronyd_socket.as_deref()),
+        gnomon_daemon::sys::privileges::effective_uid() == 0,
     ));
     if args.probe {
         findings.extend(probe::findings(host));

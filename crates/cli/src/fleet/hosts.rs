@@ -1,13 +1,12 @@
 //! Where `gnomon fleet`'s hosts come from, and their addresses.
 //!
-//! Owns host lists from arguments, `--hosts FILE` and stdin (one `HOST[:PORT]` per line,
-//! `#` comments and blank lines allowed), de-duplication, and resolving names to
-//! addresses with a few threads. It must not send anything to the hosts; kubectl node
-//! lists come from [`super::kubectl`] as ready-made [`HostSpec`]s.
+//! Owns the host types, de-duplication, and resolving names to
+//! addresses with a few threads. It must not send anything to the hosts; host lines
+//! are [`super::host_lines`]'s, kubectl node lists come from [`super::kubectl`] as
+//! ready-made [`HostSpec`]s.
 
 use crate::address::{AddressFamily, ServerName};
 use std::collections::HashSet;
-use std::io::BufRead;
 use std::net::SocketAddr;
 
 /// One host as the user (or kubectl) named it.
@@ -36,28 +35,6 @@ pub struct Host {
     /// The `HOST` part, for ssh mode and reference-ID names.
     pub host: String,
     pub address: Result<SocketAddr, String>,
-}
-
-/// Read `HOST[:PORT]` lines; `#` starts a comment, blank lines are skipped.
-pub fn parse_host_lines(reader: impl BufRead, origin: &str) -> Result<Vec<HostSpec>, String> {
-    let mut specs = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let line = line.map_err(|error| format!("{origin}: {error}"))?;
-        let text = line.split('#').next().unwrap_or("").trim();
-        if text.is_empty() {
-            continue;
-        }
-        // Allow "host other words" (e.g. a pasted table): the first word is the host.
-        let first = text.split_whitespace().next().unwrap_or(text);
-        if first.contains('/') {
-            return Err(format!(
-                "{origin}:{}: '{first}' is not HOST[:PORT]",
-                index + 1
-            ));
-        }
-        specs.push(HostSpec::plain(first));
-    }
-    Ok(specs)
 }
 
 /// Drop repeated targets, keeping the first; returns how many were dropped.
@@ -114,16 +91,6 @@ pub fn resolve_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_with_comments_blank_and_extra_words() {
-        let text = "# fleet\n10.0.0.1\n\n  10.0.0.2:1123  # second\nnode-a.example 12 ms\n";
-        let specs = parse_host_lines(text.as_bytes(), "hosts.txt").unwrap();
-        let targets: Vec<_> = specs.iter().map(|s| s.target.as_str()).collect();
-        assert_eq!(targets, ["10.0.0.1", "10.0.0.2:1123", "node-a.example"]);
-        let error = parse_host_lines("10.0.0.0/8\n".as_bytes(), "h").unwrap_err();
-        assert!(error.contains("h:1"), "{error}");
-    }
 
     #[test]
     fn dedup_keeps_first_and_resolve_keeps_order() {

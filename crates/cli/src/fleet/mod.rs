@@ -7,11 +7,13 @@
 //! spread, outliers, verdict) and [`output`] (table, JSON, Prometheus). It never changes
 //! the clock.
 
+pub mod host_lines;
 pub mod hosts;
 pub mod kubectl;
 pub mod measure;
 pub mod output;
 pub mod ssh;
+pub mod textfile;
 pub mod view;
 
 use crate::address::{AddressFamily, NTP_PORT};
@@ -26,9 +28,11 @@ use view::{FleetView, Thresholds};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Hosts come from the arguments, --hosts FILE (one HOST[:PORT] per line, # comments), \
-stdin (when no host is given and stdin is not a terminal) or --kubectl (each node's \
-InternalIP). Every host is measured concurrently over NTP from a few UDP sockets, paced \
+Hosts come from the arguments, --hosts FILE (HOST[:PORT] words, several per line, # \
+comments; a `kubectl get nodes` table, with or without its header, gives its nodes, by \
+INTERNAL-IP with -o wide), stdin (when no host is given and stdin is not a terminal) or \
+--kubectl (each node's InternalIP). A bad host or port (127.0.0.1:99999) is a usage \
+error. Every host is measured concurrently over NTP from a few UDP sockets, paced \
 to --rate requests per second overall; each request carries a random transmit timestamp \
 and a reply must echo it and come from the host's address. The smallest-delay reply of \
 --count wins. Offsets are the host's clock minus this machine's (with --ssh: minus the \
@@ -38,19 +42,34 @@ cancels out.
 Spread is the largest minus the smallest usable offset; the true spread is at most the \
 spread plus both extremes' error bounds. An outlier is a host whose distance from the \
 median, less its own error bound, exceeds 5 robust deviations (1.4826 x MAD, or the \
-median error bound when larger). --warn and --crit apply to each host's |offset - fleet \
-median|.
+median error bound when larger).
 
-Exit status (for cron and monitoring):
-  0  ok: every host measured and none over --warn
-  1  warn: a host over --warn, or a host unreachable, unsynchronised or failed
-  2  crit: a host over --crit
-  3  unknown: no host gave a usable sample, or the hosts could not be listed")]
+The verdict is right by default. Each host's |offset - fleet median| is checked against \
+--warn and --crit; when neither is given the defaults are 2x (warn) and 10x (crit) the \
+spread bound of the consistent hosts (the synchronised non-outliers), at least 1 ms and \
+10 ms (with fewer than 3 usable hosts there is no default: give them). A host following \
+a minority reference, or unreachable, unsynchronised or failed, is a warning. --warn must \
+be less than --crit.
+
+Fleet targets must answer NTP (their daemon needs an `allow` line for this machine). \
+Client-only nodes (no `allow`) show as `refused` or `timeout`: measure them with --ssh \
+REFERENCE (runs `gnomon query REFERENCE` on each node), or read their gnomond metrics.
+
+Exit status (for cron and monitoring; the monitoring-plugin convention):
+  0   ok: every host measured, none over the warn threshold
+  1   warn: a host over the warn threshold, on a minority reference, unreachable, \
+unsynchronised or failed
+  2   crit: a host over the crit threshold
+  3   unknown: no host gave a usable sample, or the hosts could not be listed
+  64  usage error (bad option, value or host syntax)
+--prometheus FILE is written (atomically) whatever the verdict.")]
 pub struct FleetArgs {
-    /// Hosts to measure: HOST, HOST:PORT, IPv6 literal or [IPV6]:PORT.
+    /// Hosts to measure: HOST, HOST:PORT, IPv6 literal or [IPV6]:PORT (a bad port is a
+    /// usage error).
     #[arg(value_name = "HOST[:PORT]")]
     pub hosts: Vec<String>,
-    /// Read hosts from FILE, one per line (`-` for stdin).
+    /// Read hosts from FILE: several per line, # comments, or a `kubectl get nodes`
+    /// table (`-` for stdin).
     #[arg(long = "hosts", value_name = "FILE")]
     pub hosts_file: Option<std::path::PathBuf>,
     /// Take the hosts from `kubectl get nodes -o json` (each node's InternalIP).
@@ -86,9 +105,11 @@ pub struct FleetArgs {
     /// Print one JSON document.
     #[arg(long, conflicts_with = "prometheus")]
     pub json: bool,
-    /// Print Prometheus text exposition format (node_exporter textfile collector).
-    #[arg(long)]
-    pub prometheus: bool,
+    /// Write the Prometheus text exposition format to FILE (node_exporter textfile
+    /// collector) atomically: temporary file, fsync, rename; `-` prints it instead.
+    /// Written whatever the verdict; the table is not printed.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<std::path::PathBuf>,
     /// Measure each host against REFERENCE by running `gnomon query REFERENCE --json` on
     /// it over ssh (BatchMode), for hosts that serve no NTP.
     #[arg(long, value_name = "REFERENCE")]
@@ -117,30 +138,57 @@ fn seconds(value: f64, what: &str, max_s: f64) -> Result<Duration, String> {
     }
 }
 
+/// Why the host list could not be made.
+enum GatherError {
+    /// A bad host or port in the arguments or a host list: exit 64.
+    Usage(String),
+    /// A list could not be read (kubectl failed, unreadable file): exit 3.
+    Unavailable(String),
+}
+
+/// Read a host list (several hosts per line, comments, kubectl tables).
+fn read_lines(
+    reader: impl std::io::BufRead,
+    origin: &str,
+    port: u16,
+) -> Result<Vec<HostSpec>, GatherError> {
+    host_lines::parse(reader, origin, port).map_err(GatherError::Usage)
+}
+
 /// Gather the host list from every source given.
-fn gather(args: &FleetArgs) -> Result<Vec<HostSpec>, String> {
-    let mut specs: Vec<HostSpec> = args.hosts.iter().map(|h| HostSpec::plain(h)).collect();
+fn gather(args: &FleetArgs) -> Result<Vec<HostSpec>, GatherError> {
+    let mut specs = Vec::new();
+    for host in &args.hosts {
+        crate::address::ServerName::parse(host, args.port)
+            .map_err(|message| GatherError::Usage(format!("argument {message}")))?;
+        specs.push(HostSpec::plain(host));
+    }
     if let Some(path) = &args.hosts_file {
         if path.as_os_str() == "-" {
-            specs.extend(hosts::parse_host_lines(std::io::stdin().lock(), "stdin")?);
+            specs.extend(read_lines(std::io::stdin().lock(), "stdin", args.port)?);
         } else {
-            let file = std::fs::File::open(path)
-                .map_err(|error| format!("--hosts {}: {error}", path.display()))?;
-            specs.extend(hosts::parse_host_lines(
+            let file = std::fs::File::open(path).map_err(|error| {
+                GatherError::Unavailable(format!("--hosts {}: {error}", path.display()))
+            })?;
+            specs.extend(read_lines(
                 std::io::BufReader::new(file),
                 &path.display().to_string(),
+                args.port,
             )?);
         }
     }
     if args.kubectl {
-        specs.extend(kubectl::nodes(args.selector.as_deref(), args.port)?);
+        specs.extend(
+            kubectl::nodes(args.selector.as_deref(), args.port)
+                .map_err(GatherError::Unavailable)?,
+        );
     }
     if specs.is_empty()
         && args.hosts_file.is_none()
         && !args.kubectl
         && !std::io::stdin().is_terminal()
     {
-        specs.extend(hosts::parse_host_lines(std::io::stdin().lock(), "stdin")?);
+        specs.extend(read_lines(std::io::stdin().lock(), "stdin", args.port)?);
     }
     let dropped = hosts::dedup(&mut specs);
     if dropped > 0 {
@@ -205,9 +253,18 @@ pub fn run(args: &FleetArgs) -> Result<i32, String> {
             seconds(value, what, 1e6)?;
         }
     }
+    if let (Some(warn_s), Some(crit_s)) = (args.warn, args.crit) {
+        if warn_s >= crit_s {
+            return Err(format!(
+                "--warn {warn_s} --crit {crit_s}: the warn threshold must be less than the \
+                 critical one (e.g. --warn {crit_s} --crit {warn_s})"
+            ));
+        }
+    }
     let specs = match gather(args) {
         Ok(specs) => specs,
-        Err(message) => {
+        Err(GatherError::Usage(message)) => return Err(format!("fleet: {message}")),
+        Err(GatherError::Unavailable(message)) => {
             eprintln!("gnomon fleet: {message}");
             return Ok(3);
         }
@@ -217,7 +274,7 @@ pub fn run(args: &FleetArgs) -> Result<i32, String> {
         return Ok(3);
     }
     let family = AddressFamily::from_flags(args.ipv4_only, args.ipv6_only);
-    let interactive = std::io::stderr().is_terminal() && !args.json && !args.prometheus;
+    let interactive = std::io::stderr().is_terminal() && !args.json && args.prometheus.is_none();
     let progress = Progress::default();
     let ssh_done = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
@@ -280,7 +337,10 @@ pub fn run(args: &FleetArgs) -> Result<i32, String> {
             crit_s: args.crit,
         },
     );
-    print_view(&view, args);
+    if let Err(message) = print_view(&view, args) {
+        eprintln!("gnomon fleet: {message}");
+        return Ok(view.status.max(view::Status::Unknown).exit_code());
+    }
     Ok(view.status.exit_code())
 }
 
@@ -293,7 +353,9 @@ fn ssh_destination(target: &str) -> String {
     }
 }
 
-fn print_view(view: &FleetView, args: &FleetArgs) {
+/// Print (or, with `--prometheus FILE`, write) the view. A textfile that cannot be
+/// written is an environment error: the verdict would be stale where it is read.
+fn print_view(view: &FleetView, args: &FleetArgs) -> Result<(), String> {
     let observer = if args.ssh.is_some() {
         "the reference"
     } else {
@@ -301,9 +363,15 @@ fn print_view(view: &FleetView, args: &FleetArgs) {
     };
     if args.json {
         println!("{}", output::json(view));
-    } else if args.prometheus {
-        print!("{}", output::prometheus(view));
+    } else if let Some(path) = &args.prometheus {
+        let text = output::prometheus(view);
+        if path.as_os_str() == "-" {
+            print!("{text}");
+        } else {
+            textfile::write_atomically(path, text.as_bytes())?;
+        }
     } else {
         print!("{}", output::table(view, observer));
     }
+    Ok(())
 }

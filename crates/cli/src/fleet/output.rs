@@ -148,6 +148,34 @@ pub fn table(view: &FleetView, observer: &str) -> String {
         "Unsynced   : {}",
         list(view.unsynchronized().collect())
     );
+    // Every host without a usable sample, with its reason (ssh's error line, the
+    // resolver's message, ...): the flags column holds only the code.
+    let failed: Vec<&HostRow> = view
+        .hosts
+        .iter()
+        .filter(|row| row.problem.is_some())
+        .collect();
+    if failed.is_empty() {
+        let _ = writeln!(out, "Failures   : none");
+    } else {
+        let _ = writeln!(out, "Failures   :");
+        for row in failed {
+            if let Some((code, message)) = &row.problem {
+                let _ = writeln!(out, "  {}: {code}: {message}", row.label);
+            }
+        }
+        if view
+            .hosts
+            .iter()
+            .any(|row| matches!(&row.problem, Some((code, _)) if code == "refused"))
+        {
+            let _ = writeln!(
+                out,
+                "  (refused: the host serves no NTP to this machine; a client-only node \
+                 has no `allow` line: measure it with --ssh REFERENCE, see gnomon fleet --help)"
+            );
+        }
+    }
     if let Some(reference) = &view.majority_reference {
         // Show the reference as text, with its fleet name when it is one of the hosts.
         let shown = view
@@ -166,12 +194,20 @@ pub fn table(view: &FleetView, observer: &str) -> String {
             list(view.reference_differs().collect())
         );
     }
-    let thresholds = match (view.thresholds.warn_s, view.thresholds.crit_s) {
+    let thresholds = match (
+        view.effective_thresholds.warn_s,
+        view.effective_thresholds.crit_s,
+    ) {
         (None, None) => String::new(),
         (warn, crit) => format!(
-            " (|vs median| warn > {}, crit > {})",
+            " (|vs median| warn > {}, crit > {}{})",
             warn.map(human_seconds).unwrap_or_else(|| "-".into()),
-            crit.map(human_seconds).unwrap_or_else(|| "-".into())
+            crit.map(human_seconds).unwrap_or_else(|| "-".into()),
+            if view.default_thresholds() {
+                "; defaults"
+            } else {
+                ""
+            }
         ),
     };
     let _ = writeln!(
@@ -222,6 +258,7 @@ struct JsonFleet<'a> {
     spread_bound_s: Option<f64>,
     warn_s: Option<f64>,
     crit_s: Option<f64>,
+    thresholds_default: bool,
     majority_reference_id: Option<&'a str>,
     outliers: Vec<&'a str>,
     unsynchronized: Vec<&'a str>,
@@ -243,8 +280,9 @@ pub fn json(view: &FleetView) -> String {
         median_offset_s: view.median_offset_s,
         spread_s: view.spread_s,
         spread_bound_s: view.spread_bound_s,
-        warn_s: view.thresholds.warn_s,
-        crit_s: view.thresholds.crit_s,
+        warn_s: view.effective_thresholds.warn_s,
+        crit_s: view.effective_thresholds.crit_s,
+        thresholds_default: view.default_thresholds(),
         majority_reference_id: view.majority_reference.as_deref(),
         outliers: labels(view.outliers()),
         unsynchronized: labels(view.unsynchronized()),

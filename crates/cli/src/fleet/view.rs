@@ -90,8 +90,19 @@ pub struct FleetView {
     /// Host labels with the largest and smallest offsets.
     pub spread_between: Option<(String, String)>,
     pub majority_reference: Option<String>,
+    /// `--warn`/`--crit` as given.
     pub thresholds: Thresholds,
+    /// The thresholds the verdict used: the given ones, or (neither given) the
+    /// defaults of [`default_thresholds`].
+    pub effective_thresholds: Thresholds,
     pub status: Status,
+}
+
+impl FleetView {
+    /// Whether the verdict used the default thresholds (neither `--warn` nor `--crit`).
+    pub fn default_thresholds(&self) -> bool {
+        self.thresholds.warn_s.is_none() && self.thresholds.crit_s.is_none()
+    }
 }
 
 impl FleetView {
@@ -116,6 +127,47 @@ impl FleetView {
 /// How far from the median (in robust standard deviations, or error bounds) a host
 /// must be, beyond its own error bound, to count as an outlier.
 const OUTLIER_FACTOR: f64 = 5.0;
+
+/// Default warn threshold: this many times the spread bound of the consistent part
+/// of the fleet, and never below [`DEFAULT_WARN_FLOOR_S`].
+pub const DEFAULT_WARN_FACTOR: f64 = 2.0;
+/// Default critical threshold: this many times that spread bound, never below
+/// [`DEFAULT_CRIT_FLOOR_S`].
+pub const DEFAULT_CRIT_FACTOR: f64 = 10.0;
+/// Smallest default warn threshold (1 ms): below it differences are measurement noise
+/// for a fleet measured over a network.
+pub const DEFAULT_WARN_FLOOR_S: f64 = 0.001;
+/// Smallest default critical threshold (10 ms).
+pub const DEFAULT_CRIT_FLOOR_S: f64 = 0.010;
+
+/// The thresholds used when neither `--warn` nor `--crit` is given, on
+/// |offset − fleet median|: `DEFAULT_WARN_FACTOR` and `DEFAULT_CRIT_FACTOR` times the
+/// spread bound of the consistent hosts (the synchronised non-outliers), with 1 ms and
+/// 10 ms floors. With fewer than three usable hosts no host can be told apart from the
+/// rest, so there is no default (give `--warn`/`--crit`). Rows must have their outlier
+/// flags set.
+pub fn default_thresholds(rows: &[HostRow], usable_hosts: usize) -> Thresholds {
+    if usable_hosts < 3 {
+        return Thresholds::default();
+    }
+    let consistent = || {
+        rows.iter()
+            .filter(|row| row.synchronized && !row.outlier)
+            .filter_map(|row| Some((row.offset_s?, row.error_bound_s.unwrap_or(0.0))))
+    };
+    let highest = consistent().max_by(|a, b| a.0.total_cmp(&b.0));
+    let lowest = consistent().min_by(|a, b| a.0.total_cmp(&b.0));
+    let bound_s = match (highest, lowest) {
+        (Some((high_s, high_bound_s)), Some((low_s, low_bound_s))) => {
+            high_s - low_s + high_bound_s + low_bound_s
+        }
+        _ => 0.0,
+    };
+    Thresholds {
+        warn_s: Some((DEFAULT_WARN_FACTOR * bound_s).max(DEFAULT_WARN_FLOOR_S)),
+        crit_s: Some((DEFAULT_CRIT_FACTOR * bound_s).max(DEFAULT_CRIT_FLOOR_S)),
+    }
+}
 
 pub fn leap_name(leap: gnomon_proto::LeapIndicator) -> &'static str {
     match leap {
@@ -228,6 +280,7 @@ pub fn build(
         spread_between: None,
         majority_reference: None,
         thresholds,
+        effective_thresholds: thresholds,
         status: Status::Unknown,
     };
     let Some(median_s) = median_offset_s else {
@@ -278,13 +331,7 @@ pub fn build(
         .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
         .filter(|(_, &count)| count * 2 > usable_hosts)
         .map(|(reference, _)| reference.to_string());
-    let mut fleet_status = Status::Ok;
-    for row in rows.iter_mut() {
-        if !row.synchronized {
-            // An unreachable or unsynchronised host makes the fleet at least "warn".
-            fleet_status = fleet_status.max(Status::Warn);
-            continue;
-        }
+    for row in rows.iter_mut().filter(|row| row.synchronized) {
         let deviation_s = row.relative_offset_s.unwrap_or(0.0).abs();
         let beyond_bound_s = deviation_s - row.error_bound_s.unwrap_or(0.0);
         row.outlier = usable_hosts >= 3 && beyond_bound_s > OUTLIER_FACTOR * scale_s;
@@ -292,15 +339,31 @@ pub fn build(
             (Some(majority), Some(reference)) => majority != reference,
             _ => false,
         };
-        row.status = if thresholds.crit_s.is_some_and(|crit| deviation_s > crit) {
+    }
+    let effective = if thresholds.warn_s.is_none() && thresholds.crit_s.is_none() {
+        default_thresholds(&rows, usable_hosts)
+    } else {
+        thresholds
+    };
+    let mut fleet_status = Status::Ok;
+    for row in rows.iter_mut() {
+        if !row.synchronized {
+            // Unreachable, unsynchronised or failed: "warn".
+            row.status = Status::Warn;
+            fleet_status = fleet_status.max(Status::Warn);
+            continue;
+        }
+        let deviation_s = row.relative_offset_s.unwrap_or(0.0).abs();
+        row.status = if effective.crit_s.is_some_and(|crit| deviation_s > crit) {
             Status::Crit
-        } else if thresholds.warn_s.is_some_and(|warn| deviation_s > warn) {
+        } else if effective.warn_s.is_some_and(|warn| deviation_s > warn) || row.reference_differs {
             Status::Warn
         } else {
             Status::Ok
         };
         fleet_status = fleet_status.max(row.status);
     }
+    view.effective_thresholds = effective;
     view.majority_reference = majority;
     view.status = fleet_status;
     view.hosts = rows;

@@ -37,7 +37,7 @@ Every second the clients are measured over NTP exactly as `gnomon fleet` does; s
 lab's true time is this machine's clock, each offset is that client's error. The run ends \
 when the spread bound stays within --bound for 20 measurements in a row (20 s, long enough for an uncorrected frequency error to show), or after --duration.
 
-Exit status: 0 the fleet converged within --bound; 1 it did not; 2 usage error; \
+Exit status: 0 the fleet converged within --bound; 1 it did not; 64 usage error; \
 3 the lab could not run (gnomond missing, a daemon died), or it was interrupted.")]
 pub struct LabArgs {
     /// Client daemons.

@@ -71,6 +71,12 @@ impl<'fs> ConfigParser<'fs> {
             path: path.display().to_string(),
             reason: err.to_string(),
         })?;
+        if let Some(reason) = binary_content(&bytes) {
+            return Err(ConfigError::Unreadable {
+                path: path.display().to_string(),
+                reason,
+            });
+        }
         self.parse_text(
             &String::from_utf8_lossy(&bytes),
             &path.display().to_string(),
@@ -79,6 +85,8 @@ impl<'fs> ConfigParser<'fs> {
 
     /// Parse configuration text; `origin` names it in errors and warnings.
     pub fn parse_text(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        // A UTF-8 byte-order mark (editors on other systems write one) is not text.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (index, raw) in text.split('\n').enumerate() {
             self.parse_line(raw, origin, index + 1)?;
         }
@@ -264,6 +272,21 @@ fn dir_list(ctx: &LineCtx, args: &[&str], usage: &str) -> Result<Vec<PathBuf>, C
         ));
     }
     Ok(args.iter().map(PathBuf::from).collect())
+}
+
+/// Why `bytes` are not a configuration text, if they are not: a control character
+/// other than tab, CR, LF and form feed (a binary file given to -f, or a corrupted
+/// one). The reason names the line and byte, never echoes the content.
+fn binary_content(bytes: &[u8]) -> Option<String> {
+    let at = bytes.iter().position(|&byte| {
+        byte < 0x20 && !matches!(byte, b'\t' | b'\r' | b'\n' | 0x0c) || byte == 0x7f
+    })?;
+    let line = bytes[..at].iter().filter(|&&byte| byte == b'\n').count() + 1;
+    Some(format!(
+        "not a text file: control byte 0x{:02x} on line {line} (byte {at}); give -f a \
+         chrony.conf-syntax text file",
+        bytes[at]
+    ))
 }
 
 /// The expected-text for an unknown directive, with a suggestion when one is close.

@@ -309,6 +309,7 @@ mod tests {
                     name: format!("{index:0name_len$}"),
                     samples: 8,
                     samples_used: 8,
+                    residual_runs: 5,
                     span_s: 512.0,
                     frequency_ppm: 1.5,
                     skew_ppm: 0.25,

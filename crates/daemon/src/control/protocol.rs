@@ -187,6 +187,10 @@ pub struct SourceStats {
     pub samples: usize,
     /// Samples used by the regression.
     pub samples_used: usize,
+    /// Runs of residuals of one sign over the samples used (chronyc's NR): few runs
+    /// for many samples mean the line does not fit them.
+    #[serde(default)]
+    pub residual_runs: usize,
     /// Seconds between the oldest and newest sample.
     pub span_s: f64,
     pub frequency_ppm: f64,

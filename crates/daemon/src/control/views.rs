@@ -120,6 +120,24 @@ pub fn sources(engine: &Engine, labels: &[SourceLabel], now: UnixTime) -> Vec<So
         .collect()
 }
 
+/// Runs of one sign in `residuals` (a zero residual continues the run it is in).
+fn residual_runs(residuals: impl Iterator<Item = f64>) -> usize {
+    let mut runs = 0;
+    let mut last_positive: Option<bool> = None;
+    for residual in residuals {
+        let positive = if residual == 0.0 {
+            last_positive.unwrap_or(true)
+        } else {
+            residual > 0.0
+        };
+        if last_positive != Some(positive) {
+            runs += 1;
+            last_positive = Some(positive);
+        }
+    }
+    runs
+}
+
 pub fn sourcestats(engine: &Engine, labels: &[SourceLabel]) -> Vec<SourceStats> {
     engine
         .sources()
@@ -132,9 +150,26 @@ pub fn sourcestats(engine: &Engine, labels: &[SourceLabel]) -> Vec<SourceStats> 
             };
             let estimate = source.estimate();
             SourceStats {
-                name: label.map_or_else(|| format!("{:?}", source.id()), |l| l.name.clone()),
+                // A pool member by its address, as chronyc shows it (not the pool's name).
+                name: label.map_or_else(
+                    || format!("{:?}", source.id()),
+                    |l| {
+                        if l.from_pool {
+                            l.address.clone()
+                        } else {
+                            l.name.clone()
+                        }
+                    },
+                ),
                 samples: samples.len(),
                 samples_used: estimate.map_or(0, |e| e.samples_used),
+                residual_runs: estimate.map_or(samples.len().min(1), |e| {
+                    let used = &samples[samples.len().saturating_sub(e.samples_used)..];
+                    residual_runs(
+                        used.iter()
+                            .map(|s| s.offset_s - e.offset_at_s(s.local_time)),
+                    )
+                }),
                 span_s,
                 frequency_ppm: estimate.map_or(0.0, |e| e.frequency_ppm),
                 skew_ppm: estimate.map_or(0.0, |e| e.skew_ppm),
@@ -163,4 +198,20 @@ pub fn activity(engine: &Engine, unresolved: usize) -> Activity {
         }
     }
     activity
+}
+
+#[cfg(test)]
+mod tests {
+    use super::residual_runs;
+
+    #[test]
+    fn runs_of_residual_signs_as_chronyc_nr() {
+        let runs = |values: &[f64]| residual_runs(values.iter().copied());
+        assert_eq!(runs(&[]), 0);
+        assert_eq!(runs(&[1e-6]), 1);
+        assert_eq!(runs(&[1e-6, 2e-6, -1e-6, -3e-6, 4e-6]), 3);
+        assert_eq!(runs(&[1e-6, -1e-6, 1e-6, -1e-6]), 4);
+        // A zero continues its run.
+        assert_eq!(runs(&[-1e-6, 0.0, -2e-6]), 1);
+    }
 }

@@ -126,8 +126,10 @@ impl Daemon {
             return;
         }
         let mut pools = Vec::new();
+        let mut replaced = Vec::new();
         for (id, index, address) in dead {
-            tracing::info!("pool member {address} unreachable; replacing it");
+            tracing::debug!("pool member {address} unreachable; replacing it");
+            replaced.push((index, address));
             self.engine.remove_source(id);
             self.sources.retain(|slot| slot.id != id);
             if self.replaced_addresses.len() >= MAX_REMEMBERED_REPLACED {
@@ -159,7 +161,19 @@ impl Daemon {
                 .filter(|address| !self.sources.iter().any(|slot| slot.address == *address))
                 .take(wanted)
                 .collect();
+            let added_before = self.sources.len();
             self.add_addresses(index, &fresh);
+            let added: Vec<_> = self.sources[added_before..]
+                .iter()
+                .map(|slot| slot.address)
+                .collect();
+            let old = replaced.iter().filter(|(pool, _)| *pool == index);
+            for ((_, old), new) in old.zip(&added) {
+                tracing::info!(
+                    "{}",
+                    super::chrony_log::replaced_message(old, new, &source.name)
+                );
+            }
         }
     }
 

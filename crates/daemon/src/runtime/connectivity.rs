@@ -33,7 +33,7 @@ impl Daemon {
             };
             if switched == Some(true) {
                 changed += 1;
-                tracing::info!("source {} ({}) {word}", slot.name, slot.address);
+                tracing::info!("{}", super::chrony_log::connectivity_message(slot, online));
             }
         }
         for index in 0..self.config.sources.len() {

@@ -7,6 +7,7 @@
 //! returns in order. DESIGN rule 3: glibc calls only (through crate::sys), no other
 //! thread does IO, no busy loop. Policy lives in gnomon-core, not here.
 
+mod chrony_log;
 mod client;
 mod connectivity;
 mod requests;
@@ -291,6 +292,9 @@ impl Daemon {
                         );
                     }
                 }
+                EngineOutput::SelectionChanged { reference, failure } => {
+                    self.log_selection(reference, failure)
+                }
                 EngineOutput::MaxChangeExceeded { offset_s } => {
                     let message = format!(
                         "offset {offset_s:+.6} s exceeds maxchange; exiting as chronyd does"
@@ -307,11 +311,12 @@ impl Daemon {
         if self.options.one_shot.is_some() {
             return;
         }
-        if let Err(error) = self.clock.apply(action) {
-            tracing::error!(
+        match self.clock.apply(action) {
+            Err(error) => tracing::error!(
                 "{}: cannot apply {action:?}: {error}",
                 self.clock.describe()
-            );
+            ),
+            Ok(()) => chrony_log::clock_applied(action),
         }
     }
 
@@ -346,6 +351,7 @@ impl Daemon {
                     return Ok(self.finish_one_shot(one_shot, offset_s));
                 }
                 if monotonic_now_ns() - started_ns > one_shot.timeout.as_nanos() as i64 {
+                    tracing::warn!("{}", chrony_log::NO_SUITABLE_SOURCE);
                     return Ok(Exit::Failed(format!(
                         "no usable measurement within {:.0} s",
                         one_shot.timeout.as_secs_f64()

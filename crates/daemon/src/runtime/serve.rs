@@ -164,15 +164,33 @@ pub fn resolve_access_rules(rules: &[ConfigRule]) -> Vec<AccessRule> {
     resolved
 }
 
+/// Whether the `allow` rules could let in a client of this family (chronyd opens a
+/// family's server socket only then). A rule naming a host or everything could; with
+/// no `allow` rule at all nothing is decided here.
+fn family_allowed(config: &Config, ipv6: bool) -> bool {
+    let allows: Vec<&ConfigRule> = config.access_rules.iter().filter(|r| r.allow).collect();
+    allows.is_empty()
+        || allows.iter().any(|rule| match &rule.subnet {
+            Subnet::Network { address, .. } => address.is_ipv6() == ipv6,
+            Subnet::Everything | Subnet::Host(_) => true,
+        })
+}
+
 /// The addresses the server sockets bind: wildcard per family unless `bindaddress`
-/// names one, and only the families `-4`/`-6` leave.
+/// names one, and only the families `-4`/`-6` leave. A family no `allow` rule can
+/// let in gets no socket unless its `bindaddress` is set (as chronyd: an IPv4
+/// `bindaddress` with IPv4-only `allow` opens no `[::]:PORT`).
 pub fn server_addresses(config: &Config) -> Vec<SocketAddr> {
     let mut addresses = Vec::new();
-    if config.address_family != AddressFamily::Ipv6 {
+    if config.address_family != AddressFamily::Ipv6
+        && (config.bind_address_v4.is_some() || family_allowed(config, false))
+    {
         let ip = config.bind_address_v4.unwrap_or(Ipv4Addr::UNSPECIFIED);
         addresses.push(SocketAddr::new(IpAddr::V4(ip), config.ntp_port));
     }
-    if config.address_family != AddressFamily::Ipv4 {
+    if config.address_family != AddressFamily::Ipv4
+        && (config.bind_address_v6.is_some() || family_allowed(config, true))
+    {
         let ip = config.bind_address_v6.unwrap_or(Ipv6Addr::UNSPECIFIED);
         addresses.push(SocketAddr::new(IpAddr::V6(ip), config.ntp_port));
     }
