@@ -183,11 +183,14 @@ fn reply(u: &mut Unstructured, request: &[u8; HEADER_LEN], sent_ns: i64) -> Resu
     Ok(header.to_bytes().to_vec())
 }
 
+/// A source's last request and when it was sent (ns).
+type Outstanding = ([u8; HEADER_LEN], i64);
+
 fn run(u: &mut Unstructured) -> Result<()> {
     let mut engine = Engine::new(config(u)?, [5; 32]);
     let mut now_ns = START_NS;
     check(&engine.start(UnixTime::from_nanos(now_ns)));
-    let mut sources: Vec<(SourceId, Option<([u8; HEADER_LEN], i64)>)> = Vec::new();
+    let mut sources: Vec<(SourceId, Option<Outstanding>)> = Vec::new();
     for index in 0..u.int_in_range(1..=3u32)? {
         let options = source_options(u)?;
         let id = engine
