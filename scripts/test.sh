@@ -47,6 +47,14 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# fuzz/ is its own cargo workspace (cargo-fuzz, nightly); building every target here
+# keeps them from rotting (docs/security.md, "Fuzzing"). Its Cargo.lock must be current.
+echo "== cargo +nightly fuzz build"
+rustup run nightly rustc --version >/dev/null 2>&1 \
+    || { echo "the fuzz targets need a nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+cargo +nightly metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
+cargo +nightly fuzz build
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== Debian package: build it and check its relations and files (docs/deploy.md)"

@@ -134,9 +134,10 @@ impl AccessTable {
                 prefix_len: level_len,
             };
             if all {
+                // Only this family's nodes: chrony keeps one table per family.
                 self.entries.retain(|entry| {
                     !(entry.node.prefix_len > level_len
-                        && node.contains(family, entry.node.bits, entry.node.prefix_len))
+                        && node.contains(entry.node.family, entry.node.bits, entry.node.prefix_len))
                 });
             }
             match self.entries.iter_mut().find(|entry| entry.node == node) {
@@ -238,6 +239,35 @@ mod tests {
         ]);
         assert!(!allowed(&table, "10.1.2.3"));
         assert!(allowed(&table, "10.2.2.3"));
+    }
+
+    #[test]
+    fn allow_all_and_deny_all_clear_only_their_own_family() {
+        // Found by the access_table fuzz target: `deny all ::/0` cleared the IPv4
+        // rules too (the clearing compared the rule's family with itself, and an
+        // IPv4 node's bits, left-aligned, lie inside ::/0), so the IPv4 clients
+        // allowed above were denied. chrony keeps one table per family.
+        let table = AccessTable::from_rules(&[
+            rule(true, false, Some("192.0.2.0/24")),
+            rule(false, true, Some("::/0")),
+        ]);
+        assert!(allowed(&table, "192.0.2.1"));
+        assert!(!allowed(&table, "2001:db8::1"));
+        // An IPv6 prefix whose bits are an IPv4 rule's left-aligned bits.
+        let table = AccessTable::from_rules(&[
+            rule(false, false, Some("0.0.0.0/0")),
+            rule(true, false, Some("32.1.13.0/24")),
+            rule(false, true, Some("2001:db8::/32")),
+        ]);
+        assert!(allowed(&table, "32.1.13.7"));
+        assert!(!allowed(&table, "2001:db8::7"));
+        // And the other way round.
+        let table = AccessTable::from_rules(&[
+            rule(true, false, Some("2001:db8::/32")),
+            rule(false, true, Some("0.0.0.0/0")),
+        ]);
+        assert!(allowed(&table, "2001:db8::1"));
+        assert!(!allowed(&table, "192.0.2.1"));
     }
 
     #[test]

@@ -50,6 +50,11 @@ impl LeapTable {
         if leap == 0 {
             return Err(LeapTableError::NoLeapSeconds);
         }
+        // The records must be in the file before anything is sized by their count:
+        // a corrupt count (up to 2^31) would otherwise ask for gigabytes up front.
+        if bytes.len() < leap_start.saturating_add(leap.saturating_mul(8)) {
+            return Err(LeapTableError::Truncated(bytes.len()));
+        }
         let mut leaps = Vec::with_capacity(leap);
         let mut previous_correction = 0i64;
         for index in 0..leap {
@@ -157,6 +162,25 @@ mod tests {
             LeapTable::from_tzif(&truncated),
             Err(LeapTableError::Truncated(_))
         ));
+    }
+
+    #[test]
+    fn a_huge_leap_count_is_a_truncated_file_not_an_allocation() {
+        // Found by the leap_table fuzz target: leapcnt 0x73848454 made from_tzif
+        // reserve 31 GB for records the 46-byte file could not hold (an abort).
+        let mut bytes = tzif_with_two_leaps();
+        bytes[28..32].copy_from_slice(&0x7384_8454i32.to_be_bytes());
+        assert_eq!(
+            LeapTable::from_tzif(&bytes),
+            Err(LeapTableError::Truncated(bytes.len()))
+        );
+        // A count one larger than the records present.
+        let mut bytes = tzif_with_two_leaps();
+        bytes[28..32].copy_from_slice(&3i32.to_be_bytes());
+        assert_eq!(
+            LeapTable::from_tzif(&bytes),
+            Err(LeapTableError::Truncated(bytes.len()))
+        );
     }
 
     #[test]

@@ -221,6 +221,14 @@ impl Gnomond {
             .status();
         self.wait_exit(limit)
     }
+
+    /// SIGKILL (by its PID, through the child handle: no process spawned, so it lands
+    /// right away) and reap it; returns the exit status (a clean exit if it had
+    /// already finished).
+    pub fn kill(mut self) -> Option<ExitStatus> {
+        let _ = self.child.kill();
+        self.child.wait().ok()
+    }
 }
 
 impl Drop for Gnomond {
