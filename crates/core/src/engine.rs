@@ -19,63 +19,28 @@ use gnomon_proto::{LeapIndicator, NtpHeader, NtpTimestamp, ReferenceId, UnixTime
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
+mod config;
 mod connectivity;
 mod selection_report;
+
+pub use config::EngineConfig;
 
 use selection_report::SelectionReport;
 
 use crate::clock_action::{ClockAction, LeapSecond};
-use crate::discipline::{
-    ClockChange, Discipline, DisciplineInput, DisciplineOptions, SavedFrequency, UpdateOutcome,
-};
+use crate::discipline::{ClockChange, Discipline, DisciplineInput, SavedFrequency, UpdateOutcome};
 use crate::estimator::seconds_between;
 use crate::leap::{leap_to_announce, leap_to_arm};
-use crate::measurement::{MeasurementLimits, RejectReason, DEFAULT_MAX_CLOCK_ERROR_PPM};
+use crate::measurement::{MeasurementLimits, RejectReason};
 use crate::poll::StopReason;
-use crate::selection::{select, OrphanMode, SelectionFailure, SelectionOptions, SelectionResult};
+use crate::selection::{select, OrphanMode, SelectionFailure, SelectionResult};
 use crate::server::{build_reply, ReplyError};
 use crate::source::{ReplyOutcome, SelectionCandidate, Source, SourceId};
 use crate::source_options::{OptionsError, SourceOptions};
 use crate::system::{
-    dispersion_rate_ppm, ClockErrorBound, LocalStratum, SystemVariables, LOCAL_REFERENCE_ID,
+    dispersion_rate_ppm, ClockErrorBound, SystemVariables, LOCAL_REFERENCE_ID,
     UNSYNCHRONIZED_STRATUM,
 };
-
-/// Engine-wide settings (chrony's global directives).
-#[derive(Clone, Debug, PartialEq)]
-pub struct EngineConfig {
-    pub selection: SelectionOptions,
-    pub discipline: DisciplineOptions,
-    /// The frequency from the drift file, if any.
-    pub saved_frequency: Option<SavedFrequency>,
-    /// chrony's `local` directive.
-    pub local_stratum: Option<LocalStratum>,
-    /// chrony's `maxclockerror`, ppm (default 1).
-    pub max_clock_error_ppm: f64,
-    /// log2 seconds of the local clock's reading precision (the daemon measures it).
-    pub precision_log2: i8,
-    /// The reference ID other servers know this host by (its IPv4 address): with
-    /// `local ... orphan`, an orphan source is followed only if its ID is smaller.
-    pub own_reference_id: Option<ReferenceId>,
-    /// chrony's `leapsectz`: leap seconds from a time zone file, overriding the
-    /// sources' leap warnings.
-    pub leap_table: Option<crate::leap_table::LeapTable>,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            selection: SelectionOptions::default(),
-            discipline: DisciplineOptions::default(),
-            saved_frequency: None,
-            local_stratum: None,
-            max_clock_error_ppm: DEFAULT_MAX_CLOCK_ERROR_PPM,
-            precision_log2: -20,
-            own_reference_id: None,
-            leap_table: None,
-        }
-    }
-}
 
 /// One thing for the driver to do, in order.
 #[derive(Clone, Debug, PartialEq)]
