@@ -32,6 +32,7 @@
 
 pub mod analysis;
 pub mod docs;
+pub mod observe;
 pub mod plot;
 pub mod report;
 pub mod run;
