@@ -1,6 +1,7 @@
 //! Running one simulation: a private directory per run and per node, the daemons'
 //! configurations, the clknetsim server and one process per node, each behind the
-//! safety wrappers, bounded by a wall-clock timeout, and always cleaned up.
+//! safety wrappers (daemons and the observers of `observe.rs` alike), bounded by a
+//! wall-clock timeout, and always cleaned up.
 //!
 //! Safety (DESIGN.md rules 1 and 2): every simulated process is started as
 //! `unshare --net setpriv --bounding-set=-sys_time --inh-caps=-sys_time -- env

@@ -8,6 +8,12 @@
 //! are deterministic given the seed, so a gate moves only when code (gnomond's or
 //! chronyd's version) changes; the test checks that determinism too.
 //!
+//! In the falseticker scenario the test reads the daemons' own views mid-run (observer
+//! nodes, crates/clknetsim/src/observe.rs): the falseticker must be `x` in every
+//! `gnomon sources` reading with a truechimer `*`, and `gnomon tracking`'s error bound
+//! must hold clknetsim's true offset and stay informative (≤ 1 ms); the test also
+//! checks that both checks see a wrong state in the same readings.
+//!
 //! This test fails, never skips, when clknetsim's source or chronyd is missing. It
 //! runs the dev build of gnomond (`cargo test --workspace` has built it; the results
 //! are bit-identical to the release build's that docs/accuracy.md shows).
