@@ -182,7 +182,7 @@ fn extra(summary: &Summary) -> String {
     }
     if summary.tracking_readings > 0 {
         notes.push(format!(
-            "bound held in {}/{} tracking readings (worst |offset|/bound {:.2})",
+            "bound held in {}/{} tracking readings (worst offset/bound {:.2})",
             summary.bound_held,
             summary.tracking_readings,
             summary.worst_offset_to_bound.unwrap_or(f64::NAN)

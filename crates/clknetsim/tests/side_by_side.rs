@@ -43,6 +43,11 @@ struct Gate {
 /// sit at 0.28x chronyd's RMS while polling 4x as often (mean 66 s against 287 s), and
 /// test1-10ms at 0.64x polling 1.5x as often; polling as chronyd does, they are 0.71x and
 /// 0.89x, so those two RMS gates are higher than they were, and the poll gate is new.
+/// Since 7d75d79 gnomond binds its control socket under clknetsim and the falseticker
+/// runs have observer nodes; each run moves a little (gnomond reads its clock more
+/// often before its first wait, where clknetsim's precision hack perturbs the reads),
+/// the ratios at 3 seeds by at most 0.02 except falseticker's max (0.68 to 0.60) and
+/// test1-10us's max (0.80 to 0.84): the gates stand.
 const GATES: &[Gate] = &[
     // 0.71 / 0.84, poll 1.20, 130 s
     gate("test1-10us", 0.9, 1.05, Some(0.95), Some(200.0), 0),
