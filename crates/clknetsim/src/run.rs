@@ -54,6 +54,11 @@ fn timeout_for(limit_s: f64) -> Duration {
 /// socket-directory checks and pidfile would be this machine's /run/gnomon. chronyd's
 /// command socket stays off (`bindcmdaddress /`, `cmdport 0`) unless an observer reads
 /// it with chronyc.
+///
+/// The Unix subnet alone changes no result. Binding the control socket moves gnomond's
+/// runs slightly, only through its start-up log line ("no SO_PASSCRED"): until a
+/// process first waits, clknetsim adds a growing random amount to every clock read
+/// (its "precision hack"), and the line is one more read before the first request.
 fn harness_lines(daemon: Daemon, dir: &Path, number: usize, observed: bool) -> Vec<String> {
     let pidfile = format!(
         "pidfile {}",

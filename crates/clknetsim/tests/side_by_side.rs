@@ -44,8 +44,10 @@ struct Gate {
 /// test1-10ms at 0.64x polling 1.5x as often; polling as chronyd does, they are 0.71x and
 /// 0.89x, so those two RMS gates are higher than they were, and the poll gate is new.
 /// Since 7d75d79 gnomond binds its control socket under clknetsim and the falseticker
-/// runs have observer nodes; each run moves a little (gnomond reads its clock more
-/// often before its first wait, where clknetsim's precision hack perturbs the reads),
+/// runs have observer nodes; each run moves a little (the control socket's start-up
+/// log line "no SO_PASSCRED" is one more clock read before gnomond's first wait, where
+/// clknetsim's precision hack offsets each read by a growing random amount; at `-L 1`
+/// binding the socket changes nothing, bit for bit),
 /// the ratios at 3 seeds by at most 0.02 except falseticker's max (0.68 to 0.60) and
 /// test1-10us's max (0.80 to 0.84): the gates stand.
 const GATES: &[Gate] = &[
