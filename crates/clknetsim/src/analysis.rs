@@ -1,7 +1,8 @@
 //! What one run measured: clknetsim's statistics of the measured node (RMS and max
 //! true offset and RMS frequency error, collected from `stats_start_s` on), its
-//! per-second true offset and frequency error (log.offset, log.freq), and its packets
-//! (log.packets).
+//! per-second true offset and frequency error (log.offset, log.freq), its NTP packets
+//! (log.packets, subnet 1), and what observer nodes read of its own views mid-run
+//! (`observe.rs`), with the verdicts drawn from them.
 //!
 //! Sync time is chrony's test.common `find_sync` without smoothing (as check_sync
 //! calls it): the second after the last logged second at which |true offset| exceeds
@@ -14,8 +15,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::observe::{self, Planned, Reading};
 use crate::run::RunSpec;
-use crate::scenario::{Daemon, Scenario};
+use crate::scenario::{Daemon, Scenario, View};
 
 /// The measured node of one run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -30,14 +32,22 @@ pub struct RunResult {
     pub max_abs_freq_ppm: f64,
     /// `None`: still outside the sync limits at the end.
     pub sync_time_s: Option<f64>,
-    /// Packets the node sent over the whole run.
+    /// NTP packets the node sent over the whole run.
     pub packets_sent: u64,
-    /// clknetsim's mean outgoing packet interval (from `stats_start_s` on).
+    /// clknetsim's mean outgoing packet interval (over the whole run: `-r` resets only
+    /// the clock statistics); where the node also answered observers, the mean interval
+    /// of its NTP packets in the packet log instead (clknetsim counts the replies too).
     pub mean_poll_s: f64,
-    /// Whether the scenario's falseticker was seen selected: `Some(true)` from the
-    /// daemon's log (chronyd's "Selected source"), or when the true offset after sync
-    /// exceeded a fifth of the falseticker's error (combining it with weight 1/3 would move the clock by a third); `None` where there is none.
+    /// Whether the scenario's falseticker was seen selected or combined in the daemon's
+    /// own view: in any sources reading (`*` or `+`; gnomond's, and chronyd's through
+    /// chronyc), or in chronyd's log ("Selected source"); `None` where there is none.
     pub falseticker_selected: Option<bool>,
+    /// The second check, by the clock alone: the true offset after sync exceeded a
+    /// fifth of the falseticker's error (combining it with weight 1/3 would move the
+    /// clock by a third), or the run never synchronised.
+    pub falseticker_by_offset: Option<bool>,
+    /// What the observers read, in the order they read it.
+    pub readings: Vec<Reading>,
     /// chrony's pass criteria, where the scenario has them.
     pub passed_criteria: Option<bool>,
     /// Replies the measured node dropped (gnomond's debug log: "reply dropped"); `None`
@@ -121,12 +131,31 @@ pub fn sync_time_s(
     }
 }
 
-/// Packets sent by `node` in clknetsim's packet log (time, from, to, …).
-pub fn packets_sent(text: &str, node: usize) -> u64 {
+/// The send times of packets from `node` on `subnet` in clknetsim's packet log
+/// (time, from, to, delay, ports, subnet, …).
+fn send_times(text: &str, node: usize, subnet: usize) -> impl Iterator<Item = f64> + '_ {
     let node = node.to_string();
-    text.lines()
-        .filter(|line| line.split_whitespace().nth(1) == Some(node.as_str()))
-        .count() as u64
+    let subnet = subnet.to_string();
+    text.lines().filter_map(move |line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&node.as_str()) && fields.get(6) == Some(&subnet.as_str()))
+            .then(|| fields[0].parse().ok())
+            .flatten()
+    })
+}
+
+/// NTP packets (subnet 1) sent by `node` in clknetsim's packet log.
+pub fn packets_sent(text: &str, node: usize) -> u64 {
+    send_times(text, node, 1).count() as u64
+}
+
+/// Mean interval of `node`'s NTP packets (the packet log's times have six digits).
+fn mean_ntp_interval_s(text: &str, node: usize) -> f64 {
+    let times: Vec<f64> = send_times(text, node, 1).collect();
+    match (times.first(), times.last()) {
+        (Some(first), Some(last)) if times.len() > 1 => (last - first) / (times.len() - 1) as f64,
+        _ => f64::INFINITY,
+    }
 }
 
 fn stat(stats: &BTreeMap<String, f64>, key: &str) -> Result<f64, String> {
@@ -150,8 +179,14 @@ fn log_selects(log: &str, address: &str) -> bool {
     })
 }
 
-/// Analyse the files of a finished run in `dir`.
-pub fn analyse(spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, String> {
+/// Analyse the files of a finished run in `dir`; `outputs` are what the `observers`
+/// printed.
+pub fn analyse(
+    spec: &RunSpec<'_>,
+    dir: &Path,
+    observers: &[Planned],
+    outputs: &[String],
+) -> Result<RunResult, String> {
     let scenario: &Scenario = spec.scenario;
     let node = scenario.measured;
     let all_stats = parse_stats(&read(dir, "stats")?)?;
@@ -189,7 +224,28 @@ pub fn analyse(spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, String> {
             .filter(|line| line.contains("reply dropped"))
             .count() as u64
     });
-    let falseticker_selected = scenario.falseticker.as_ref().map(|address| {
+    let readings = observers
+        .iter()
+        .zip(outputs)
+        .map(|(observer, output)| observe::parse(spec.daemon, observer, output, &offsets))
+        .collect::<Result<Vec<Reading>, String>>()?;
+    let falseticker_selected = match &scenario.falseticker {
+        None => None,
+        Some(address) => {
+            for reading in readings.iter().filter(|r| r.view == View::Sources) {
+                if !reading.sources.iter().any(|s| &s.address == address) {
+                    return Err(format!(
+                        "the sources view at {} s does not list the falseticker {address}",
+                        reading.at_s
+                    ));
+                }
+            }
+            let by_view = observe::seen_selected(&readings, address);
+            let by_log = log_selects(&log, address);
+            Some(by_log || by_view == Some(true))
+        }
+    };
+    let falseticker_by_offset = scenario.falseticker.as_ref().map(|_| {
         let falseticker_error_s = scenario
             .nodes
             .iter()
@@ -200,10 +256,14 @@ pub fn analyse(spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, String> {
             .iter()
             .skip(after_sync)
             .fold(0.0f64, |worst, offset| worst.max(offset.abs()));
-        log_selects(&log, address)
-            || sync.is_none()
-            || worst_after_sync_s >= falseticker_error_s / 5.0
+        sync.is_none() || worst_after_sync_s >= falseticker_error_s / 5.0
     });
+    let answered_observers = send_times(&packets, node, observe::UNIX_SUBNET).count() > 0;
+    let mean_poll_s = if answered_observers {
+        mean_ntp_interval_s(&packets, node)
+    } else {
+        stat(stats, "Mean outgoing packet interval")?
+    };
     let passed_criteria = scenario.criteria.map(|c| {
         let sync_ok = sync.is_some_and(|s| s >= c.min_sync_s && s <= c.max_sync_s);
         sync_ok
@@ -223,8 +283,10 @@ pub fn analyse(spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, String> {
         max_abs_freq_ppm: max_abs_freq * 1e6,
         sync_time_s: sync,
         packets_sent: packets_sent(&packets, node),
-        mean_poll_s: stat(stats, "Mean outgoing packet interval")?,
+        mean_poll_s,
         falseticker_selected,
+        falseticker_by_offset,
+        readings,
         passed_criteria,
         dropped_replies,
         trace_offset_s: spec
@@ -262,12 +324,15 @@ mod tests {
     }
 
     #[test]
-    fn packets_are_counted_by_sender() {
+    fn ntp_packets_are_counted_by_sender() {
         let log = "1.9e-06\t2\t1\t1.1e-04\t60000\t123\t1\t48\t1\n\
                    1.1e-04\t1\t2\t1.0e-04\t123\t60000\t1\t48\t1\n\
+                   3.0e+01\t2\t3\t1.0e-04\t1\t1\t2\t900\t1\n\
                    6.4e+01\t2\t1\t1.0e-04\t60000\t123\t1\t48\t1\n";
         assert_eq!(packets_sent(log, 2), 2);
         assert_eq!(packets_sent(log, 1), 1);
+        assert_eq!(mean_ntp_interval_s(log, 2), 64.0 - 1.9e-6);
+        assert!(mean_ntp_interval_s(log, 1).is_infinite());
     }
 
     #[test]

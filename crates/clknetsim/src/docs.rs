@@ -138,10 +138,19 @@ pub fn targets(rows: &[Row]) -> String {
     }) = row("falseticker")
     {
         let selected = g.falseticker_selected.unwrap_or(g.seeds);
+        let by_offset = g.falseticker_by_offset.unwrap_or(g.seeds);
         out.push_str(&format!(
-            "| falseticker never selected | gnomond: seen selected in {selected} of {} seeds (by the offset: more than 1 ms off after sync; gnomond's selection is not yet readable under clknetsim) | {} |\n",
+            "| falseticker never selected | gnomond's own `gnomon sources` view, read mid-run at 600 s, 3000 s and 10 s before the end: selected or combined in {selected} of {} seeds ({} readings); by the clock (more than 1 ms off after sync) in {by_offset} | {} |\n",
             g.seeds,
-            verdict(selected == 0)
+            g.sources_readings,
+            verdict(selected == 0 && by_offset == 0)
+        ));
+        out.push_str(&format!(
+            "| error bound holds (falseticker scenario) | `gnomon tracking`'s `error_bound_s` held clknetsim's true offset in {} of {} readings; worst \\|offset\\| / bound {:.2} | {} |\n",
+            g.bound_held,
+            g.tracking_readings,
+            g.worst_offset_to_bound.unwrap_or(f64::NAN),
+            verdict(g.tracking_readings > 0 && g.bound_held == g.tracking_readings)
         ));
     }
     out
@@ -247,10 +256,14 @@ test.common `find_sync` without smoothing: the second after the last one at whic
 over seeds; \"unsynced\" counts seeds still outside at the end (a late excursion counts: \
 in outage-2h it is the recovery after the outage). *packets*: sent by the measured node \
 over the whole run (mean over seeds); *poll*: clknetsim's mean outgoing packet interval. \
-*ratio*: gnomond's RMS over chronyd's. Falseticker \"selected\": chronyd logged \
-`Selected source` for it, or the clock was more than 1 ms off after sync (gnomond logs no \
-selection and its control socket does not work under clknetsim yet, so for gnomond only \
-the offset tells). *replies dropped*: replies gnomond's debug log says it dropped \
+*ratio*: gnomond's RMS over chronyd's. Falseticker \"selected\": the daemon's own \
+sources view, read mid-run by observer nodes (`gnomon sources --json` over gnomond's \
+control socket, `chronyc -n sources` for chronyd, both on clknetsim's Unix subnet at 600 s, \
+3000 s and 10 s before the end), showed it `*` or `+`, or chronyd logged `Selected source` \
+for it (chronyd does at start-up, before its first selection excludes it); \"off by it\": \
+the second check, by the clock alone, more than 1 ms off after sync. With observers the \
+poll interval is that of the node's NTP packets in clknetsim's packet log (clknetsim's \
+own counts the control replies). *replies dropped*: replies gnomond's debug log says it dropped \
 (\"reply dropped: …\"), mean per run; chronyd does not log its own.\n\n";
 
 const OUTRO: &str = "\n## gnomon-sim: the engine alone, in our own simulator\n\n\

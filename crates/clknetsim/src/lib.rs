@@ -14,7 +14,10 @@
 //! both without `-x`: each disciplines its simulated clock. The reference servers
 //! are chronyd as in chrony's tests. `run.rs` starts every process behind
 //! `unshare --net` and `setpriv` without CAP_SYS_TIME, so nothing can touch this
-//! machine's clock or network; `analysis.rs` reads clknetsim's statistics and logs;
+//! machine's clock or network; `observe.rs` adds observer nodes that read the daemon's
+//! own views mid-run over clknetsim's Unix subnet (`gnomon sources`/`tracking --json`
+//! against gnomond's control socket `/clknetsim/unix/N:1`, `chronyc -n sources` against
+//! chronyd's); `analysis.rs` reads clknetsim's statistics and logs and the readings;
 //! `report.rs` prints the table; `docs.rs` and `plot.rs` regenerate the clknetsim
 //! section of docs/accuracy.md and its pictures.
 //!
@@ -32,6 +35,7 @@
 
 pub mod analysis;
 pub mod docs;
+pub mod observe;
 pub mod plot;
 pub mod report;
 pub mod run;

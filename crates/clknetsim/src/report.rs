@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::analysis::RunResult;
-use crate::scenario::{Daemon, Scenario};
+use crate::scenario::{Daemon, Scenario, View};
 
 /// One daemon in one scenario, over its seeds.
 #[derive(Debug, Clone, Serialize)]
@@ -26,8 +26,19 @@ pub struct Summary {
     pub mean_poll_s: f64,
     /// Seeds that passed chrony's criteria, where the scenario has them.
     pub passed_criteria: Option<usize>,
-    /// Seeds in which the falseticker was seen selected, where there is one.
+    /// Seeds in which the falseticker was seen selected or combined in the daemon's own
+    /// view (sources readings, chronyd's log), where there is one.
     pub falseticker_selected: Option<usize>,
+    /// Seeds in which the clock alone suggests it was (the second check).
+    pub falseticker_by_offset: Option<usize>,
+    /// Sources readings over all seeds.
+    pub sources_readings: usize,
+    /// Tracking readings over all seeds, and how many of them held the true offset
+    /// within their error bound.
+    pub tracking_readings: usize,
+    pub bound_held: usize,
+    /// The largest |true offset| / error bound over the tracking readings.
+    pub worst_offset_to_bound: Option<f64>,
     /// Mean replies dropped per run, where the daemon logs them (gnomond).
     pub mean_dropped_replies: Option<f64>,
 }
@@ -60,6 +71,12 @@ pub fn summarise(daemon: Daemon, runs: &[&RunResult]) -> Option<Summary> {
     let mean = |f: &dyn Fn(&RunResult) -> f64| runs.iter().map(|r| f(r)).sum::<f64>() / count;
     let synced: Vec<f64> = runs.iter().filter_map(|r| r.sync_time_s).collect();
     let unsynchronised_seeds = runs.len() - synced.len();
+    let readings = |view: View| {
+        runs.iter()
+            .flat_map(|r| r.readings.iter())
+            .filter(move |reading| reading.view == view)
+    };
+    let tracking = || readings(View::Tracking).filter_map(|r| r.tracking.as_ref());
     Some(Summary {
         daemon,
         seeds: runs.len(),
@@ -86,6 +103,20 @@ pub fn summarise(daemon: Daemon, runs: &[&RunResult]) -> Option<Summary> {
                 .filter(|r| r.falseticker_selected == Some(true))
                 .count()
         }),
+        falseticker_by_offset: runs[0].falseticker_by_offset.map(|_| {
+            runs.iter()
+                .filter(|r| r.falseticker_by_offset == Some(true))
+                .count()
+        }),
+        sources_readings: readings(View::Sources).count(),
+        tracking_readings: tracking().count(),
+        bound_held: tracking().filter(|t| t.bound_holds()).count(),
+        worst_offset_to_bound: tracking()
+            .map(|t| {
+                let worst = t.true_offset_s.iter().fold(0.0f64, |w, o| w.max(o.abs()));
+                worst / t.error_bound_s.unwrap_or(0.0)
+            })
+            .reduce(f64::max),
     })
 }
 
@@ -142,8 +173,19 @@ fn extra(summary: &Summary) -> String {
     }
     if let Some(selected) = summary.falseticker_selected {
         notes.push(format!(
-            "falseticker selected in {selected}/{}",
-            summary.seeds
+            "falseticker selected in {selected}/{} ({} sources readings)",
+            summary.seeds, summary.sources_readings
+        ));
+    }
+    if let Some(by_offset) = summary.falseticker_by_offset {
+        notes.push(format!("off by it in {by_offset}/{}", summary.seeds));
+    }
+    if summary.tracking_readings > 0 {
+        notes.push(format!(
+            "bound held in {}/{} tracking readings (worst offset/bound {:.2})",
+            summary.bound_held,
+            summary.tracking_readings,
+            summary.worst_offset_to_bound.unwrap_or(f64::NAN)
         ));
     }
     notes.join(", ")

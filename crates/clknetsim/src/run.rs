@@ -1,6 +1,7 @@
 //! Running one simulation: a private directory per run and per node, the daemons'
 //! configurations, the clknetsim server and one process per node, each behind the
-//! safety wrappers, bounded by a wall-clock timeout, and always cleaned up.
+//! safety wrappers (daemons and the observers of `observe.rs` alike), bounded by a
+//! wall-clock timeout, and always cleaned up.
 //!
 //! Safety (DESIGN.md rules 1 and 2): every simulated process is started as
 //! `unshare --net setpriv --bounding-set=-sys_time --inh-caps=-sys_time -- env
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::analysis::{self, RunResult};
+use crate::observe;
 use crate::scenario::{Daemon, Role, Scenario};
 use crate::tools::Tools;
 
@@ -43,25 +45,42 @@ fn timeout_for(limit_s: f64) -> Duration {
     Duration::from_secs_f64(20.0 + limit_s / 1000.0)
 }
 
-/// The harness's own chrony.conf lines for a node, before the scenario's.
+/// The harness's own chrony.conf lines for node `number`, before the scenario's.
 ///
-/// The command socket is off for both daemons for now (`bindcmdaddress /`, and
-/// `cmdport 0` for chronyd). Once gnomond's datagram control socket works under
-/// clknetsim, gnomond gets `bindcmdaddress /clknetsim/unix/gnomond.sock` here and the
-/// harness starts a `gnomon tracking`/`sources` node mid-run to read the selection.
-fn harness_lines(daemon: Daemon, dir: &Path) -> Vec<String> {
+/// Every node runs with clknetsim's Unix subnet (subnet 2, `CLKNETSIM_UNIX_SUBNET`), so
+/// gnomond's control socket is the simulated datagram socket `/clknetsim/unix/N:1` (its
+/// first Unix bind on node N), where observer nodes (`observe.rs`) read its views
+/// mid-run. The pidfile is always the node's own: with the default path, gnomond's
+/// socket-directory checks and pidfile would be this machine's /run/gnomon. chronyd's
+/// command socket stays off (`bindcmdaddress /`, `cmdport 0`) unless an observer reads
+/// it with chronyc.
+///
+/// The Unix subnet alone changes no result. Binding the control socket moves gnomond's
+/// runs slightly, only through its start-up log line ("no SO_PASSCRED"): until a
+/// process first waits, clknetsim adds a growing random amount to every clock read
+/// (its "precision hack"), and the line is one more read before the first request.
+fn harness_lines(daemon: Daemon, dir: &Path, number: usize, observed: bool) -> Vec<String> {
     let pidfile = format!(
         "pidfile {}",
         dir.join(format!("{}.pid", daemon.name())).display()
     );
     match daemon {
+        Daemon::Chronyd if observed => vec![
+            pidfile,
+            "cmdport 0".into(),
+            format!("bindcmdaddress {}", observe::CHRONYD_SOCKET),
+            "user root".into(),
+        ],
         Daemon::Chronyd => vec![
             pidfile,
             "cmdport 0".into(),
             "bindcmdaddress /".into(),
             "user root".into(),
         ],
-        Daemon::Gnomond => vec![pidfile, "bindcmdaddress /".into()],
+        Daemon::Gnomond => vec![
+            pidfile,
+            format!("bindcmdaddress {}", observe::socket_path(number)),
+        ],
     }
 }
 
@@ -161,12 +180,40 @@ pub fn run(tools: &Tools, spec: &RunSpec<'_>) -> Result<RunResult, String> {
     })
 }
 
+/// A command for simulated node `number`: the safety wrappers, then `env` with the
+/// preload and clknetsim's variables, then `program`.
+fn simulated(tools: &Tools, dir: &Path, number: usize, seed: &str, program: &Path) -> Command {
+    let mut command = Command::new("unshare");
+    command
+        .current_dir(dir)
+        .env_remove("LD_PRELOAD")
+        .env_remove("LISTEN_FDS")
+        .env_remove("NOTIFY_SOCKET")
+        .env("NO_COLOR", "1")
+        .args(["--net", "setpriv", "--bounding-set=-sys_time"])
+        .args(["--inh-caps=-sys_time", "--", "env"])
+        .arg(format!("LD_PRELOAD={}", tools.preload.display()))
+        .arg(format!("CLKNETSIM_NODE={number}"))
+        .arg("CLKNETSIM_SOCKET=sock")
+        .arg(format!("CLKNETSIM_RANDOM_SEED={seed}"))
+        .arg(format!("CLKNETSIM_UNIX_SUBNET={}", observe::UNIX_SUBNET))
+        .arg(program)
+        .stdin(Stdio::null());
+    command
+}
+
+fn create(path: &Path) -> Result<fs::File, String> {
+    fs::File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))
+}
+
 fn run_in(tools: &Tools, spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, String> {
     let scenario = spec.scenario;
     let seed = spec.seed.to_string();
+    let observers = observe::plan(scenario, spec.daemon, spec.limit_s);
+    let nodes = scenario.nodes.len() + observers.len();
     let conf = dir.join("conf");
-    fs::write(&conf, scenario.clknetsim_conf())
-        .map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
+    let conf_text = scenario.clknetsim_conf() + &observe::conf_lines(&observers, nodes);
+    fs::write(&conf, conf_text).map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
 
     let mut processes = Processes {
         children: Vec::new(),
@@ -180,14 +227,14 @@ fn run_in(tools: &Tools, spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, St
             Role::Reference => Daemon::Chronyd,
             Role::UnderTest => spec.daemon,
         };
-        let mut lines = harness_lines(daemon, &node_dir);
+        let observed = number == scenario.measured && !observers.is_empty();
+        let mut lines = harness_lines(daemon, &node_dir, number, observed);
         lines.extend(node.config.iter().cloned());
         let node_conf = node_dir.join(format!("{}.conf", daemon.name()));
         fs::write(&node_conf, lines.join("\n") + "\n")
             .map_err(|e| format!("cannot write {}: {e}", node_conf.display()))?;
         let log = node_dir.join("log");
-        let log_file =
-            fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let log_file = create(&log)?;
         let log_err = log_file
             .try_clone()
             .map_err(|e| format!("{}: {e}", log.display()))?;
@@ -195,24 +242,11 @@ fn run_in(tools: &Tools, spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, St
             Daemon::Chronyd => &tools.chronyd,
             Daemon::Gnomond => &tools.gnomond,
         };
-        let child = Command::new("unshare")
-            .current_dir(dir)
-            .env_remove("LD_PRELOAD")
-            .env_remove("LISTEN_FDS")
-            .env_remove("NOTIFY_SOCKET")
-            .env("NO_COLOR", "1")
-            .args(["--net", "setpriv", "--bounding-set=-sys_time"])
-            .args(["--inh-caps=-sys_time", "--", "env"])
-            .arg(format!("LD_PRELOAD={}", tools.preload.display()))
-            .arg(format!("CLKNETSIM_NODE={number}"))
-            .arg("CLKNETSIM_SOCKET=sock")
-            .arg(format!("CLKNETSIM_RANDOM_SEED={seed}"))
-            .arg(program)
+        let child = simulated(tools, dir, number, &seed, program)
             .args(daemon_args(daemon))
             .arg("-d")
             .arg("-f")
             .arg(&node_conf)
-            .stdin(Stdio::null())
             .stdout(log_file)
             .stderr(log_err)
             .spawn()
@@ -220,13 +254,38 @@ fn run_in(tools: &Tools, spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, St
         processes.children.push((format!("node{number}"), child));
         node_logs.push(log);
     }
+    // Observers exit after their reading; they are waited for separately.
+    let mut observer_processes = Processes {
+        children: Vec::new(),
+    };
+    let mut observer_outputs: Vec<PathBuf> = Vec::new();
+    for observer in &observers {
+        let number = observer.node;
+        let node_dir = dir.join(format!("node{number}"));
+        private_dir(&node_dir)?;
+        let out = node_dir.join("out");
+        let log = node_dir.join("log");
+        let program = match spec.daemon {
+            Daemon::Chronyd => &tools.chronyc,
+            Daemon::Gnomond => &tools.gnomon,
+        };
+        let child = simulated(tools, dir, number, &seed, program)
+            .args(observe::args(spec.daemon, observer.view, scenario.measured))
+            .stdout(create(&out)?)
+            .stderr(create(&log)?)
+            .spawn()
+            .map_err(|e| format!("cannot start observer node {number}: {e}"))?;
+        observer_processes
+            .children
+            .push((format!("node{number}"), child));
+        observer_outputs.push(out);
+        node_logs.push(log);
+    }
 
     let stats_path = dir.join("stats");
-    let stats_file = fs::File::create(&stats_path)
-        .map_err(|e| format!("cannot create {}: {e}", stats_path.display()))?;
+    let stats_file = create(&stats_path)?;
     let server_log = dir.join("log.server");
-    let server_err = fs::File::create(&server_log)
-        .map_err(|e| format!("cannot create {}: {e}", server_log.display()))?;
+    let server_err = create(&server_log)?;
     let mut server = Command::new(&tools.clknetsim)
         .current_dir(dir)
         .env_remove("LD_PRELOAD")
@@ -245,8 +304,10 @@ fn run_in(tools: &Tools, spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, St
         .arg(format!("{}", scenario.stats_start_s))
         .arg("-l")
         .arg(format!("{}", spec.limit_s))
+        // Two subnets: NTP, then the Unix one.
+        .args(["-n", &observe::UNIX_SUBNET.to_string()])
         .arg("conf")
-        .arg(scenario.nodes.len().to_string())
+        .arg(nodes.to_string())
         .stdin(Stdio::null())
         .stdout(stats_file)
         .stderr(server_err)
@@ -288,11 +349,23 @@ fn run_in(tools: &Tools, spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, St
         && processes
             .children
             .iter_mut()
+            .chain(observer_processes.children.iter_mut())
             .any(|(_, child)| matches!(child.try_wait(), Ok(None)))
     {
         std::thread::sleep(Duration::from_millis(10));
     }
+    // An observer that had not exited by now never finished its reading.
+    let observer_failures: Vec<String> = observer_processes
+        .children
+        .iter_mut()
+        .filter_map(|(name, child)| match child.try_wait() {
+            Ok(Some(status)) if status.success() => None,
+            Ok(Some(status)) => Some(format!("{name} (observer) exited with {status}")),
+            _ => Some(format!("{name} (observer) did not finish its reading")),
+        })
+        .collect();
     processes.kill_all();
+    observer_processes.kill_all();
 
     let describe = |what: &str| {
         let mut text = format!(
@@ -324,5 +397,12 @@ fn run_in(tools: &Tools, spec: &RunSpec<'_>, dir: &Path) -> Result<RunResult, St
         }
         Some(_) => {}
     }
-    analysis::analyse(spec, dir).map_err(|e| describe(&e))
+    if !observer_failures.is_empty() {
+        return Err(describe(&observer_failures.join("; ")));
+    }
+    let outputs: Vec<String> = observer_outputs
+        .iter()
+        .map(|path| fs::read_to_string(path).unwrap_or_default())
+        .collect();
+    analysis::analyse(spec, dir, &observers, &outputs).map_err(|e| describe(&e))
 }

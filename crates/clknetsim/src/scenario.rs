@@ -47,6 +47,24 @@ pub struct Node {
     pub config: Vec<String>,
 }
 
+/// A view of the daemon under test that an observer node reads (`observe.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    /// `gnomon sources --json`; for chronyd `chronyc -n sources`.
+    Sources,
+    /// `gnomon tracking --json` (gnomond only: chronyc reports no error bound).
+    Tracking,
+}
+
+/// One reading of the measured node's view mid-run.
+#[derive(Debug, Clone, Copy)]
+pub struct Observer {
+    pub view: View,
+    /// Simulated time of the reading (whole seconds); negative: that long before the end.
+    pub at_s: f64,
+}
+
 /// chrony's 001-defaults pass criteria (test.common's defaults).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Criteria {
@@ -94,6 +112,8 @@ pub struct Scenario {
     pub falseticker: Option<String>,
     /// chrony's pass criteria, where the scenario is one of chrony's tests.
     pub criteria: Option<Criteria>,
+    /// Readings of the measured node's own views mid-run.
+    pub observers: Vec<Observer>,
 }
 
 /// test.common's delay: 100 µs plus exponential jitter with the given mean.
@@ -154,6 +174,7 @@ fn base(name: &str, family: &str, summary: String, jitter_s: f64, client: Node) 
         sync_freq: 5e-4,
         falseticker: None,
         criteria: None,
+        observers: Vec::new(),
     }
 }
 
@@ -230,6 +251,13 @@ pub fn all() -> Vec<Scenario> {
     falseticker.delays = all_pairs(4, &delay_expr(1e-4));
     falseticker.measured = 4;
     falseticker.falseticker = Some("192.168.123.3".into());
+    // Its selection as the daemon shows it, soon after sync, after the statistics
+    // start and at the end; and gnomond's error bound against the true offset.
+    for at_s in [600.0, 3000.0, -10.0] {
+        for view in [View::Sources, View::Tracking] {
+            falseticker.observers.push(Observer { view, at_s });
+        }
+    }
     out.push(falseticker);
 
     // A negative delay drops the packet: below 0.2, (uniform) − 0.2 times 1000 outweighs

@@ -1,6 +1,6 @@
 //! Finding and building the programs a run needs: clknetsim (built from source into
-//! `target/clknetsim/`), chronyd (the Debian package's `/usr/sbin/chronyd`) and gnomond
-//! (built by cargo in the release profile from this workspace).
+//! `target/clknetsim/`), chronyd and chronyc (the Debian package's) and gnomond and
+//! gnomon (built by cargo from this workspace).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -15,8 +15,12 @@ pub struct Tools {
     pub preload: PathBuf,
     /// chronyd 4.x.
     pub chronyd: PathBuf,
+    /// chronyc, the observer of chronyd's views.
+    pub chronyc: PathBuf,
     /// The gnomond binary under test.
     pub gnomond: PathBuf,
+    /// gnomon, the observer of gnomond's views (built in the same profile).
+    pub gnomon: PathBuf,
 }
 
 /// Why the programs are not there, with what to do about it.
@@ -139,15 +143,25 @@ pub fn build_clknetsim() -> Result<(PathBuf, PathBuf), ToolError> {
 
 /// chronyd: `$CHRONYD`, else `/usr/sbin/chronyd`.
 pub fn find_chronyd() -> Result<PathBuf, ToolError> {
-    let path = std::env::var_os("CHRONYD")
+    find_chrony("CHRONYD", "/usr/sbin/chronyd")
+}
+
+/// chronyc: `$CHRONYC`, else `/usr/bin/chronyc`.
+pub fn find_chronyc() -> Result<PathBuf, ToolError> {
+    find_chrony("CHRONYC", "/usr/bin/chronyc")
+}
+
+fn find_chrony(variable: &str, default: &str) -> Result<PathBuf, ToolError> {
+    let path = std::env::var_os(variable)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/sbin/chronyd"));
+        .unwrap_or_else(|| PathBuf::from(default));
     if path.is_file() {
         Ok(path)
     } else {
         Err(ToolError(format!(
-            "chronyd not found at {} (set $CHRONYD or install it: apt-get install chrony, \
+            "{} not found at {} (set ${variable} or install it: apt-get install chrony, \
              with service starts blocked as scripts/test.sh does)",
+            variable.to_lowercase(),
             path.display()
         )))
     }
@@ -165,17 +179,31 @@ pub enum Profile {
     Dev,
 }
 
-/// gnomond: `$GNOMOND` if set, else build it with `cargo build [--release] -p
-/// gnomon-daemon --bin gnomond` (quick when it is up to date) and use
-/// `target/{release,debug}/gnomond`.
+/// gnomond: `$GNOMOND` if set, else built by [`build_bin`].
 pub fn build_gnomond(profile: Profile) -> Result<PathBuf, ToolError> {
-    if let Some(path) = std::env::var_os("GNOMOND") {
+    build_bin(profile, "GNOMOND", "gnomon-daemon", "gnomond")
+}
+
+/// gnomon: `$GNOMON` if set, else built by [`build_bin`].
+pub fn build_gnomon(profile: Profile) -> Result<PathBuf, ToolError> {
+    build_bin(profile, "GNOMON", "gnomon-cli", "gnomon")
+}
+
+/// `$VARIABLE` if set, else build it with `cargo build [--release] -p PACKAGE --bin
+/// BIN` (quick when it is up to date) and use `target/{release,debug}/BIN`.
+fn build_bin(
+    profile: Profile,
+    variable: &str,
+    package: &str,
+    bin: &str,
+) -> Result<PathBuf, ToolError> {
+    if let Some(path) = std::env::var_os(variable) {
         let path = PathBuf::from(path);
         return if path.is_file() {
             Ok(path)
         } else {
             Err(ToolError(format!(
-                "$GNOMOND is {}, not a file",
+                "${variable} is {}, not a file",
                 path.display()
             )))
         };
@@ -187,19 +215,19 @@ pub fn build_gnomond(profile: Profile) -> Result<PathBuf, ToolError> {
         command.arg("--release");
     }
     let status = command
-        .args(["--locked", "-p", "gnomon-daemon", "--bin", "gnomond"])
+        .args(["--locked", "-p", package, "--bin", bin])
         .status()
-        .map_err(|e| ToolError(format!("cannot run cargo to build gnomond: {e}")))?;
+        .map_err(|e| ToolError(format!("cannot run cargo to build {bin}: {e}")))?;
     let dir = match profile {
         Profile::Release => "release",
         Profile::Dev => "debug",
     };
-    let path = target_dir().join(dir).join("gnomond");
+    let path = target_dir().join(dir).join(bin);
     if status.success() && path.is_file() {
         Ok(path)
     } else {
         Err(ToolError(format!(
-            "cargo build -p gnomon-daemon failed; {} missing",
+            "cargo build -p {package} failed; {} missing",
             path.display()
         )))
     }
@@ -209,7 +237,9 @@ pub fn build_gnomond(profile: Profile) -> Result<PathBuf, ToolError> {
 pub fn prepare(profile: Profile) -> Result<Tools, ToolError> {
     let (clknetsim, preload) = build_clknetsim()?;
     let chronyd = find_chronyd()?;
+    let chronyc = find_chronyc()?;
     let gnomond = build_gnomond(profile)?;
+    let gnomon = build_gnomon(profile)?;
     let preload = preload
         .canonicalize()
         .map_err(|e| ToolError(format!("{}: {e}", preload.display())))?;
@@ -217,7 +247,9 @@ pub fn prepare(profile: Profile) -> Result<Tools, ToolError> {
         clknetsim,
         preload,
         chronyd,
+        chronyc,
         gnomond,
+        gnomon,
     })
 }
 
