@@ -138,12 +138,22 @@ fn update_interval_is_the_references_as_chronyc_shows_it() {
             .parse()
             .unwrap_or_else(|_| panic!("{text}"))
     };
-    let theirs = chronyc(&chronyd.socket_path(), "tracking");
-    let ours = gnomon(&gnomond.socket_path(), "tracking");
-    let (their_s, our_s) = (interval(&theirs), interval(&ours));
-    assert!((0.8..=1.3).contains(&their_s), "chronyd:\n{theirs}");
+    // Five readings of each, 0.4 s apart: on a loaded machine one poll can come late
+    // or one sample be rejected, and either daemon then shows 2 s once.
+    let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        theirs.push(interval(&chronyc(&chronyd.socket_path(), "tracking")));
+        ours.push(interval(&gnomon(&gnomond.socket_path(), "tracking")));
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let (their_s, our_s) = (median(&mut theirs), median(&mut ours));
+    assert!((0.8..=1.3).contains(&their_s), "chronyd: {theirs:?}");
     assert!(
         (0.8..=1.3).contains(&our_s),
-        "ours {our_s} vs chronyd {their_s}:\n{ours}"
+        "ours {ours:?} vs chronyd {theirs:?}"
     );
 }
