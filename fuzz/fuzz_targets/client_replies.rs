@@ -62,7 +62,9 @@ fn check(outputs: &[EngineOutput]) {
                 }
             },
             EngineOutput::MaxChangeExceeded { offset_s } => finite("maxchange offset", *offset_s),
-            EngineOutput::Send { .. } | EngineOutput::SourceStopped { .. } => {}
+            EngineOutput::Send { .. }
+            | EngineOutput::SourceStopped { .. }
+            | EngineOutput::SelectionChanged { .. } => {}
         }
     }
 }
