@@ -160,10 +160,13 @@ fn misbehaving_hosts_are_reported_each_and_the_run_ends_in_time() {
     let kiss = Responder::start(Behaviour::Kiss(KissCode::Rate)).unwrap();
     let unsynced = Responder::start(Behaviour::Unsynchronized).unwrap();
     let spoofer = Responder::start(Behaviour::WrongOrigin).unwrap();
-    let refused: SocketAddr = {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.local_addr().unwrap()
-    };
+    // A port nobody listens on, below the ephemeral range: a port freed from the
+    // ephemeral range could be taken by another test's responder in the meantime (seen
+    // once in a full run: the host answered instead of refusing).
+    let refused: SocketAddr = (900..1000)
+        .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+        .find(|address| UdpSocket::bind(address).is_ok())
+        .expect("a free UDP port below 1000 on 127.0.0.1");
     let hosts: Vec<String> = [
         good.address(),
         silent.address(),
