@@ -38,6 +38,9 @@ pub struct PollState {
     /// Fractional progress towards the next poll change (chrony's poll score).
     score: f64,
     reach: u8,
+    /// How many requests the reachability register has seen, up to its 8 bits
+    /// (chrony's reachability size): below 8 the source is still starting up.
+    reach_size: u8,
     unanswered: u32,
     burst_good_left: u8,
     burst_requests_left: u8,
@@ -65,6 +68,7 @@ impl PollState {
             poll: options.minpoll,
             score: 0.0,
             reach: 0,
+            reach_size: 0,
             unanswered: 0,
             burst_good_left: 0,
             burst_requests_left: 0,
@@ -92,6 +96,12 @@ impl PollState {
     /// The reachability register: bit 0 is the latest request, 1 = answered.
     pub fn reach(&self) -> u8 {
         self.reach
+    }
+
+    /// Requests the reachability register has seen since it was last cleared, at
+    /// most 8.
+    pub fn reach_size(&self) -> u8 {
+        self.reach_size
     }
 
     pub fn is_reachable(&self) -> bool {
@@ -187,6 +197,7 @@ impl PollState {
 
     fn go_quiet(&mut self) {
         self.reach = 0;
+        self.reach_size = 0;
         self.unanswered = 0;
         self.next_send = None;
     }
@@ -198,6 +209,7 @@ impl PollState {
             return;
         }
         self.reach <<= 1;
+        self.reach_size = (self.reach_size + 1).min(8);
         if self.unanswered >= 1 && !self.in_burst() {
             self.adjust_poll(UNREACHABLE_POLL_ADJ);
         }

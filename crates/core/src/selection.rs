@@ -117,6 +117,11 @@ pub enum SelectionFailure {
     NoSelectableSources,
     /// Selectable sources exist but no majority of them agrees.
     NoMajority,
+    /// Start-up, nothing selected yet: a source heard as often as the selectable
+    /// ones, less the latest reply, has not got its estimate yet (chrony's "waits for
+    /// stats"). Selecting now would let the first source to reach three samples,
+    /// possibly a falseticker, be the reference until the others catch up.
+    WaitingForSamples,
 }
 
 impl SelectionFailure {
@@ -125,6 +130,7 @@ impl SelectionFailure {
         match self {
             SelectionFailure::NoSelectableSources => "no selectable sources",
             SelectionFailure::NoMajority => "no majority",
+            SelectionFailure::WaitingForSamples => "waiting for samples",
         }
     }
 }
@@ -162,6 +168,28 @@ fn best_intersection(intervals: &[(f64, f64)]) -> (usize, f64, f64) {
         }
     }
     (best.max(0) as usize, best_low, best_high)
+}
+
+/// chrony's "waits for stats" rule: with no reference yet and the selectable sources
+/// still starting up (their reachability registers not yet full), wait while a
+/// reachable source without an estimate has answered every request the selectable
+/// ones did except the latest: with servers polled together, its reply is on its way.
+/// Our register shifts when a request leaves, chrony's when it is answered or found
+/// unanswered, so the other source's register is either the selectable one's shifted
+/// right (its request not sent yet) or with the latest bit clear (sent, not answered).
+/// A source whose reply is lost stops matching at the next request: the wait is
+/// bounded by one poll interval, and ends for good once the registers are full.
+fn start_up_wait(candidates: &[SelectionCandidate], selectable: &[&SelectionCandidate]) -> bool {
+    let Some(max_selectable_reach) = selectable.iter().map(|c| c.reach).max() else {
+        return false;
+    };
+    if selectable.iter().any(|c| c.reach_size >= 8) {
+        return false;
+    }
+    candidates
+        .iter()
+        .filter(|c| c.reachable && !c.regression_ok && !c.noselect)
+        .any(|c| c.reach == max_selectable_reach >> 1 || c.reach == max_selectable_reach & !1)
 }
 
 /// Select among `candidates`. `previous` is the reference of the last round; `orphan`
@@ -227,6 +255,9 @@ pub fn select(
     };
     if selectable.is_empty() || selectable.len() < options.minsources.max(1) {
         return fail(verdicts, &selectable, SelectionFailure::NoSelectableSources);
+    }
+    if previous.is_none() && start_up_wait(candidates, &selectable) {
+        return fail(verdicts, &selectable, SelectionFailure::WaitingForSamples);
     }
     // Trusted sources, when there are any, alone decide where the truth is.
     let trusted: Vec<&SelectionCandidate> =

@@ -22,6 +22,8 @@ fn candidate(id: u32, offset_s: f64, distance_s: f64) -> SelectionCandidate {
         trust: false,
         require: false,
         reachable: true,
+        reach: 0xff,
+        reach_size: 8,
         regression_ok: true,
     }
 }
@@ -61,6 +63,58 @@ fn sources_without_a_regression_are_not_selectable() {
         Some(SourceVerdict::Unselectable)
     );
     assert_eq!(result.combined.unwrap().reference, SourceId(1));
+}
+
+#[test]
+fn start_up_waits_for_a_source_one_reply_behind() {
+    // Three servers polled together; the falseticker's third reply came first.
+    let first = SelectionCandidate {
+        reach: 0b111,
+        reach_size: 3,
+        ..candidate(3, 0.005, 0.0001)
+    };
+    let behind = |id, reach| SelectionCandidate {
+        reach,
+        reach_size: 3,
+        regression_ok: false,
+        ..candidate(id, 0.0, 0.0001)
+    };
+    let options = SelectionOptions::default();
+    for reach in [0b110, 0b11] {
+        let sources = [first, behind(1, reach), behind(2, reach)];
+        let result = select(&sources, &options, None, None);
+        assert_eq!(result.combined, None, "reach {reach:#b}");
+        assert_eq!(result.failure, Some(SelectionFailure::WaitingForSamples));
+        assert_eq!(
+            result.verdict(SourceId(3)),
+            Some(SourceVerdict::Unselectable)
+        );
+        // With a reference already chosen, nothing waits.
+        let result = select(&sources, &options, Some(SourceId(3)), None);
+        assert_eq!(result.combined.unwrap().reference, SourceId(3));
+    }
+    // A source that missed a reply (0b100) or lost its own (0b1100 after the next
+    // request) is not waited for, nor is anyone once the registers are full.
+    for (reach, reach_size) in [(0b101, 3), (0b1100, 4)] {
+        let ahead = SelectionCandidate {
+            reach: 0b1111,
+            reach_size,
+            ..first
+        };
+        let result = select(&[ahead, behind(1, reach)], &options, None, None);
+        assert_eq!(
+            result.combined.unwrap().reference,
+            SourceId(3),
+            "reach {reach:#b}"
+        );
+    }
+    let full = SelectionCandidate {
+        reach: 0xff,
+        reach_size: 8,
+        ..first
+    };
+    let result = select(&[full, behind(1, 0x7f)], &options, None, None);
+    assert_eq!(result.combined.unwrap().reference, SourceId(3));
 }
 
 #[test]

@@ -83,6 +83,10 @@ pub struct SelectionCandidate {
     pub trust: bool,
     pub require: bool,
     pub reachable: bool,
+    /// The reachability register (bit 0: the latest request, 1 = answered) and how
+    /// many requests it has seen (at most 8): the start-up wait in selection.
+    pub reach: u8,
+    pub reach_size: u8,
     /// The estimator has a regression (at least three samples): chrony's `select_ok`.
     pub regression_ok: bool,
 }
@@ -390,6 +394,8 @@ impl Source {
             trust: self.options.trust,
             require: self.options.require,
             reachable: self.poll.is_reachable(),
+            reach: self.poll.reach(),
+            reach_size: self.poll.reach_size(),
             regression_ok: self.estimator.is_selectable(),
         })
     }

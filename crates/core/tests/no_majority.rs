@@ -15,9 +15,11 @@ use harness::{Harness, VirtualServer};
 /// 2026-11-28T00:00:00Z.
 const START_S: i64 = 1_795_824_000;
 
-/// One good server and one 50 ms off, the good one answering a little sooner: it is
-/// selectable alone first (an update, synchronised), then the liar's third sample
-/// leaves two sources that disagree.
+/// One good server and one 50 ms off that starts answering only after two minutes
+/// ([`run_with_late_liar`]): the good one is selectable alone first (an update,
+/// synchronised), then the liar's third sample leaves two sources that disagree. (Had
+/// both answered from the start, selection would have waited for the second source's
+/// samples, chrony's start-up rule, and never synchronised at all.)
 fn two_disagreeing(config: EngineConfig) -> Harness {
     let mut sim = Harness::new(config, START_S, 0.001, 5.0, 11);
     let options = SourceOptions {
@@ -40,10 +42,17 @@ fn two_disagreeing(config: EngineConfig) -> Harness {
             one_way_delay_s: 0.005,
             jitter_s: 10e-6,
             offset_s: 0.050,
+            answering: false,
             ..Default::default()
         },
     );
     sim
+}
+
+fn run_with_late_liar(sim: &mut Harness, mut observe: impl FnMut(&Harness)) {
+    sim.run_until(START_S as f64 + 120.0, &mut observe);
+    sim.servers[1].1.answering = true;
+    sim.run_until(START_S as f64 + 600.0, &mut observe);
 }
 
 fn last_synchronized_action(sim: &Harness) -> Option<bool> {
@@ -68,7 +77,7 @@ fn served(sim: &Harness) -> NtpHeader {
 fn no_majority_means_unsynchronised_and_held() {
     let mut sim = two_disagreeing(EngineConfig::default());
     let mut was_synchronized = false;
-    sim.run_until(START_S as f64 + 600.0, |h| {
+    run_with_late_liar(&mut sim, |h| {
         was_synchronized |= h.engine.system_variables().synchronized;
     });
     assert!(
@@ -103,7 +112,7 @@ fn no_majority_falls_back_to_the_local_reference() {
         ..Default::default()
     };
     let mut sim = two_disagreeing(config);
-    sim.run_until(START_S as f64 + 600.0, |_| {});
+    run_with_late_liar(&mut sim, |_| {});
     assert_eq!(sim.engine.reference(), None);
     let system = sim.engine.system_variables();
     assert!(system.synchronized && system.local_reference);
