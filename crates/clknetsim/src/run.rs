@@ -64,7 +64,7 @@ fn harness_lines(daemon: Daemon, dir: &Path, number: usize, observed: bool) -> V
         "pidfile {}",
         dir.join(format!("{}.pid", daemon.name())).display()
     );
-    match daemon {
+    let mut lines = match daemon {
         Daemon::Chronyd if observed => vec![
             pidfile,
             "cmdport 0".into(),
@@ -81,7 +81,26 @@ fn harness_lines(daemon: Daemon, dir: &Path, number: usize, observed: bool) -> V
             pidfile,
             format!("bindcmdaddress {}", observe::socket_path(number)),
         ],
-    }
+    };
+    lines.extend(extra_config_lines(daemon));
+    lines
+}
+
+/// Extra configuration lines for experiments, e.g.
+/// `GNOMON_CLKNETSIM_GNOMOND_CONF="estimator runstest"` (`;`-separated; `…_CHRONYD_CONF`
+/// for chronyd), added to every node running that daemon.
+fn extra_config_lines(daemon: Daemon) -> Vec<String> {
+    let name = format!("GNOMON_CLKNETSIM_{}_CONF", daemon.name().to_uppercase());
+    std::env::var(name)
+        .map(|lines| {
+            lines
+                .split(';')
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Arguments before the harness's `-d -f FILE`: gnomond logs at debug level so that

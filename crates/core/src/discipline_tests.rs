@@ -123,7 +123,7 @@ fn slew_removes_the_offset_and_ends() {
     let corrected = discipline.corrected_time(midway);
     assert!((seconds_between(midway, corrected) - 0.0005).abs() < 1e-9);
     assert!(discipline.on_timer(at(0.0)).is_none());
-    let action = discipline.on_timer(end).unwrap();
+    let (action, change) = discipline.on_timer(end).unwrap();
     assert_eq!(
         action,
         ClockAction::SetFrequency {
@@ -131,8 +131,30 @@ fn slew_removes_the_offset_and_ends() {
             slew_ppm: 0.0
         }
     );
+    assert!(change.is_none(), "ended on time: {change:?}");
     assert_eq!(discipline.corrected_time(end), end);
     assert_eq!(discipline.next_deadline(), None);
+}
+
+#[test]
+fn a_slew_ended_late_moves_the_corrected_timescale_by_its_overshoot() {
+    let mut discipline = Discipline::new(DisciplineOptions::default(), None);
+    let mut actions = Vec::new();
+    // 0.1 s, far above the noise: slewed at maxslewrate.
+    discipline.update(at(0.0), &input(0.1, 0.0, WORST_CASE_SKEW_PPM), &mut actions);
+    let rate = discipline.slew_rate_ppm() * 1e-6;
+    assert!((rate - 0.083_333_333).abs() < 1e-9, "{rate}");
+    let end = discipline.next_deadline().unwrap();
+    // The driver wakes 1 ms late: the clock went on slewing meanwhile.
+    let late = end.add_seconds_f64(0.001);
+    let (_, change) = discipline.on_timer(late).unwrap();
+    let overshoot_s = rate / (1.0 + rate) * 0.001;
+    assert!(
+        (change.corrected_step_s - overshoot_s).abs() < 1e-12,
+        "{change:?}, want {overshoot_s}"
+    );
+    assert!(overshoot_s > 75e-6, "the case is worth testing: {overshoot_s}");
+    assert_eq!((change.rate_change, change.step_s), (0.0, 0.0));
 }
 
 #[test]

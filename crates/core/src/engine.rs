@@ -256,8 +256,9 @@ impl Engine {
     /// Time has reached `now`: send due requests, end a finished slew.
     pub fn on_timer(&mut self, now: UnixTime) -> Vec<EngineOutput> {
         let mut outputs = Vec::new();
-        if let Some(action) = self.discipline.on_timer(now) {
+        if let Some((action, change)) = self.discipline.on_timer(now) {
             self.system.correction_applied();
+            self.apply_clock_change(now, change);
             outputs.push(EngineOutput::Clock(action));
         }
         for index in 0..self.sources.len() {
