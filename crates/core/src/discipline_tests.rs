@@ -153,7 +153,10 @@ fn a_slew_ended_late_moves_the_corrected_timescale_by_its_overshoot() {
         (change.corrected_step_s - overshoot_s).abs() < 1e-12,
         "{change:?}, want {overshoot_s}"
     );
-    assert!(overshoot_s > 75e-6, "the case is worth testing: {overshoot_s}");
+    assert!(
+        overshoot_s > 75e-6,
+        "the case is worth testing: {overshoot_s}"
+    );
     assert_eq!((change.rate_change, change.step_s), (0.0, 0.0));
 }
 

@@ -267,6 +267,27 @@ fn window_is_long_when_jitter_beats_wander() {
 
 /// `minsamples` is a floor of the window.
 #[test]
+fn a_growing_history_keeps_every_sample_until_long_windows_predict_worse() {
+    // White noise, no wander: no window predicts better than a longer one. While the
+    // history grows only the short windows have enough scored predictions, and that
+    // alone must not shorten the line.
+    let mut estimator = Estimator::new(3, 64);
+    for i in 0..20u64 {
+        let t = i as f64 * 16.0;
+        estimator.add_sample(sample(t, 10e-6 * noise(i), 0.0002));
+        let e = estimator.estimate().unwrap();
+        let stored = (i + 1) as usize;
+        if stored >= MIN_SAMPLES_FOR_REGRESSION {
+            assert!(
+                e.samples_used * 3 >= stored * 2,
+                "{} of {stored} samples used at sample {i}",
+                e.samples_used
+            );
+        }
+    }
+}
+
+#[test]
 fn window_respects_minsamples() {
     let (_, mean_window) = wander_run(10e-6, 12);
     assert!(mean_window >= 12.0, "mean window {mean_window:.1} samples");
