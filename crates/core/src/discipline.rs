@@ -1,5 +1,6 @@
 //! Clock discipline: turning the combined estimate into frequency changes, slews and
-//! steps, chrony's way (independent phase and frequency control).
+//! steps, chrony's way (independent phase and frequency control). The engine talks to
+//! it through [`crate::clock_discipline::ClockDiscipline`].
 //!
 //! Owns the frequency correction and its uncertainty (the value a drift file keeps),
 //! the slew in progress, `makestep`, `maxchange`, `maxslewrate` and the ±maxdrift
@@ -28,6 +29,7 @@
 use gnomon_proto::UnixTime;
 
 use crate::clock_action::ClockAction;
+use crate::clock_discipline::{ClockDiscipline, DisciplineState};
 use crate::estimator::{seconds_between, WORST_CASE_SKEW_PPM};
 
 /// `makestep THRESHOLD LIMIT`: step when |offset| > threshold during the first `limit`
@@ -192,55 +194,23 @@ impl Discipline {
         }
     }
 
+    fn frequency_action(&self) -> ClockAction {
+        ClockAction::SetFrequency {
+            frequency_ppm: self.total_frequency_ppm(),
+            slew_ppm: self.slew_rate_ppm(),
+        }
+    }
+}
+
+impl ClockDiscipline for Discipline {
     /// The frequency (and slew) the clock should run at now; what the driver applies
     /// at start, before any update.
-    pub fn initial_action(&self) -> ClockAction {
+    fn initial_action(&self) -> ClockAction {
         self.frequency_action()
     }
 
-    pub fn saved_frequency(&self) -> SavedFrequency {
-        SavedFrequency {
-            frequency_ppm: self.base_frequency_ppm,
-            skew_ppm: self.skew_ppm,
-        }
-    }
-    pub fn base_frequency_ppm(&self) -> f64 {
-        self.base_frequency_ppm
-    }
-    pub fn slew_rate_ppm(&self) -> f64 {
-        self.slew.map_or(0.0, |s| s.rate_ppm)
-    }
-    pub fn total_frequency_ppm(&self) -> f64 {
-        self.base_frequency_ppm + self.slew_rate_ppm()
-    }
-    pub fn skew_ppm(&self) -> f64 {
-        self.skew_ppm
-    }
-    /// The part of the last update's frequency estimate that was not applied (the
-    /// gain was below one, or `maxdrift` clamped it), ppm: until the next update the
-    /// clock may drift this much on top of the estimate's own uncertainty (chronyc's
-    /// "Residual freq" is the same idea).
-    pub fn residual_frequency_ppm(&self) -> f64 {
-        self.residual_frequency_ppm
-    }
-    pub fn updates(&self) -> u32 {
-        self.updates
-    }
-    pub fn last_update(&self) -> Option<UnixTime> {
-        self.last_update
-    }
-    pub fn last_offset_s(&self) -> f64 {
-        self.last_offset_s
-    }
-    pub fn rms_offset_s(&self) -> f64 {
-        self.rms_offset_s
-    }
-    pub fn last_update_interval_s(&self) -> f64 {
-        self.last_update_interval_s
-    }
-
     /// Offset still to be removed by the slew in progress at `now`, seconds.
-    pub fn remaining_correction_s(&self, now: UnixTime) -> f64 {
+    fn remaining_correction_s(&self, now: UnixTime) -> f64 {
         self.slew.map_or(0.0, |s| {
             let rate = s.rate_ppm * 1e-6;
             rate / (1.0 + rate) * seconds_between(now, s.ends_at).max(0.0)
@@ -248,20 +218,13 @@ impl Discipline {
     }
 
     /// When the slew in progress ends (the engine must call [`Discipline::on_timer`]).
-    pub fn next_deadline(&self) -> Option<UnixTime> {
+    fn next_deadline(&self) -> Option<UnixTime> {
         self.slew.map(|s| s.ends_at)
-    }
-
-    fn frequency_action(&self) -> ClockAction {
-        ClockAction::SetFrequency {
-            frequency_ppm: self.total_frequency_ppm(),
-            slew_ppm: self.slew_rate_ppm(),
-        }
     }
 
     /// The corrected reading of the clock at `now`: the reading plus the correction
     /// still to be slewed (the timescale sample histories live on).
-    pub fn corrected_time(&self, now: UnixTime) -> UnixTime {
+    fn corrected_time(&self, now: UnixTime) -> UnixTime {
         match self.slew {
             Some(_) => now.add_seconds_f64(self.remaining_correction_s(now)),
             None => now,
@@ -278,7 +241,7 @@ impl Discipline {
     /// unaccounted, the samples before the start-up slew sat tens of µs off those after
     /// it, and the first frequency estimate was ppm off (under clknetsim, the seed's
     /// client line: still 33 µs off at 100 s, chronyd 12 µs).
-    pub fn on_timer(&mut self, now: UnixTime) -> Option<(ClockAction, ClockChange)> {
+    fn on_timer(&mut self, now: UnixTime) -> Option<(ClockAction, ClockChange)> {
         let slew = self.slew?;
         if now < slew.ends_at {
             return None;
@@ -297,7 +260,7 @@ impl Discipline {
     /// The corrected timescale does not move (the reading jumps by exactly what the
     /// slew had left), so sample histories need no change. `None` when no slew is in
     /// progress.
-    pub fn step_now(&mut self, now: UnixTime) -> Option<[ClockAction; 2]> {
+    fn step_now(&mut self, now: UnixTime) -> Option<[ClockAction; 2]> {
         self.slew?;
         let remaining_s = self.remaining_correction_s(now);
         self.slew = None;
@@ -310,7 +273,7 @@ impl Discipline {
     }
 
     /// Apply one combined estimate at `now`.
-    pub fn update(
+    fn update(
         &mut self,
         now: UnixTime,
         input: &DisciplineInput,
@@ -421,10 +384,28 @@ impl Discipline {
     }
 
     /// Shift remembered times after a step the engine made.
-    pub fn shift(&mut self, step_s: f64) {
+    fn shift(&mut self, step_s: f64) {
         if let Some(slew) = &mut self.slew {
             slew.ends_at = slew.ends_at.add_seconds_f64(step_s);
         }
+    }
+
+    fn state(&self) -> DisciplineState {
+        DisciplineState {
+            base_frequency_ppm: self.base_frequency_ppm,
+            slew_rate_ppm: self.slew.map_or(0.0, |s| s.rate_ppm),
+            skew_ppm: self.skew_ppm,
+            residual_frequency_ppm: self.residual_frequency_ppm,
+            updates: self.updates,
+            last_update: self.last_update,
+            last_offset_s: self.last_offset_s,
+            rms_offset_s: self.rms_offset_s,
+            last_update_interval_s: self.last_update_interval_s,
+        }
+    }
+
+    fn clone_box(&self) -> Box<dyn ClockDiscipline> {
+        Box::new(self.clone())
     }
 }
 

@@ -176,7 +176,7 @@ fn frequency_gain_follows_skews() {
     discipline.update(at(0.0), &input(0.0, 10.0, 2.0), &mut actions);
     assert!((discipline.base_frequency_ppm() - 5.0).abs() < 0.01);
     // What it does not take is residual.
-    let residual_ppm = discipline.residual_frequency_ppm();
+    let residual_ppm = discipline.state().residual_frequency_ppm;
     assert!((residual_ppm - (10.0 - discipline.base_frequency_ppm() + 5.0)).abs() < 1e-3);
     // An estimate over maxupdateskew does not move the frequency.
     let mut discipline = Discipline::new(DisciplineOptions::default(), None);
@@ -185,7 +185,7 @@ fn frequency_gain_follows_skews() {
     // The frequency is limited to maxdrift; the rest is left as residual.
     discipline.update(at(64.0), &input(0.0, 900.0, 1.0), &mut actions);
     assert_eq!(discipline.base_frequency_ppm(), 500.0);
-    assert!((discipline.residual_frequency_ppm() - 400.0).abs() < 1.0);
+    assert!((discipline.state().residual_frequency_ppm - 400.0).abs() < 1.0);
 }
 
 #[test]
@@ -212,16 +212,16 @@ fn frequency_gain_and_skew_follow_chrony() {
     let expected_skew_ppm =
         1.0 + ((0.75 * gap_ppm).powi(2) * 0.25 + (0.25 * gap_ppm).powi(2) * 0.75).sqrt();
     assert!(
-        (discipline.skew_ppm() - expected_skew_ppm).abs() < 1e-9,
+        (discipline.state().skew_ppm - expected_skew_ppm).abs() < 1e-9,
         "{}",
-        discipline.skew_ppm()
+        discipline.state().skew_ppm
     );
     // An estimate that agrees leaves our skew where the estimate's is.
     let mut discipline = Discipline::new(DisciplineOptions::default(), Some(saved));
     discipline.update(at(0.0), &input(0.0, 0.0, 0.5), &mut actions);
     assert_eq!(discipline.base_frequency_ppm(), 10.0);
     let gain = 3.0 / 3.25;
-    assert!((discipline.skew_ppm() - (1.0 + gain * (0.5 - 1.0))).abs() < 1e-9);
+    assert!((discipline.state().skew_ppm - (1.0 + gain * (0.5 - 1.0))).abs() < 1e-9);
 }
 
 #[test]

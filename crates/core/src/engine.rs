@@ -28,6 +28,7 @@ pub use config::EngineConfig;
 use selection_report::SelectionReport;
 
 use crate::clock_action::{ClockAction, LeapSecond};
+use crate::clock_discipline::ClockDiscipline;
 use crate::discipline::{ClockChange, Discipline, DisciplineInput, SavedFrequency, UpdateOutcome};
 use crate::estimator::seconds_between;
 use crate::leap::{leap_to_announce, leap_to_arm};
@@ -90,7 +91,7 @@ pub struct Engine {
     config: EngineConfig,
     sources: Vec<Source>,
     next_source_id: u32,
-    discipline: Discipline,
+    discipline: Box<dyn ClockDiscipline>,
     system: SystemVariables,
     selection: Option<SelectionResult>,
     /// What the last [`EngineOutput::SelectionChanged`] said.
@@ -108,7 +109,18 @@ impl Engine {
     /// `rng_seed` seeds the request cookies: the daemon passes 32 bytes from the OS,
     /// a simulator a fixed value.
     pub fn new(config: EngineConfig, rng_seed: [u8; 32]) -> Engine {
-        let discipline = Discipline::new(config.discipline, config.saved_frequency);
+        let discipline = Box::new(Discipline::new(config.discipline, config.saved_frequency));
+        Engine::with_discipline(config, rng_seed, discipline)
+    }
+
+    /// An engine whose clock is disciplined by `discipline` instead of chrony's method
+    /// (`config.discipline` and `config.saved_frequency` are then the caller's to
+    /// honour): the seam to compare disciplines on the same samples.
+    pub fn with_discipline(
+        config: EngineConfig,
+        rng_seed: [u8; 32],
+        discipline: Box<dyn ClockDiscipline>,
+    ) -> Engine {
         let system = SystemVariables::unsynchronized(config.precision_log2);
         Engine {
             config,
@@ -216,8 +228,8 @@ impl Engine {
         &self.system
     }
 
-    pub fn discipline(&self) -> &Discipline {
-        &self.discipline
+    pub fn discipline(&self) -> &dyn ClockDiscipline {
+        self.discipline.as_ref()
     }
 
     /// The value for the drift file.
@@ -476,6 +488,7 @@ impl Engine {
             .source(combined.reference)
             .and_then(Source::estimate)
             .map_or(0, |estimate| estimate.samples_used);
+        let discipline = self.discipline.state();
         self.system = SystemVariables {
             synchronized: true,
             local_reference: false,
@@ -491,17 +504,17 @@ impl Engine {
                 + pending_s,
             pending_correction_s: pending_s,
             dispersion_rate_ppm: dispersion_rate_ppm(
-                self.discipline.skew_ppm(),
+                discipline.skew_ppm,
                 samples_used,
-                self.discipline.residual_frequency_ppm(),
+                discipline.residual_frequency_ppm,
                 self.config.max_clock_error_ppm,
             ),
-            frequency_ppm: self.discipline.base_frequency_ppm(),
-            skew_ppm: self.discipline.skew_ppm(),
+            frequency_ppm: discipline.base_frequency_ppm,
+            skew_ppm: discipline.skew_ppm,
             estimated_error_s: combined.offset_error_s,
-            last_offset_s: self.discipline.last_offset_s(),
-            rms_offset_s: self.discipline.rms_offset_s(),
-            update_interval_s: self.discipline.last_update_interval_s(),
+            last_offset_s: discipline.last_offset_s,
+            rms_offset_s: discipline.rms_offset_s,
+            update_interval_s: discipline.last_update_interval_s,
         };
         outputs.push(EngineOutput::Clock(self.synchronized_action(now)));
         outputs
@@ -567,7 +580,7 @@ impl Engine {
             pending_correction_s: 0.0,
             dispersion_rate_ppm: 0.0,
             frequency_ppm: self.discipline.base_frequency_ppm(),
-            skew_ppm: self.discipline.skew_ppm(),
+            skew_ppm: self.discipline.state().skew_ppm,
             ..self.system
         };
     }

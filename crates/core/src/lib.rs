@@ -31,6 +31,7 @@
 pub mod access;
 pub mod client_table;
 pub mod clock_action;
+pub mod clock_discipline;
 pub mod discipline;
 pub mod engine;
 pub mod estimator;

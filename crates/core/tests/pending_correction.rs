@@ -4,6 +4,7 @@
 //! pending correction read as 165,191,049.8 s forever; the error interval must contain
 //! the truth.
 
+use gnomon_core::clock_discipline::ClockDiscipline;
 use gnomon_core::discipline::{Discipline, DisciplineInput, DisciplineOptions, UpdateOutcome};
 use gnomon_core::system::ClockErrorBound;
 use gnomon_proto::UnixTime;

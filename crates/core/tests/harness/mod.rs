@@ -103,9 +103,21 @@ impl Harness {
         intrinsic_ppm: f64,
         seed: u64,
     ) -> Harness {
+        let engine = Engine::new(config, seed_from_u64(seed));
+        Harness::with_engine(engine, start_s, error_s, intrinsic_ppm, seed)
+    }
+
+    /// [`Harness::new`] around an engine built by the caller (another discipline, say).
+    pub fn with_engine(
+        engine: Engine,
+        start_s: i64,
+        error_s: f64,
+        intrinsic_ppm: f64,
+        seed: u64,
+    ) -> Harness {
         let true_ns = start_s * NANOS;
         let mut harness = Harness {
-            engine: Engine::new(config, seed_from_u64(seed)),
+            engine,
             clock: VirtualClock {
                 error_s,
                 intrinsic_ppm,
