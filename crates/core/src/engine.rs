@@ -34,7 +34,9 @@ use crate::estimator::seconds_between;
 use crate::leap::{leap_to_announce, leap_to_arm};
 use crate::measurement::{MeasurementLimits, RejectReason};
 use crate::poll::StopReason;
-use crate::selection::{select, OrphanMode, SelectionFailure, SelectionResult};
+use crate::selection::{
+    select_scored, OrphanMode, ReselectionScores, SelectionFailure, SelectionResult,
+};
 use crate::server::{build_reply, ReplyError};
 use crate::source::{ReplyOutcome, SelectionCandidate, Source, SourceId};
 use crate::source_options::{OptionsError, SourceOptions};
@@ -94,6 +96,8 @@ pub struct Engine {
     discipline: Box<dyn ClockDiscipline>,
     system: SystemVariables,
     selection: Option<SelectionResult>,
+    /// chrony's reselection scores, kept across selection rounds.
+    reselection: ReselectionScores,
     /// What the last [`EngineOutput::SelectionChanged`] said.
     selection_report: SelectionReport,
     /// Sources with an accepted sample since the last clock update.
@@ -129,6 +133,7 @@ impl Engine {
             discipline,
             system,
             selection: None,
+            reselection: ReselectionScores::default(),
             selection_report: SelectionReport::Nothing,
             sampled_since_update: Vec::new(),
             reference: None,
@@ -354,7 +359,7 @@ impl Engine {
                 if !self.sampled_since_update.contains(&source) {
                     self.sampled_since_update.push(source);
                 }
-                Ok(self.update(now))
+                Ok(self.update(now, source))
             }
             ReplyOutcome::Rejected(reason) => match self.sources[index].stopped() {
                 Some(reason) => {
@@ -398,7 +403,7 @@ impl Engine {
     }
 
     /// Select and, when a majority agrees, discipline the clock.
-    fn update(&mut self, now: UnixTime) -> Vec<EngineOutput> {
+    fn update(&mut self, now: UnixTime, updated: SourceId) -> Vec<EngineOutput> {
         let mut outputs = Vec::new();
         let orphan = self
             .config
@@ -408,11 +413,13 @@ impl Engine {
                 stratum: local.stratum,
                 own_reference_id: self.config.own_reference_id,
             });
-        let result = select(
+        let result = select_scored(
             &self.candidates(now),
             &self.config.selection,
             self.reference,
             orphan.as_ref(),
+            &mut self.reselection,
+            Some(updated),
         );
         self.report_selection(
             result.combined.map(|c| c.reference),
