@@ -30,6 +30,9 @@ pub struct SelectionOptions {
     pub stratumweight_s: f64,
     /// Sources up to this multiple of the reference's distance are combined (default 3).
     pub combinelimit: f64,
+    /// Sources whose samples scatter more than this (standard deviation about the
+    /// estimate) are not selectable (chrony's `maxjitter`, default 1 s): chronyc's `~`.
+    pub maxjitter_s: f64,
 }
 
 impl Default for SelectionOptions {
@@ -40,6 +43,7 @@ impl Default for SelectionOptions {
             reselectdist_s: 100e-6,
             stratumweight_s: 1e-3,
             combinelimit: 3.0,
+            maxjitter_s: 1.0,
         }
     }
 }
@@ -71,7 +75,8 @@ pub enum SourceVerdict {
     NotCombined,
     /// `x`: its interval misses the majority's.
     Falseticker,
-    /// `~`: too far (root distance over maxdistance) or stratum 16.
+    /// `~`: too far (root distance over maxdistance), too jittery (over maxjitter) or
+    /// stratum 16.
     TooDistant,
     /// `?`: unreachable or no majority possible.
     Unselectable,
@@ -272,6 +277,7 @@ pub fn select_scored(
         } else if candidate.stratum >= 16
             || !candidate.root_distance_s.is_finite()
             || candidate.root_distance_s > options.maxdistance_s
+            || candidate.offset_sd_s > options.maxjitter_s
         {
             Some(SourceVerdict::TooDistant)
         } else {

@@ -309,6 +309,25 @@ fn a_new_reference_must_be_closer_round_after_round() {
 }
 
 #[test]
+fn a_source_scattering_more_than_maxjitter_is_not_selectable() {
+    let jittery = SelectionCandidate {
+        offset_sd_s: 0.002,
+        ..candidate(2, 0.0, 0.001)
+    };
+    let steady = candidate(1, 0.0, 0.010);
+    let options = SelectionOptions {
+        maxjitter_s: 0.001,
+        ..SelectionOptions::default()
+    };
+    let result = select(&[steady, jittery], &options, None, None);
+    assert_eq!(result.verdict(SourceId(2)), Some(SourceVerdict::TooDistant));
+    assert_eq!(result.combined.unwrap().reference, SourceId(1));
+    // chrony's default, 1 s, lets it through (and it is the closer one).
+    let result = select(&[steady, jittery], &SelectionOptions::default(), None, None);
+    assert_eq!(result.combined.unwrap().reference, SourceId(2));
+}
+
+#[test]
 fn trusted_source_decides() {
     let trusted = SelectionCandidate {
         trust: true,
