@@ -33,7 +33,7 @@ use crate::estimator::seconds_between;
 use crate::leap::{leap_to_announce, leap_to_arm};
 use crate::measurement::{MeasurementLimits, RejectReason};
 use crate::poll::StopReason;
-use crate::selection::{select, OrphanMode, SelectionFailure, SelectionResult};
+use crate::selection::{select, OrphanMode, SelectionFailure, SelectionResult, SourceVerdict};
 use crate::server::{build_reply, ReplyError};
 use crate::source::{ReplyOutcome, SelectionCandidate, Source, SourceId};
 use crate::source_options::{OptionsError, SourceOptions};
@@ -163,6 +163,23 @@ impl Engine {
         Ok(id)
     }
 
+    /// Turn on the sync-loop test for `source`: `id` is the reference ID of the local
+    /// address its server sees our requests come from ([`ReferenceId::from_ip`]), so a
+    /// reply carrying it (stratum 2+) says the server is synchronised to us and the
+    /// source is not selected (see [`Source::set_loop_reference_id`]). The daemon
+    /// sets it only while it serves NTP, as chronyd tests only when its server socket
+    /// is open: nobody can be synchronised to a host that serves nobody. Returns
+    /// whether the source exists.
+    pub fn set_loop_reference_id(&mut self, source: SourceId, id: Option<ReferenceId>) -> bool {
+        match self.sources.iter_mut().find(|s| s.id() == source) {
+            Some(source) => {
+                source.set_loop_reference_id(id);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Remove a source (e.g. a pool member replaced). Returns whether it existed.
     pub fn remove_source(&mut self, id: SourceId) -> bool {
         let before = self.sources.len();
@@ -253,12 +270,18 @@ impl Engine {
             .min()
     }
 
-    /// Time has reached `now`: send due requests, end a finished slew.
+    /// Time has reached `now`: send due requests, end a finished slew, select again
+    /// when a selected source turned out to be synchronised to us.
     pub fn on_timer(&mut self, now: UnixTime) -> Vec<EngineOutput> {
         let mut outputs = Vec::new();
         if let Some(action) = self.discipline.on_timer(now) {
             self.system.correction_applied();
             outputs.push(EngineOutput::Clock(action));
+        }
+        if self.selection_follows_a_sync_loop() {
+            // Its reply gave no sample, so no selection ran; without this round a
+            // reference that is now synchronised to us would stay our reference.
+            outputs.extend(self.update(now));
         }
         for index in 0..self.sources.len() {
             let due = self.sources[index]
@@ -300,6 +323,16 @@ impl Engine {
             self.unreachable_since = None;
         }
         outputs
+    }
+
+    /// The last selection selected or combined a source now in a sync loop.
+    fn selection_follows_a_sync_loop(&self) -> bool {
+        self.selection.as_ref().is_some_and(|result| {
+            result.verdicts.iter().any(|(id, verdict)| {
+                matches!(verdict, SourceVerdict::Selected | SourceVerdict::Combined)
+                    && self.source(*id).is_some_and(Source::in_sync_loop)
+            })
+        })
     }
 
     fn sources_all_unreachable(&self) -> bool {
