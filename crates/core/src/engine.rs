@@ -35,7 +35,7 @@ use crate::leap::{leap_to_announce, leap_to_arm};
 use crate::measurement::{MeasurementLimits, RejectReason};
 use crate::poll::StopReason;
 use crate::selection::{
-    select_scored, OrphanMode, ReselectionScores, SelectionFailure, SelectionResult,
+    select_scored, OrphanMode, ReselectionScores, SelectionFailure, SelectionResult, SourceVerdict,
 };
 use crate::server::{build_reply, ReplyError};
 use crate::source::{ReplyOutcome, SelectionCandidate, Source, SourceId};
@@ -180,6 +180,23 @@ impl Engine {
         Ok(id)
     }
 
+    /// Turn on the sync-loop test for `source`: `id` is the reference ID of the local
+    /// address its server sees our requests come from ([`ReferenceId::from_ip`]), so a
+    /// reply carrying it (stratum 2+) says the server is synchronised to us and the
+    /// source is not selected (see [`Source::set_loop_reference_id`]). The daemon
+    /// sets it only while it serves NTP, as chronyd tests only when its server socket
+    /// is open: nobody can be synchronised to a host that serves nobody. Returns
+    /// whether the source exists.
+    pub fn set_loop_reference_id(&mut self, source: SourceId, id: Option<ReferenceId>) -> bool {
+        match self.sources.iter_mut().find(|s| s.id() == source) {
+            Some(source) => {
+                source.set_loop_reference_id(id);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Remove a source (e.g. a pool member replaced). Returns whether it existed.
     pub fn remove_source(&mut self, id: SourceId) -> bool {
         let before = self.sources.len();
@@ -270,13 +287,19 @@ impl Engine {
             .min()
     }
 
-    /// Time has reached `now`: send due requests, end a finished slew.
+    /// Time has reached `now`: send due requests, end a finished slew, select again
+    /// when a selected source turned out to be synchronised to us.
     pub fn on_timer(&mut self, now: UnixTime) -> Vec<EngineOutput> {
         let mut outputs = Vec::new();
         if let Some((action, change)) = self.discipline.on_timer(now) {
             self.system.correction_applied();
             self.apply_clock_change(now, change);
             outputs.push(EngineOutput::Clock(action));
+        }
+        if self.selection_follows_a_sync_loop() {
+            // Its reply gave no sample, so no selection ran; without this round a
+            // reference that is now synchronised to us would stay our reference.
+            outputs.extend(self.update(now, None));
         }
         for index in 0..self.sources.len() {
             let due = self.sources[index]
@@ -320,6 +343,16 @@ impl Engine {
         outputs
     }
 
+    /// The last selection selected or combined a source now in a sync loop.
+    fn selection_follows_a_sync_loop(&self) -> bool {
+        self.selection.as_ref().is_some_and(|result| {
+            result.verdicts.iter().any(|(id, verdict)| {
+                matches!(verdict, SourceVerdict::Selected | SourceVerdict::Combined)
+                    && self.source(*id).is_some_and(Source::in_sync_loop)
+            })
+        })
+    }
+
     fn sources_all_unreachable(&self) -> bool {
         self.sources.iter().all(|s| !s.poll_state().is_reachable())
     }
@@ -359,7 +392,7 @@ impl Engine {
                 if !self.sampled_since_update.contains(&source) {
                     self.sampled_since_update.push(source);
                 }
-                Ok(self.update(now, source))
+                Ok(self.update(now, Some(source)))
             }
             ReplyOutcome::Rejected(reason) => match self.sources[index].stopped() {
                 Some(reason) => {
@@ -402,8 +435,9 @@ impl Engine {
             .collect()
     }
 
-    /// Select and, when a majority agrees, discipline the clock.
-    fn update(&mut self, now: UnixTime, updated: SourceId) -> Vec<EngineOutput> {
+    /// Select and, when a majority agrees, discipline the clock. `updated`: the source
+    /// whose new sample started this round, if one did.
+    fn update(&mut self, now: UnixTime, updated: Option<SourceId>) -> Vec<EngineOutput> {
         let mut outputs = Vec::new();
         let orphan = self
             .config
@@ -419,7 +453,7 @@ impl Engine {
             self.reference,
             orphan.as_ref(),
             &mut self.reselection,
-            Some(updated),
+            updated,
         );
         self.report_selection(
             result.combined.map(|c| c.reference),

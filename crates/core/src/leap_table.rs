@@ -1,10 +1,15 @@
-//! Leap seconds from a time zone file (chrony's `leapsectz right/UTC`).
+//! Leap seconds from a time zone file (chrony's `leapsectz right/UTC`) or from a
+//! leap-seconds.list file (chrony 4.6's `leapseclist`).
 //!
-//! Owns reading the leap-second records of a TZif file (RFC 8536) into a table of
-//! the UTC midnights at which a second is inserted or deleted, and answering "is a
-//! leap second due at the end of this month?". The bytes come from the caller (the
-//! daemon reads the file); nothing here does IO. When a table is configured, the
-//! engine takes the leap warning from it instead of from its sources' majority.
+//! Owns reading either format into one table of the UTC midnights at which a second
+//! is inserted or deleted: the leap-second records of a TZif file (RFC 8536), or the
+//! IERS/NIST list (`NTP_SECONDS TAI-UTC # comment` lines, `#$` last update, `#@`
+//! expiry; `#h`, the hash, is not checked, as chrony does not), and answering "is a
+//! leap second due at the end of this month?" and "does the table know the 2012 leap
+//! second?" (chrony's sanity check of a leap source). The bytes come from the caller
+//! (the daemon reads the file); nothing here does IO. When a table is configured,
+//! the engine takes the leap warning from it instead of from its sources' majority,
+//! whichever directive supplied it.
 
 use crate::clock_action::LeapSecond;
 use crate::leap::utc_date;
@@ -21,10 +26,64 @@ pub enum LeapTableError {
     NoLeapSeconds,
 }
 
-/// The leap seconds of a TZif file: (the UTC midnight the leap second precedes, kind).
+/// Why a leap-seconds.list file could not be read. Lines count from 1.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LeapListError {
+    #[error(
+        "line {line}: expected `NTP_SECONDS TAI-UTC [# comment]` \
+         (e.g. `3692217600 37 # 1 Jan 2017`), found {text:?}"
+    )]
+    BadEntry { line: usize, text: String },
+    #[error("line {line}: `{tag}` needs a time in NTP seconds, found {text:?}")]
+    BadSpecialLine {
+        line: usize,
+        tag: &'static str,
+        text: String,
+    },
+    #[error(
+        "line {line}: {ntp_seconds} is not a UTC midnight (a whole number of days since 1900)"
+    )]
+    NotMidnight { line: usize, ntp_seconds: u64 },
+    #[error(
+        "line {line}: {ntp_seconds} is not after the entry before it (the list must be sorted)"
+    )]
+    OutOfOrder { line: usize, ntp_seconds: u64 },
+    #[error("no `#$` line (time of the last update): not a complete leap-seconds.list")]
+    NoUpdateLine,
+    #[error("no `#@` line (expiry time): not a complete leap-seconds.list")]
+    NoExpiryLine,
+}
+
+/// The seconds from 1900-01-01 (the NTP and leap-seconds.list epoch) to 1970-01-01.
+const NTP_TO_UNIX_S: u64 = 2_208_988_800;
+const DAY_S: u64 = 86_400;
+/// TAI-UTC before the first entry of a leap-seconds.list (1972-01-01: 10 s); a first
+/// entry of 10 is the start of the list, not a leap second.
+const FIRST_TAI_OFFSET_S: i64 = 10;
+
+/// Leap seconds: (the UTC midnight the leap second precedes, kind), from a TZif file
+/// or a leap-seconds.list, with the list's expiry and last update when it has them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LeapTable {
     leaps: Vec<(UnixTime, LeapSecond)>,
+    expires: Option<UnixTime>,
+    updated: Option<UnixTime>,
+}
+
+/// The largest time taken from a list, in NTP seconds (2^33: the year 2172): far past
+/// any expiry, and well inside what a [`UnixTime`] (i64 nanoseconds) holds.
+const MAX_NTP_SECONDS: u64 = 1 << 33;
+
+fn ntp_seconds(token: &str) -> Option<u64> {
+    // Digits only (no sign), and a time a UnixTime holds.
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    token.parse::<u64>().ok().filter(|&s| s <= MAX_NTP_SECONDS)
+}
+
+fn unix_of_ntp(ntp_seconds: u64) -> UnixTime {
+    UnixTime::from_secs(ntp_seconds as i64 - NTP_TO_UNIX_S as i64)
 }
 
 fn be_i32(bytes: &[u8], at: usize) -> Result<i32, LeapTableError> {
@@ -72,7 +131,122 @@ impl LeapTable {
             leaps.push((midnight, kind));
             previous_correction = correction;
         }
-        Ok(LeapTable { leaps })
+        Ok(LeapTable {
+            leaps,
+            ..LeapTable::default()
+        })
+    }
+
+    /// Read a leap-seconds.list (the IERS/NIST format tzdata ships as
+    /// /usr/share/zoneinfo/leap-seconds.list). Like chronyd it needs the `#$` and
+    /// `#@` lines, takes any rise of TAI-UTC as an inserted second and a fall as a
+    /// deleted one, and ignores other comments (the `#h` hash among them). Stricter
+    /// than chronyd, which would silently never match such entries: every entry must
+    /// be a UTC midnight, in increasing order. An expired list is still a table
+    /// (chronyd keeps using it and warns); [`LeapTable::expires`] tells.
+    pub fn from_leap_seconds_list(bytes: &[u8]) -> Result<LeapTable, LeapListError> {
+        let mut table = LeapTable::default();
+        let mut previous_offset = FIRST_TAI_OFFSET_S;
+        let mut previous_time: Option<u64> = None;
+        for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+            let line = index + 1;
+            let text = String::from_utf8_lossy(raw);
+            let text = text.trim_end_matches('\r');
+            let trimmed = text.trim_start();
+            if trimmed.is_empty() {
+                continue;
+            }
+            if let Some(comment) = trimmed.strip_prefix('#') {
+                let (tag, rest) = match comment.as_bytes().first() {
+                    Some(b'$') => ("#$", &comment[1..]),
+                    Some(b'@') => ("#@", &comment[1..]),
+                    // Comments, the `#h` hash and other special lines.
+                    _ => continue,
+                };
+                let value = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(ntp_seconds)
+                    .ok_or_else(|| LeapListError::BadSpecialLine {
+                        line,
+                        tag,
+                        text: text.to_owned(),
+                    })?;
+                let at = Some(unix_of_ntp(value));
+                if tag == "#$" {
+                    table.updated = at;
+                } else {
+                    table.expires = at;
+                }
+                continue;
+            }
+            let bad = || LeapListError::BadEntry {
+                line,
+                text: text.to_owned(),
+            };
+            let (data, _comment) = trimmed.split_once('#').unwrap_or((trimmed, ""));
+            let mut fields = data.split_whitespace();
+            let (Some(time), Some(offset), None) = (fields.next(), fields.next(), fields.next())
+            else {
+                return Err(bad());
+            };
+            let time = ntp_seconds(time).ok_or_else(bad)?;
+            let offset: i64 = offset.parse().map_err(|_| bad())?;
+            if time % DAY_S != 0 {
+                return Err(LeapListError::NotMidnight {
+                    line,
+                    ntp_seconds: time,
+                });
+            }
+            if previous_time.is_some_and(|previous| time <= previous) {
+                return Err(LeapListError::OutOfOrder {
+                    line,
+                    ntp_seconds: time,
+                });
+            }
+            previous_time = Some(time);
+            let kind = match offset.cmp(&previous_offset) {
+                std::cmp::Ordering::Greater => Some(LeapSecond::Insert),
+                std::cmp::Ordering::Less => Some(LeapSecond::Delete),
+                std::cmp::Ordering::Equal => None,
+            };
+            if let Some(kind) = kind {
+                table.leaps.push((unix_of_ntp(time), kind));
+            }
+            previous_offset = offset;
+        }
+        if table.updated.is_none() {
+            return Err(LeapListError::NoUpdateLine);
+        }
+        if table.expires.is_none() {
+            return Err(LeapListError::NoExpiryLine);
+        }
+        Ok(table)
+    }
+
+    /// When a leap-seconds.list says it expires (its `#@` line); `None` for a TZif
+    /// table.
+    pub fn expires(&self) -> Option<UnixTime> {
+        self.expires
+    }
+
+    /// When a leap-seconds.list was last updated (its `#$` line).
+    pub fn updated(&self) -> Option<UnixTime> {
+        self.updated
+    }
+
+    /// chronyd's check of a leap source before it uses it: a second inserted at the
+    /// end of 2012-06-30 and none at the end of 2012-12-31. A table failing it is a
+    /// wrong or truncated file.
+    pub fn knows_the_2012_leap_second(&self) -> bool {
+        // 2012-06-30 12:00 and 2012-12-31 12:00 UTC.
+        self.announced(UnixTime::from_secs(1_341_057_600)) == LeapIndicator::InsertSecond
+            && self.announced(UnixTime::from_secs(1_356_955_200)) == LeapIndicator::NoWarning
+    }
+
+    /// The leap seconds: (the UTC midnight each precedes, insert or delete), in order.
+    pub fn leap_seconds(&self) -> &[(UnixTime, LeapSecond)] {
+        &self.leaps
     }
 
     pub fn len(&self) -> usize {
@@ -181,6 +355,158 @@ mod tests {
             LeapTable::from_tzif(&bytes),
             Err(LeapTableError::Truncated(bytes.len()))
         );
+    }
+
+    /// The head and tail of a leap-seconds.list in the IERS/NIST layout: TAI-UTC from
+    /// 1972 to the leap seconds of 2012, 2015 and 2016 (the values are those of the
+    /// published list; the expiry is 2026-06-28, NTP 3991593600).
+    const LIST: &str = "\
+#\tleap-seconds.list, shortened for a test
+#$\t 3960835200
+#@\t 3991593600
+#
+2272060800\t10\t# 1 Jan 1972
+2287785600\t11\t# 1 Jul 1972
+2303683200\t12\t# 1 Jan 1973
+3439756800\t34\t# 1 Jan 2009
+3550089600\t35\t# 1 Jul 2012
+3644697600\t36\t# 1 Jul 2015
+3692217600\t37\t# 1 Jan 2017
+#h\t49db2447 571e5e1b 2f002a53 9c8da8e4 39b8e49e
+";
+
+    #[test]
+    fn reads_a_leap_seconds_list() {
+        let table = LeapTable::from_leap_seconds_list(LIST.as_bytes()).unwrap();
+        // 1 Jan 1972 (10 s) starts the list; the other six entries are leap seconds.
+        assert_eq!(table.len(), 6);
+        assert!(table
+            .leap_seconds()
+            .iter()
+            .all(|&(_, kind)| kind == LeapSecond::Insert));
+        // 1972-07-01T00:00:00Z is POSIX 78796800.
+        assert_eq!(table.leap_seconds()[0].0, UnixTime::from_secs(78_796_800));
+        // 2026-06-28T00:00:00Z and 2025-07-07T00:00:00Z.
+        assert_eq!(table.expires(), Some(UnixTime::from_secs(1_782_604_800)));
+        assert_eq!(table.updated(), Some(UnixTime::from_secs(1_751_846_400)));
+        assert!(table.knows_the_2012_leap_second());
+        // 2016-12-20: the insert at the end of the month is announced.
+        assert_eq!(
+            table.announced(UnixTime::from_secs(1_482_192_000)),
+            LeapIndicator::InsertSecond
+        );
+        assert_eq!(
+            table.announced(UnixTime::from_secs(1_497_484_800)),
+            LeapIndicator::NoWarning
+        );
+        // CRLF line ends and leading blanks are the same list.
+        let crlf = LIST
+            .replace('\n', "\r\n")
+            .replace("2303683200", "  2303683200");
+        assert_eq!(
+            LeapTable::from_leap_seconds_list(crlf.as_bytes()),
+            Ok(table)
+        );
+    }
+
+    #[test]
+    fn a_falling_offset_is_a_deleted_second() {
+        let list = "#$ 3960835200\n#@ 3991593600\n2272060800 10\n3692217600 9 # none yet\n";
+        let table = LeapTable::from_leap_seconds_list(list.as_bytes()).unwrap();
+        assert_eq!(
+            table.leap_seconds(),
+            [(UnixTime::from_secs(1_483_228_800), LeapSecond::Delete)]
+        );
+        assert!(!table.knows_the_2012_leap_second());
+    }
+
+    #[test]
+    fn bad_lists_name_the_line() {
+        let with = |from: &str, to: &str| LIST.replace(from, to);
+        let parse = |text: String| LeapTable::from_leap_seconds_list(text.as_bytes());
+        assert_eq!(
+            parse(with("3550089600\t35", "3550089600 thirty-five")),
+            Err(LeapListError::BadEntry {
+                line: 9,
+                text: "3550089600 thirty-five\t# 1 Jul 2012".into()
+            })
+        );
+        assert!(matches!(
+            parse(with("3550089600\t35", "3550089600")),
+            Err(LeapListError::BadEntry { line: 9, .. })
+        ));
+        assert!(matches!(
+            parse(with("3550089600\t35", "3550089600 35 36")),
+            Err(LeapListError::BadEntry { line: 9, .. })
+        ));
+        assert!(matches!(
+            parse(with("3550089600\t35", "-3550089600 35")),
+            Err(LeapListError::BadEntry { line: 9, .. })
+        ));
+        // Past what a time holds (i64 nanoseconds): an error, not an overflow.
+        assert!(matches!(
+            parse(with("3692217600\t37", "99999999999999999999 37")),
+            Err(LeapListError::BadEntry { line: 11, .. })
+        ));
+        assert!(matches!(
+            parse(with("#@\t 3991593600", "#@ 9223372036854775807")),
+            Err(LeapListError::BadSpecialLine { line: 3, .. })
+        ));
+        assert_eq!(
+            parse(with("#@\t 3991593600", "#@ soon")),
+            Err(LeapListError::BadSpecialLine {
+                line: 3,
+                tag: "#@",
+                text: "#@ soon".into()
+            })
+        );
+        assert_eq!(
+            parse(with("3550089600", "3550089601")),
+            Err(LeapListError::NotMidnight {
+                line: 9,
+                ntp_seconds: 3_550_089_601
+            })
+        );
+        assert_eq!(
+            parse(with("3644697600", "3439756800")),
+            Err(LeapListError::OutOfOrder {
+                line: 10,
+                ntp_seconds: 3_439_756_800
+            })
+        );
+        assert_eq!(
+            parse(with("#$\t 3960835200", "# no update line")),
+            Err(LeapListError::NoUpdateLine)
+        );
+        assert_eq!(
+            parse(with("#@\t 3991593600", "# no expiry line")),
+            Err(LeapListError::NoExpiryLine)
+        );
+        // A TZif file given to leapseclist: binary, so its first line is no entry.
+        assert!(matches!(
+            LeapTable::from_leap_seconds_list(&tzif_with_two_leaps()),
+            Err(LeapListError::BadEntry { line: 1, .. })
+        ));
+        let message = parse(with("3550089600\t35", "x")).unwrap_err().to_string();
+        assert!(
+            message.starts_with("line 9: expected `NTP_SECONDS TAI-UTC"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_systems_leap_seconds_list_agrees_with_right_utc() {
+        // Both come from Debian's tzdata (a required package), one source of truth.
+        let list = std::fs::read("/usr/share/zoneinfo/leap-seconds.list")
+            .expect("tzdata's leap-seconds.list");
+        let from_list = LeapTable::from_leap_seconds_list(&list).unwrap();
+        let tzif = std::fs::read("/usr/share/zoneinfo/right/UTC").expect("tzdata's right/UTC");
+        let from_tzif = LeapTable::from_tzif(&tzif).unwrap();
+        assert!(from_list.len() >= 27, "{}", from_list.len());
+        assert_eq!(from_list.leap_seconds(), from_tzif.leap_seconds());
+        assert!(from_list.knows_the_2012_leap_second());
+        assert!(from_tzif.knows_the_2012_leap_second());
+        assert!(from_list.expires().is_some() && from_tzif.expires().is_none());
     }
 
     #[test]

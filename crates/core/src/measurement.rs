@@ -86,6 +86,10 @@ pub enum RejectReason {
     DelayTooLarge,
     #[error("round-trip delay too far above the minimum (maxdelayratio/maxdelaydevratio)")]
     DelayOutlier,
+    /// The server is synchronised to us: its reference ID is our address (RFC 5905
+    /// loop check, chrony's test D). Decided by the source, which knows our address.
+    #[error("server is synchronised to us (its reference ID is our address): a sync loop")]
+    SyncLoop,
 }
 
 /// The most a server's transmit timestamp may precede its receive timestamp and still

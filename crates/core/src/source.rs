@@ -3,8 +3,10 @@
 //!
 //! Owns the life of a client association: building the request (with a random
 //! transmit timestamp the engine supplies), matching the reply to it, counting what
-//! was rejected and why, feeding good samples to the estimator, and describing itself
-//! to selection. It must not look at other sources or touch the clock.
+//! was rejected and why, refusing a server that is synchronised to us (the sync-loop
+//! test, RFC 5905's loop check and chrony's test D), feeding good samples to the
+//! estimator, and describing itself to selection. It must not look at other sources
+//! or touch the clock.
 //!
 //! Two timescales meet here. Polling (send times, the outstanding request) runs on
 //! the clock's reading; samples and the estimator run on the *corrected* reading, the
@@ -47,6 +49,8 @@ pub struct SourceCounters {
     pub kiss_of_death: u64,
     pub unsynchronized: u64,
     pub bad_delay: u64,
+    /// Replies whose reference ID says the server is synchronised to us.
+    pub sync_loops: u64,
     pub other_rejects: u64,
 }
 
@@ -97,6 +101,12 @@ pub struct Source {
     id: SourceId,
     options: SourceOptions,
     reference_id: ReferenceId,
+    /// The reference ID this source's server announces if it is synchronised to us
+    /// (our address as it sees us); `None` turns the sync-loop test off.
+    loop_reference_id: Option<ReferenceId>,
+    /// The last authentic reply said the server is synchronised to us: not selectable
+    /// until a reply says otherwise.
+    in_sync_loop: bool,
     poll: PollState,
     estimator: Box<dyn SourceEstimator>,
     outstanding: Option<OutstandingRequest>,
@@ -121,6 +131,8 @@ impl Source {
             estimator: new_estimator(options.estimator, options.minsamples, options.maxsamples),
             options,
             reference_id,
+            loop_reference_id: None,
+            in_sync_loop: false,
             outstanding: None,
             last_reply_transmit: None,
             last_sample: None,
@@ -137,6 +149,23 @@ impl Source {
     }
     pub fn reference_id(&self) -> ReferenceId {
         self.reference_id
+    }
+    /// Turn the sync-loop test on (`Some`) or off. `id` is the reference ID of the
+    /// local address the server sees our requests come from: a reply of stratum 2 or
+    /// more carrying it means the server is synchronised to us, and the source is not
+    /// used (chrony's test D, which assumes the server reached us at that address).
+    pub fn set_loop_reference_id(&mut self, id: Option<ReferenceId>) {
+        self.loop_reference_id = id;
+        if id.is_none() {
+            self.in_sync_loop = false;
+        }
+    }
+    pub fn loop_reference_id(&self) -> Option<ReferenceId> {
+        self.loop_reference_id
+    }
+    /// The last authentic reply said the server is synchronised to us.
+    pub fn in_sync_loop(&self) -> bool {
+        self.in_sync_loop
     }
     pub fn poll_state(&self) -> &PollState {
         &self.poll
@@ -226,6 +255,7 @@ impl Source {
             ReplyOutcome::Accepted(sample) => {
                 self.counters.samples_accepted += 1;
                 self.last_sample = Some(sample);
+                self.in_sync_loop = false;
             }
             ReplyOutcome::Rejected(reason) => {
                 self.last_reject = Some(reason);
@@ -239,6 +269,7 @@ impl Source {
                     RejectReason::DelayTooLarge | RejectReason::DelayOutlier => {
                         &mut self.counters.bad_delay
                     }
+                    RejectReason::SyncLoop => &mut self.counters.sync_loops,
                     _ => &mut self.counters.other_rejects,
                 };
                 *counter += 1;
@@ -281,6 +312,16 @@ impl Source {
             .take()
             .expect("origin matched an outstanding request");
         self.last_reply_transmit = Some(reply.transmit_timestamp);
+        // The loop test (chrony's test D): a server at stratum 2 or more whose
+        // reference is our address is synchronised to us. Its reply is authentic, so
+        // the server is reachable, but nothing it says may steer our clock.
+        let synchronised_to_us =
+            reply.stratum > 1 && Some(reply.reference_id) == self.loop_reference_id;
+        if synchronised_to_us {
+            self.in_sync_loop = true;
+            self.poll.on_unusable_reply();
+            return ReplyOutcome::Rejected(RejectReason::SyncLoop);
+        }
         // On the corrected timescale: a slew in progress is not part of the sample.
         let times = ExchangeTimes {
             t1_local: request.sent_at.add_seconds_f64(request.sent_correction_s),
@@ -361,13 +402,15 @@ impl Source {
     }
 
     /// Describe the source to selection at corrected local time `now` (offsets are
-    /// from the corrected clock); `None` when it has no estimate yet or is stopped.
+    /// from the corrected clock); `None` when it has no estimate yet, is stopped, or
+    /// is synchronised to us (its older samples, from before the loop, must not
+    /// select it either).
     pub fn selection_candidate(
         &self,
         now: UnixTime,
         max_clock_error_ppm: f64,
     ) -> Option<SelectionCandidate> {
-        if self.poll.stopped().is_some() {
+        if self.poll.stopped().is_some() || self.in_sync_loop {
             return None;
         }
         let estimate = self.estimator.estimate()?;
@@ -521,5 +564,52 @@ mod tests {
             "a reply still counts for reach"
         );
         assert!(source.selection_candidate(at(1.0), 1.0).is_none());
+    }
+
+    #[test]
+    fn sync_loop_needs_stratum_two_and_our_id() {
+        let ours = ReferenceId::from_u32(0x7f00_0001);
+        let mut source = source(SourceOptions::default());
+        source.set_loop_reference_id(Some(ours));
+        let limits = MeasurementLimits::default();
+        let exchange = |source: &mut Source, sent: f64, stratum: u8, id: ReferenceId| {
+            let cookie = NtpTimestamp::from_bits(1000 + sent as u64);
+            let bytes = source.make_request(at(sent), 0.0, cookie);
+            let (reply, received) = answer(&bytes, sent, 0.0);
+            let reply = NtpHeader {
+                stratum,
+                reference_id: id,
+                ..reply
+            };
+            source.on_reply(&reply, received, 0.0, &limits)
+        };
+        // Stratum 1: the ID names a reference clock, not an address.
+        assert!(matches!(
+            exchange(&mut source, 0.0, 1, ours),
+            ReplyOutcome::Accepted(_)
+        ));
+        for sent in [1.0, 2.0] {
+            assert!(matches!(
+                exchange(&mut source, sent, 2, ReferenceId::from_u32(0x7f00_0002)),
+                ReplyOutcome::Accepted(_)
+            ));
+        }
+        assert!(source.selection_candidate(at(2.5), 1.0).is_some());
+        assert_eq!(
+            exchange(&mut source, 3.0, 2, ours),
+            ReplyOutcome::Rejected(RejectReason::SyncLoop)
+        );
+        assert!(source.in_sync_loop());
+        assert_eq!(source.counters().sync_loops, 1);
+        assert!(source.poll_state().is_reachable());
+        // Earlier samples do not make it selectable while it follows us.
+        assert!(source.selection_candidate(at(3.5), 1.0).is_none());
+        // Its next reply names another reference: usable again.
+        assert!(matches!(
+            exchange(&mut source, 4.0, 3, ReferenceId::from_u32(0x0a00_0009)),
+            ReplyOutcome::Accepted(_)
+        ));
+        assert!(!source.in_sync_loop());
+        assert!(source.selection_candidate(at(4.5), 1.0).is_some());
     }
 }

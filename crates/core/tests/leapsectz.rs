@@ -1,5 +1,6 @@
-//! `leapsectz`: with a leap-second table from the time zone database, the engine arms
-//! the leap second the table lists, whatever its sources announce.
+//! `leapsectz` and `leapseclist`: with a leap-second table from the time zone
+//! database or from a leap-seconds.list, the engine arms the leap second the table
+//! lists, whatever its sources announce; both files give the same table.
 
 mod harness;
 
@@ -21,9 +22,23 @@ fn right_utc() -> LeapTable {
     LeapTable::from_tzif(&bytes).expect("leap records")
 }
 
+fn leap_seconds_list() -> LeapTable {
+    let bytes =
+        std::fs::read("/usr/share/zoneinfo/leap-seconds.list").expect("tzdata's leap-seconds.list");
+    LeapTable::from_leap_seconds_list(&bytes).expect("a valid list")
+}
+
 fn run(start_s: i64, sources_announce: LeapIndicator) -> (Harness, Option<f64>) {
+    run_with(right_utc(), start_s, sources_announce)
+}
+
+fn run_with(
+    table: LeapTable,
+    start_s: i64,
+    sources_announce: LeapIndicator,
+) -> (Harness, Option<f64>) {
     let config = EngineConfig {
-        leap_table: Some(right_utc()),
+        leap_table: Some(table),
         ..Default::default()
     };
     let mut sim = Harness::new(config, start_s, 0.0, 0.0, 3);
@@ -66,5 +81,25 @@ fn the_table_overrides_a_leap_the_sources_announce_wrongly() {
         armed_at, None,
         "armed a leap second the table does not list"
     );
+    assert_eq!(sim.engine.system_variables().leap, LeapIndicator::NoWarning);
+}
+
+#[test]
+fn a_leap_seconds_list_arms_the_same_leap() {
+    let (_, from_zone) = run(DEC_30_2016_20H_S, LeapIndicator::NoWarning);
+    let (_, from_list) = run_with(
+        leap_seconds_list(),
+        DEC_30_2016_20H_S,
+        LeapIndicator::NoWarning,
+    );
+    let armed_at = from_list.expect("the list's 2016-12-31 leap second was never armed");
+    assert!(armed_at >= DEC_31_2016_S as f64, "armed early: {armed_at}");
+    assert_eq!(from_list, from_zone);
+    let (sim, armed_at) = run_with(
+        leap_seconds_list(),
+        JUNE_29_2026_20H_S,
+        LeapIndicator::InsertSecond,
+    );
+    assert_eq!(armed_at, None, "armed a leap second the list does not list");
     assert_eq!(sim.engine.system_variables().leap, LeapIndicator::NoWarning);
 }

@@ -1,10 +1,13 @@
 //! Reference IDs and kiss-o'-death codes.
 //!
-//! Owns the 32-bit reference identifier: how it is printed (the way chronyc prints it)
-//! and how a stratum-0 packet's reference ID is read as a kiss code (RFC 5905 §7.4).
+//! Owns the 32-bit reference identifier: the one function that derives it from a
+//! server's address ([`ReferenceId::from_ip`], RFC 5905 §7.3, as chrony computes it),
+//! how it is printed (the way chronyc prints it) and how a stratum-0 packet's
+//! reference ID is read as a kiss code (RFC 5905 §7.4).
 
+use md5::{Digest, Md5};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The 32-bit reference identifier of an NTP header.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -26,6 +29,26 @@ impl ReferenceId {
     pub const fn from_ipv4(addr: Ipv4Addr) -> Self {
         ReferenceId {
             bytes: addr.octets(),
+        }
+    }
+
+    /// The first four octets of the MD5 digest of the 16 address octets (RFC 5905
+    /// §7.3; chrony's `UTI_IPToRefid`). Not a security measure: only a stable
+    /// identifier that NTP servers agree on, so a sync loop through IPv6 is seen.
+    pub fn from_ipv6(addr: Ipv6Addr) -> Self {
+        let digest = Md5::digest(addr.octets());
+        ReferenceId {
+            bytes: [digest[0], digest[1], digest[2], digest[3]],
+        }
+    }
+
+    /// The reference ID a server announces while `addr` is its reference, and the one
+    /// a server synchronised to us announces when it reaches us at `addr`: the IPv4
+    /// address itself, or for IPv6 [`ReferenceId::from_ipv6`].
+    pub fn from_ip(addr: IpAddr) -> Self {
+        match addr {
+            IpAddr::V4(v4) => ReferenceId::from_ipv4(v4),
+            IpAddr::V6(v6) => ReferenceId::from_ipv6(v6),
         }
     }
 
@@ -220,6 +243,29 @@ mod tests {
         assert_eq!(binary.display(1), "01FE007F");
         assert_eq!(binary.display(3), "1.254.0.127");
         assert_eq!(ReferenceId::from_bytes([0; 4]).display(0), "");
+    }
+
+    #[test]
+    fn from_ip_is_the_address_or_the_md5_of_the_ipv6_octets() {
+        // IPv4: the address itself (chronyc shows 169.254.169.123 as A9FEA97B).
+        assert_eq!(
+            ReferenceId::from_ip("169.254.169.123".parse().unwrap()).to_hex(),
+            "A9FEA97B"
+        );
+        // IPv6: the expected digests were computed outside this code, from the 16
+        // address octets:
+        //   printf '\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01' | md5sum
+        //   cf404dc806178c245b5b4fe2531e6d8c
+        //   printf '\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01' | openssl md5
+        //   MD5(stdin)= 39ab9b3749629b8f2c7ccf39226f680c
+        let loopback = ReferenceId::from_ip("::1".parse().unwrap());
+        assert_eq!(loopback.to_hex(), "CF404DC8");
+        // chronyc prints a stratum-2+ ID as a dotted quad, whatever it came from.
+        assert_eq!(loopback.display(2), "207.64.77.200");
+        assert_eq!(
+            ReferenceId::from_ip("2001:db8::1".parse().unwrap()).to_hex(),
+            "39AB9B37"
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@ use super::hosts::Host;
 use super::measure::HostMeasurement;
 use crate::measure::Failure;
 use crate::sample::Sample;
+use gnomon_proto::ReferenceId;
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 /// `--warn` / `--crit`: largest |offset − fleet median| in seconds.
 #[derive(Clone, Copy, Debug, Default)]
@@ -191,7 +191,11 @@ fn median(values: &mut [f64]) -> Option<f64> {
     })
 }
 
-fn row_for(host: &Host, measurement: &HostMeasurement, names: &HashMap<IpAddr, String>) -> HostRow {
+fn row_for(
+    host: &Host,
+    measurement: &HostMeasurement,
+    names: &HashMap<ReferenceId, String>,
+) -> HostRow {
     let usable = measurement.outcome.as_ref().ok();
     let shown: Option<&Sample> = usable.or(measurement.unsynchronized_sample.as_ref());
     let reply = shown.map(|sample| sample.reply);
@@ -199,8 +203,7 @@ fn row_for(host: &Host, measurement: &HostMeasurement, names: &HashMap<IpAddr, S
         if reply.stratum < 2 {
             return None;
         }
-        let ip = IpAddr::from(reply.reference_id.to_u32().to_be_bytes());
-        names.get(&ip).cloned()
+        names.get(&reply.reference_id).cloned()
     });
     let problem = match &measurement.outcome {
         Err(failure) => Some((failure.code(), failure.to_string())),
@@ -245,19 +248,20 @@ pub fn build(
     measurements: &[HostMeasurement],
     thresholds: Thresholds,
 ) -> FleetView {
-    // A reference ID names an address, not a port: name it only when one host has it.
-    let mut by_ip: HashMap<IpAddr, Option<String>> = HashMap::new();
+    // A reference ID names an address (IPv4, or the MD5 of an IPv6 one), not a port:
+    // name it only when one host has it.
+    let mut by_id: HashMap<ReferenceId, Option<String>> = HashMap::new();
     for host in hosts {
         if let Ok(address) = &host.address {
-            by_ip
-                .entry(address.ip())
+            by_id
+                .entry(ReferenceId::from_ip(address.ip()))
                 .and_modify(|name| *name = None)
                 .or_insert_with(|| Some(host.label.clone()));
         }
     }
-    let names: HashMap<IpAddr, String> = by_ip
+    let names: HashMap<ReferenceId, String> = by_id
         .into_iter()
-        .filter_map(|(ip, name)| name.map(|name| (ip, name)))
+        .filter_map(|(id, name)| name.map(|name| (id, name)))
         .collect();
     let mut rows: Vec<HostRow> = hosts
         .iter()
@@ -396,6 +400,30 @@ mod tests {
             delay_s: 0.0002,
             reply,
         }))
+    }
+
+    #[test]
+    fn a_reference_id_names_an_ipv6_host_by_its_md5() {
+        let hosts = vec![
+            Host {
+                label: "v6-master".into(),
+                host: "2001:db8::1".into(),
+                address: Ok("[2001:db8::1]:123".parse().unwrap()),
+            },
+            host("client", "10.0.0.2"),
+        ];
+        // 39AB9B37: the first octets of the MD5 of 2001:db8::1's 16 octets, computed
+        // with openssl (see gnomon-proto's refid tests).
+        let mut client = sample(0.001, "10.0.0.1");
+        if let Ok(sample) = &mut client.outcome {
+            sample.reply.reference_id = ReferenceId::from_u32(0x39AB_9B37);
+        }
+        let view = build(
+            &hosts,
+            &[sample(0.001, "10.9.9.9"), client],
+            Thresholds::default(),
+        );
+        assert_eq!(view.hosts[1].reference_host.as_deref(), Some("v6-master"));
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Starts, on loopback only: an upstream gnomond (local stratum 1, 127.0.0.1), a VPC-master \
+Starts, on loopback only: an upstream gnomond (local stratum 1, 127.0.0.3), a VPC-master \
 gnomond syncing to it and serving 127.0.0.0/8 (127.0.0.2), and N client gnomonds \
 (127.0.1.x) whose virtual clocks start up to --offset-range seconds off and run up to \
 --frequency-range ppm fast or slow. Every daemon runs with -x: no clock is changed and \

@@ -14,8 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Loopback addresses: upstream, master, and the clients' block.
-pub const UPSTREAM_IP: &str = "127.0.0.1";
+/// Loopback addresses: upstream, master, and the clients' block. The upstream is not
+/// 127.0.0.1: every daemon here sends to loopback from 127.0.0.1, so a master
+/// synchronised to 127.0.0.1 would announce the clients' own source address as its
+/// reference ID, and their sync-loop test (chronyd's test D) would rightly refuse it.
+pub const UPSTREAM_IP: &str = "127.0.0.3";
 pub const MASTER_IP: &str = "127.0.0.2";
 
 /// One client's starting clock.

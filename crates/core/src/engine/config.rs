@@ -26,7 +26,8 @@ pub struct EngineConfig {
     /// The reference ID other servers know this host by (its IPv4 address): with
     /// `local ... orphan`, an orphan source is followed only if its ID is smaller.
     pub own_reference_id: Option<ReferenceId>,
-    /// chrony's `leapsectz`: leap seconds from a time zone file, overriding the
+    /// chrony's `leapseclist` or `leapsectz`: leap seconds from a leap-seconds.list
+    /// or a time zone file (the daemon picks one, the list first), overriding the
     /// sources' leap warnings.
     pub leap_table: Option<crate::leap_table::LeapTable>,
 }

@@ -60,6 +60,8 @@ pub struct VirtualServer {
     pub leap: LeapIndicator,
     /// Answer every request with this kiss code.
     pub kiss: Option<KissCode>,
+    /// The reference ID it announces (`GPS` by default).
+    pub reference_id: ReferenceId,
     pub answering: bool,
     /// One-way base delay and mean of the exponential one-way jitter.
     pub one_way_delay_s: f64,
@@ -74,6 +76,7 @@ impl Default for VirtualServer {
             stratum: 1,
             leap: LeapIndicator::NoWarning,
             kiss: None,
+            reference_id: ReferenceId::from_ascii(*b"GPS\0"),
             answering: true,
             one_way_delay_s: 0.0005,
             jitter_s: 0.0,
@@ -237,7 +240,7 @@ impl Harness {
                     synchronized: true,
                     leap: server.leap,
                     stratum: server.stratum,
-                    reference_id: ReferenceId::from_ascii(*b"GPS\0"),
+                    reference_id: server.reference_id,
                     reference_time: Some(server_time),
                     root_dispersion_s: 1e-6,
                     ..SystemVariables::unsynchronized(-24)

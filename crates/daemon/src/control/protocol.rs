@@ -155,7 +155,8 @@ pub struct SourceReport {
     /// Selection state as chronyc's symbol: * + - x ~ ?
     pub state: String,
     /// The same in words: selected, combined, not_combined, falseticker, too_variable,
-    /// unusable, noselect, offline (`?`: offline with an empty reachability register).
+    /// unusable, noselect, offline (`?`: offline with an empty reachability register),
+    /// sync_loop (`?`: its last reply said it is synchronised to us).
     pub state_name: String,
     pub stratum: u8,
     /// log2 seconds.

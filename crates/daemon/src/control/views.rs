@@ -88,6 +88,10 @@ pub fn sources(engine: &Engine, labels: &[SourceLabel], now: UnixTime) -> Vec<So
             let quiet = source.is_offline() && source.poll_state().reach() == 0;
             let (state, state_name) = if quiet {
                 ("?", "offline")
+            } else if source.in_sync_loop() {
+                // Its last reply said it is synchronised to us: refused, whatever the
+                // last selection said (chronyc shows it as `?`).
+                ("?", "sync_loop")
             } else {
                 verdict_symbols(verdict)
             };

@@ -12,6 +12,8 @@ use crate::config::SourceKind;
 use crate::engine_config::source_options;
 use crate::sys::socket::TimestampSupport;
 use crate::sys::timex::monotonic_now_ns;
+use gnomon_core::engine::ResponseError;
+use gnomon_core::measurement::RejectReason;
 use gnomon_core::source::SourceId;
 use gnomon_proto::UnixTime;
 use std::io;
@@ -69,6 +71,14 @@ impl Daemon {
             {
                 Ok(id) => {
                     tracing::info!("source {} ({address}) added", source.name);
+                    // The sync-loop test, while we serve (as chronyd): the ID of the
+                    // address the server sees us at, the connected socket's own.
+                    let loop_id = socket
+                        .local_addr()
+                        .ok()
+                        .filter(|_| self.serving.is_some())
+                        .map(|local| gnomon_proto::ReferenceId::from_ip(local.ip()));
+                    self.engine.set_loop_reference_id(id, loop_id);
                     self.sources.push(SourceSlot {
                         id,
                         name: source.name.clone(),
@@ -213,6 +223,7 @@ impl Daemon {
                 None => now,
             };
             let id = self.sources[index].id;
+            let was_looping = self.engine.source(id).is_some_and(|s| s.in_sync_loop());
             match self
                 .engine
                 .on_response(id, &buffer[..received.len], received_at, now)
@@ -220,6 +231,14 @@ impl Daemon {
                 Ok(outputs) => {
                     self.log_sample(id, now);
                     self.carry_out(outputs);
+                }
+                Err(ResponseError::Rejected(RejectReason::SyncLoop)) if !was_looping => {
+                    // Once per episode: the state stays visible in `sources`.
+                    tracing::warn!(
+                        "{}: the server is synchronised to us (its reference ID is our \
+                         address): not used while that lasts",
+                        self.sources[index].address
+                    )
                 }
                 Err(error) => {
                     tracing::debug!("{}: reply dropped: {error}", self.sources[index].address)

@@ -62,7 +62,7 @@ pub fn own_reference_id(config: &Config) -> Option<ReferenceId> {
     config
         .bind_address_v4
         .filter(|a| !a.is_unspecified())
-        .map(|address| ReferenceId::from_u32(u32::from(address)))
+        .map(|address| ReferenceId::from_ip(address.into()))
 }
 
 /// Without an IPv4 `bindaddress`: the local address the kernel picked toward the
@@ -76,9 +76,7 @@ pub fn own_reference_id_from_sources(sources: &[SourceSlot]) -> Option<Reference
         .filter(|slot| slot.address.is_ipv4())
         .min_by_key(|slot| slot.config_index)?;
     match first.socket.local_addr().ok()?.ip() {
-        IpAddr::V4(local) if !local.is_unspecified() => {
-            Some(ReferenceId::from_u32(u32::from(local)))
-        }
+        IpAddr::V4(local) if !local.is_unspecified() => Some(ReferenceId::from_ip(local.into())),
         _ => None,
     }
 }
