@@ -34,9 +34,7 @@ use crate::estimator::seconds_between;
 use crate::leap::{leap_to_announce, leap_to_arm};
 use crate::measurement::{MeasurementLimits, RejectReason};
 use crate::poll::StopReason;
-use crate::selection::{
-    select_scored, OrphanMode, ReselectionScores, SelectionFailure, SelectionResult, SourceVerdict,
-};
+use crate::selection::{select, OrphanMode, SelectionFailure, SelectionResult, SourceVerdict};
 use crate::server::{build_reply, ReplyError};
 use crate::source::{ReplyOutcome, SelectionCandidate, Source, SourceId};
 use crate::source_options::{OptionsError, SourceOptions};
@@ -96,8 +94,6 @@ pub struct Engine {
     discipline: Box<dyn ClockDiscipline>,
     system: SystemVariables,
     selection: Option<SelectionResult>,
-    /// chrony's reselection scores, kept across selection rounds.
-    reselection: ReselectionScores,
     /// What the last [`EngineOutput::SelectionChanged`] said.
     selection_report: SelectionReport,
     /// Sources with an accepted sample since the last clock update.
@@ -133,7 +129,6 @@ impl Engine {
             discipline,
             system,
             selection: None,
-            reselection: ReselectionScores::default(),
             selection_report: SelectionReport::Nothing,
             sampled_since_update: Vec::new(),
             reference: None,
@@ -299,7 +294,7 @@ impl Engine {
         if self.selection_follows_a_sync_loop() {
             // Its reply gave no sample, so no selection ran; without this round a
             // reference that is now synchronised to us would stay our reference.
-            outputs.extend(self.update(now, None));
+            outputs.extend(self.update(now));
         }
         for index in 0..self.sources.len() {
             let due = self.sources[index]
@@ -392,7 +387,7 @@ impl Engine {
                 if !self.sampled_since_update.contains(&source) {
                     self.sampled_since_update.push(source);
                 }
-                Ok(self.update(now, Some(source)))
+                Ok(self.update(now))
             }
             ReplyOutcome::Rejected(reason) => match self.sources[index].stopped() {
                 Some(reason) => {
@@ -435,9 +430,8 @@ impl Engine {
             .collect()
     }
 
-    /// Select and, when a majority agrees, discipline the clock. `updated`: the source
-    /// whose new sample started this round, if one did.
-    fn update(&mut self, now: UnixTime, updated: Option<SourceId>) -> Vec<EngineOutput> {
+    /// Select and, when a majority agrees, discipline the clock.
+    fn update(&mut self, now: UnixTime) -> Vec<EngineOutput> {
         let mut outputs = Vec::new();
         let orphan = self
             .config
@@ -447,13 +441,11 @@ impl Engine {
                 stratum: local.stratum,
                 own_reference_id: self.config.own_reference_id,
             });
-        let result = select_scored(
+        let result = select(
             &self.candidates(now),
             &self.config.selection,
             self.reference,
             orphan.as_ref(),
-            &mut self.reselection,
-            updated,
         );
         self.report_selection(
             result.combined.map(|c| c.reference),

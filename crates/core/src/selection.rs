@@ -7,11 +7,9 @@
 //! the `maxdistance` and stratum limits, chrony's "bad stats" rule (a source is not
 //! selectable before its estimator has a regression, three samples: one or two samples
 //! give no frequency, and a liar among early sources could then outvote the few honest
-//! ones heard so far), hysteresis (`reselectdist` with chrony's reselection scores,
-//! [`ReselectionScores`]), and combining the
+//! ones heard so far), hysteresis (`reselectdist`), and combining the
 //! survivors (offset weighted by 1/distance, frequency by 1/skew²). It must not keep
-//! history beyond the previous choice and the scores its caller holds, nor change any
-//! source or the clock.
+//! history beyond the previous choice, nor change any source or the clock.
 
 use gnomon_proto::{LeapIndicator, ReferenceId};
 
@@ -199,71 +197,13 @@ fn start_up_wait(candidates: &[SelectionCandidate], selectable: &[&SelectionCand
         .any(|c| c.reach == max_selectable_reach >> 1 || c.reach == max_selectable_reach & !1)
 }
 
-/// A new reference needs a score this high (chrony's SCORE_LIMIT).
-const RESELECT_SCORE_LIMIT: f64 = 10.0;
-
-/// chrony's reselection scores: how consistently each survivor has been closer than
-/// the reference. Each round in which the reference or the source has a new sample
-/// multiplies the source's score by (reference distance + `reselectdist`) / its own
-/// distance, never below 1; a source replaces the reference once its score passes
-/// [`RESELECT_SCORE_LIMIT`], and every score then starts again from 1. One round's
-/// luck (a single low-delay sample) so no longer moves the reference: with the plain
-/// `reselectdist` margin alone, gnomond logged "Selected source" 170 times in a
-/// 28-hour run of three equal servers at 100 µs jitter, chronyd 3 times.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ReselectionScores {
-    scores: Vec<(SourceId, f64)>,
-}
-
-impl ReselectionScores {
-    fn get(&self, id: SourceId) -> f64 {
-        self.scores
-            .iter()
-            .find(|(s, _)| *s == id)
-            .map_or(1.0, |(_, score)| *score)
-    }
-
-    fn set(&mut self, id: SourceId, score: f64) {
-        match self.scores.iter_mut().find(|(s, _)| *s == id) {
-            Some(entry) => entry.1 = score,
-            None => self.scores.push((id, score)),
-        }
-    }
-
-    /// Forget every score (a new reference was chosen).
-    pub fn reset(&mut self) {
-        self.scores.clear();
-    }
-}
-
 /// Select among `candidates`. `previous` is the reference of the last round; `orphan`
-/// is set in `local ... orphan` mode. Without score history (see [`select_scored`])
-/// the current reference is kept while it is eligible.
+/// is set in `local ... orphan` mode.
 pub fn select(
     candidates: &[SelectionCandidate],
     options: &SelectionOptions,
     previous: Option<SourceId>,
     orphan: Option<&OrphanMode>,
-) -> SelectionResult {
-    select_scored(
-        candidates,
-        options,
-        previous,
-        orphan,
-        &mut ReselectionScores::default(),
-        None,
-    )
-}
-
-/// [`select`] with chrony's reselection scores kept across rounds by the caller;
-/// `updated` is the source whose new sample started this round.
-pub fn select_scored(
-    candidates: &[SelectionCandidate],
-    options: &SelectionOptions,
-    previous: Option<SourceId>,
-    orphan: Option<&OrphanMode>,
-    scores: &mut ReselectionScores,
-    updated: Option<SourceId>,
 ) -> SelectionResult {
     let mut verdicts: Vec<(SourceId, SourceVerdict)> = Vec::with_capacity(candidates.len());
     let mut selectable: Vec<&SelectionCandidate> = Vec::with_capacity(candidates.len());
@@ -374,35 +314,9 @@ pub fn select_scored(
         .min_by(|a, b| score(a).total_cmp(&score(b)).then(a.id.cmp(&b.id)))
         .expect("eligible is not empty");
     let reference = match previous.and_then(|p| eligible.iter().find(|c| c.id == p)) {
-        Some(current) => {
-            let current_distance_s = score(current) + options.reselectdist_s;
-            let mut challenger: Option<(&SelectionCandidate, f64)> = None;
-            for candidate in eligible.iter().filter(|c| c.id != current.id) {
-                let mut candidate_score = scores.get(candidate.id);
-                if updated.is_some_and(|u| u == candidate.id || u == current.id) {
-                    candidate_score = (candidate_score * current_distance_s
-                        / score(candidate).max(1e-12))
-                    .max(1.0);
-                    scores.set(candidate.id, candidate_score);
-                }
-                if challenger.is_none_or(|(_, best_score)| candidate_score > best_score) {
-                    challenger = Some((candidate, candidate_score));
-                }
-            }
-            match challenger {
-                Some((candidate, candidate_score)) if candidate_score > RESELECT_SCORE_LIMIT => {
-                    scores.reset();
-                    candidate
-                }
-                _ => current,
-            }
-        }
-        None => {
-            scores.reset();
-            best
-        }
+        Some(current) if score(current) <= score(best) + options.reselectdist_s => *current,
+        _ => best,
     };
-    let reference: &SelectionCandidate = reference;
     let combined: Vec<&SelectionCandidate> = eligible
         .iter()
         .copied()

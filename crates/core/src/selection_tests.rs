@@ -248,66 +248,6 @@ fn hysteresis_keeps_the_current_reference() {
 }
 
 #[test]
-fn a_new_reference_must_be_closer_round_after_round() {
-    let options = SelectionOptions::default();
-    let mut scores = ReselectionScores::default();
-    let current = candidate(1, 0.0, 0.010);
-    // Scored with the stratum weight (2 ms here): (12 + 0.1) / 10 ms = 1.21 a round,
-    // past 10 after 13 rounds.
-    let closer = candidate(2, 0.0, 0.008);
-    let mut rounds = 0;
-    loop {
-        rounds += 1;
-        let result = select_scored(
-            &[current, closer],
-            &options,
-            Some(SourceId(1)),
-            None,
-            &mut scores,
-            Some(SourceId(if rounds % 2 == 0 { 1 } else { 2 })),
-        );
-        let reference = result.combined.unwrap().reference;
-        if reference == SourceId(2) {
-            break;
-        }
-        assert!(rounds < 50, "never switched");
-    }
-    assert_eq!(rounds, 13, "switched after {rounds} rounds");
-    assert_eq!(scores, ReselectionScores::default(), "scores start again");
-    // A source closer in one round only, then not, does not take over.
-    let mut scores = ReselectionScores::default();
-    for round in 0..40 {
-        let distance_s = if round % 4 == 0 { 0.005 } else { 0.012 };
-        let result = select_scored(
-            &[current, candidate(2, 0.0, distance_s)],
-            &options,
-            Some(SourceId(1)),
-            None,
-            &mut scores,
-            Some(SourceId(2)),
-        );
-        assert_eq!(
-            result.combined.unwrap().reference,
-            SourceId(1),
-            "round {round}"
-        );
-    }
-    // Rounds where neither has a new sample change no score.
-    let mut scores = ReselectionScores::default();
-    for _ in 0..20 {
-        let result = select_scored(
-            &[current, closer],
-            &options,
-            Some(SourceId(1)),
-            None,
-            &mut scores,
-            Some(SourceId(9)),
-        );
-        assert_eq!(result.combined.unwrap().reference, SourceId(1));
-    }
-    assert_eq!(scores, ReselectionScores::default());
-}
-
 #[test]
 fn a_source_scattering_more_than_maxjitter_is_not_selectable() {
     let jittery = SelectionCandidate {
