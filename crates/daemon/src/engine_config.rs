@@ -59,7 +59,7 @@ pub const ZONEINFO_DIR: &str = "/usr/share/zoneinfo";
 /// read or has no leap records is logged, and the sources' leap warnings are used.
 pub fn leap_table(zone: &str) -> Option<LeapTable> {
     let path = std::path::Path::new(ZONEINFO_DIR).join(zone);
-    let parsed = crate::regular_file::read_capped(&path, 1 << 20)
+    let parsed = gnomon_sys::regular_file::read_capped(&path, 1 << 20)
         .map_err(|error| error.to_string())
         .and_then(|bytes| LeapTable::from_tzif(&bytes).map_err(|error| error.to_string()));
     match parsed {

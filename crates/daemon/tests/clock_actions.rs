@@ -3,8 +3,8 @@
 
 use gnomon_core::clock_action::{ClockAction, LeapSecond};
 use gnomon_daemon::clock::{Clock, SystemClock, VirtualClock};
-use gnomon_daemon::sys::timex::{KernelClock, Timex};
 use gnomon_proto::UnixTime;
+use gnomon_sys::timex::{KernelClock, Timex};
 use std::cell::Cell;
 use std::rc::Rc;
 

@@ -6,7 +6,7 @@
 use gnomon_daemon::clock::VirtualClock;
 use gnomon_daemon::config::Config;
 use gnomon_daemon::runtime::{Daemon, RunOptions};
-use gnomon_daemon::sys::timex::realtime_now;
+use gnomon_sys::timex::realtime_now;
 use gnomon_testkit::chronyd::free_udp_port;
 use gnomon_testkit::gnomond::Gnomond;
 use serde_json::Value;

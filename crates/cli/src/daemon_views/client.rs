@@ -12,8 +12,8 @@
 use gnomon_control::envelope::{encode_request, parse_reply, records_mut, ReplyEnvelope};
 use gnomon_control::protocol::{Request, ResponseData};
 use gnomon_control::status::{Status, PROTOCOL_VERSION};
-use gnomon_daemon::sys::fd::{poll, Readiness};
-use gnomon_daemon::sys::unix::UnixDatagram;
+use gnomon_sys::fd::{poll, Readiness};
+use gnomon_sys::unix::UnixDatagram;
 use serde_json::Value;
 use std::io;
 use std::path::Path;

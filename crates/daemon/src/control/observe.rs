@@ -11,10 +11,10 @@ use super::serving_views;
 use super::views::{self, SourceLabel};
 use crate::config::Config;
 use crate::runtime::serve::Serving;
-use crate::sys::fd::Readiness;
 use gnomon_control::protocol::ServerStatsReport;
 use gnomon_core::engine::Engine;
 use gnomon_proto::UnixTime;
+use gnomon_sys::fd::Readiness;
 use std::os::fd::RawFd;
 
 /// The metrics server and clockbound publisher, each when configured.

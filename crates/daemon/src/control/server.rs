@@ -8,11 +8,11 @@
 //! `clients -r` (report, then reset once the last page went out). Framing and paging
 //! are [`gnomon_control::envelope`]'s; what a request means is the [`ControlHandler`]'s.
 
-use crate::sys::fd::Readiness;
-use crate::sys::unix::{UnixAddress, UnixDatagram};
 use gnomon_control::envelope::{encode_reply, error_page, parse_request, Page, MAX_REQUEST_BYTES};
 use gnomon_control::protocol::{Request, Response};
 use gnomon_control::status::Status;
+use gnomon_sys::fd::Readiness;
+use gnomon_sys::unix::{UnixAddress, UnixDatagram};
 use std::io;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};

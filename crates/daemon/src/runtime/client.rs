@@ -10,10 +10,10 @@ use super::sources::{self, SourceSlot};
 use super::{Daemon, MAX_REMEMBERED_REPLACED, RESOLVE_RETRY_NS, UNREACHABLE_REQUESTS};
 use crate::config::SourceKind;
 use crate::engine_config::source_options;
-use crate::sys::socket::TimestampSupport;
-use crate::sys::timex::monotonic_now_ns;
 use gnomon_core::source::SourceId;
 use gnomon_proto::UnixTime;
+use gnomon_sys::socket::TimestampSupport;
+use gnomon_sys::timex::monotonic_now_ns;
 use std::io;
 
 impl Daemon {

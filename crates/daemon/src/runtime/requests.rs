@@ -10,11 +10,11 @@
 use super::Daemon;
 use crate::control::server::ControlHandler;
 use crate::control::{serving_views, views};
-use crate::sys::timex::monotonic_now_ns;
 use gnomon_control::protocol::{Done, Request, Response, ResponseData, NO_CLIENT_LOG};
 use gnomon_control::status::Status;
 use gnomon_core::clock_action::ClockAction;
 use gnomon_core::engine::EngineOutput;
+use gnomon_sys::timex::monotonic_now_ns;
 
 impl ControlHandler for Daemon {
     fn reset_clients(&mut self) {

@@ -8,9 +8,9 @@
 
 use crate::config::{AddressFamily, SourceConfig, SourceKind};
 use crate::control::views::SourceLabel;
-use crate::sys::socket::{TimestampSupport, UdpSocket};
 use gnomon_core::source::SourceId;
 use gnomon_proto::ReferenceId;
+use gnomon_sys::socket::{TimestampSupport, UdpSocket};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 /// One source's network side.
