@@ -4,7 +4,7 @@
 //! `server`/`pool` line onto [`SourceOptions`]. It resolves no names; the one file it
 //! reads is `leapsectz`'s time zone (the drift file's value comes in as an argument).
 
-use crate::config::{Config, SourceConfig};
+use gnomon_config::{Config, SourceConfig};
 use gnomon_core::discipline::{DisciplineOptions, MakeStep, MaxChange, SavedFrequency};
 use gnomon_core::engine::EngineConfig;
 use gnomon_core::leap_table::LeapTable;

@@ -26,7 +26,7 @@ pub use waitsync::{run_waitsync, WaitsyncArgs};
 pub struct SocketArgs {
     /// gnomond's control socket (its `bindcmdaddress`).
     #[arg(long, global = true, env = "GNOMON_SOCKET", value_name = "PATH",
-          default_value = gnomon_daemon::config::DEFAULT_COMMAND_SOCKET)]
+          default_value = gnomon_config::DEFAULT_COMMAND_SOCKET)]
     pub socket: PathBuf,
 }
 

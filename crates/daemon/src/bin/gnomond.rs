@@ -6,9 +6,9 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
+use gnomon_config::command_line::Args;
+use gnomon_config::{AddressFamily, Config, DEFAULT_CONFIG_PATH};
 use gnomon_daemon::clock::{Clock, SystemClock, VirtualClock};
-use gnomon_daemon::command_line::Args;
-use gnomon_daemon::config::{AddressFamily, Config, DEFAULT_CONFIG_PATH};
 use gnomon_daemon::runtime::{Daemon, Exit, OneShot, RunOptions};
 use gnomon_sys::timex::{realtime_now, LinuxKernelClock};
 use std::process::ExitCode;
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         Some(path) => Config::load(path, &args.extra_lines),
         None if !args.extra_lines.is_empty() => Config::parse_str(
             &args.extra_lines.join("\n"),
-            gnomon_daemon::config::COMMAND_LINE_ORIGIN,
+            gnomon_config::COMMAND_LINE_ORIGIN,
         ),
         None => Config::load(std::path::Path::new(DEFAULT_CONFIG_PATH), &[]),
     };

@@ -18,13 +18,13 @@ pub mod tx_ring;
 pub mod workers;
 
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::control::observe::{Observability, ScrapeSource};
 use crate::control::server::ControlServer;
 use crate::control::views::SourceLabel;
 use crate::driftfile;
 use crate::engine_config::engine_config;
 use crate::logs::Logs;
+use gnomon_config::Config;
 use gnomon_core::clock_action::ClockAction;
 use gnomon_core::discipline::UpdateOutcome;
 use gnomon_core::engine::{Engine, EngineOutput};

@@ -11,7 +11,7 @@
 //! polls), or log per packet: a flood must not become a log flood.
 
 use crate::clock::Clock;
-use crate::config::{AccessRule as ConfigRule, AddressFamily, Config, Subnet};
+use gnomon_config::{AccessRule as ConfigRule, AddressFamily, Config, Subnet};
 use gnomon_core::access::{AccessRule, AccessTable};
 use gnomon_core::ratelimit::RateLimitParams;
 use gnomon_core::serving::{Served, Server, ServerConfig, TimestampKind, MAX_REQUEST_LEN};

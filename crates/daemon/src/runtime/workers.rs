@@ -18,7 +18,7 @@
 
 use super::serve::{core_server, open_server_socket, server_addresses, ServerSocket};
 use super::snapshot::{ServingSnapshot, SnapshotCell};
-use crate::config::Config;
+use gnomon_config::Config;
 use gnomon_core::serving::{DropReason, Served, Server, TimestampKind};
 use gnomon_proto::NtpTimestamp;
 use gnomon_sys::batch::Batch;
