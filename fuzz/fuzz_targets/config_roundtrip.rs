@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::io;
 use std::path::Path;
 
-use gnomon_daemon::config::{render_effective, Config, ConfigFs, ConfigParser};
+use gnomon_config::{render_effective, Config, ConfigFs, ConfigParser};
 use libfuzzer_sys::fuzz_target;
 
 /// A file system without files.

@@ -7,15 +7,15 @@
 //! threshold and reports the highest rate below it. Every run is bounded in time and
 //! count. It must only be pointed at loopback or a namespace the caller created
 //! (DESIGN rule 2); it refuses other addresses unless `--any-address` is given.
-//! The socket calls go through gnomond's sys module; waiting uses epoll (`ready`).
+//! The socket calls and the wait (epoll) go through gnomon-sys.
 
-mod ready;
+#![forbid(unsafe_code)]
 
 use clap::Parser;
-use gnomon_daemon::sys::batch::Batch;
-use gnomon_daemon::sys::socket::UdpSocket;
-use gnomon_daemon::sys::timex::monotonic_now_ns;
-use ready::ReadySet;
+use gnomon_sys::batch::Batch;
+use gnomon_sys::epoll::ReadySet;
+use gnomon_sys::socket::UdpSocket;
+use gnomon_sys::timex::monotonic_now_ns;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 

@@ -9,10 +9,10 @@
 //!
 //! `cargo run --release -p gnomon-cli --example fleet_responders -- ADDRESSES PORTS BASE_PORT SECONDS LIST_FILE`
 
-use gnomon_daemon::sys::fd::{poll, Readiness};
 use gnomon_proto::{
     LeapIndicator, Mode, NtpDuration, NtpHeader, NtpShort, NtpTimestamp, ReferenceId, UnixTime,
 };
+use gnomon_sys::fd::{poll, Readiness};
 use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;

@@ -9,7 +9,7 @@
 
 use clap::CommandFactory;
 use clap_complete::Shell;
-use gnomon_daemon::command_line::Args as GnomondArgs;
+use gnomon_config::command_line::Args as GnomondArgs;
 use std::path::Path;
 
 /// Write every page and completion for `gnomon` (given) and gnomond into `out_dir`;

@@ -4,6 +4,8 @@
 //! This file owns the command line (clap) and exit codes; each command lives in its
 //! own module.
 
+#![forbid(unsafe_code)]
+
 mod address;
 mod daemon_views;
 mod doctor;

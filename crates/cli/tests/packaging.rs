@@ -2,7 +2,7 @@
 //! systemd unit, and the examples/ configs (parsed with gnomond's parser and checked
 //! with `gnomond -p`; the servers they name are never contacted).
 
-use gnomon_daemon::config::{ConfigParser, StdFs};
+use gnomon_config::{ConfigParser, StdFs};
 use gnomon_testkit::chronyd::TempDir;
 use gnomon_testkit::gnomond::workspace_binary;
 use std::path::{Path, PathBuf};
@@ -60,7 +60,7 @@ fn man_pages_and_completions_are_generated_from_the_clap_definitions() {
 }
 
 /// Parse a config with gnomond's parser: no error and no warning allowed.
-fn parse_cleanly(text: &str, origin: &str) -> gnomon_daemon::config::Config {
+fn parse_cleanly(text: &str, origin: &str) -> gnomon_config::Config {
     let mut parser = ConfigParser::new(&StdFs);
     parser
         .parse_text(text, origin)

@@ -28,6 +28,8 @@
 //! give [`Status::Unknown`] with an unbounded interval (`i64::MIN`..`i64::MAX`), which
 //! is true but useless, never a narrow interval that might be false.
 
+#![forbid(unsafe_code)]
+
 pub mod layout;
 pub mod writer;
 

@@ -17,9 +17,9 @@
 //! It decides nothing: what to change and when is gnomon-core's job. It must never be
 //! handed a real [`KernelClock`] in tests; tests use the recording fake.
 
-use crate::sys::timex::{KernelClock, Timex};
 use gnomon_core::clock_action::{ClockAction, LeapSecond};
 use gnomon_proto::UnixTime;
+use gnomon_sys::timex::{KernelClock, Timex};
 use std::io;
 
 /// A clock the daemon reads and disciplines.

@@ -4,8 +4,8 @@
 //! atomically: a temporary file beside it, fsync, rename. The value itself is the
 //! engine's ([`SavedFrequency`]); when to save is the main loop's decision.
 
-use crate::regular_file;
 use gnomon_core::discipline::SavedFrequency;
+use gnomon_sys::regular_file;
 use std::io::Write;
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 //! files it reads are `leapsectz`'s time zone and the `leapseclist` file (the drift
 //! file's value comes in as an argument).
 
-use crate::config::{Config, SourceConfig};
+use gnomon_config::{Config, SourceConfig};
 use gnomon_core::discipline::{DisciplineOptions, MakeStep, MaxChange, SavedFrequency};
 use gnomon_core::engine::EngineConfig;
 use gnomon_core::leap::utc_date;
@@ -52,7 +52,7 @@ pub fn engine_config(
             wait_unsynced_s: local.wait_unsynced_s,
         }),
         precision_log2,
-        leap_table: leap_seconds(config, crate::sys::timex::realtime_now()),
+        leap_table: leap_seconds(config, gnomon_sys::timex::realtime_now()),
         ..EngineConfig::default()
     }
 }
@@ -113,7 +113,7 @@ pub fn leap_seconds(config: &Config, now: UnixTime) -> Option<LeapTable> {
 /// used (a missing zone, one without leap records, or one failing chronyd's check).
 pub fn leap_table_of_zone(zone: &str) -> Result<LeapTable, String> {
     let path = Path::new(ZONEINFO_DIR).join(zone);
-    let table = crate::regular_file::read_capped(&path, LEAP_FILE_MAX_BYTES)
+    let table = gnomon_sys::regular_file::read_capped(&path, LEAP_FILE_MAX_BYTES)
         .map_err(|error| error.to_string())
         .and_then(|bytes| LeapTable::from_tzif(&bytes).map_err(|error| error.to_string()))
         .map_err(|error| format!("leapsectz {zone} ({}): {error}", path.display()))?;
@@ -136,12 +136,13 @@ pub fn leap_table_of_list(
 ) -> Result<(LeapTable, Option<String>), String> {
     const FIX: &str = "fix the file or point leapseclist at a current one \
                        (tzdata ships /usr/share/zoneinfo/leap-seconds.list)";
-    let bytes = crate::regular_file::read_capped(path, LEAP_FILE_MAX_BYTES).map_err(|error| {
-        format!(
-            "leapseclist {}: cannot read it ({error}): {FIX}",
-            path.display()
-        )
-    })?;
+    let bytes =
+        gnomon_sys::regular_file::read_capped(path, LEAP_FILE_MAX_BYTES).map_err(|error| {
+            format!(
+                "leapseclist {}: cannot read it ({error}): {FIX}",
+                path.display()
+            )
+        })?;
     let table = LeapTable::from_leap_seconds_list(&bytes)
         .map_err(|error| format!("leapseclist {}: {error}: {FIX}", path.display()))?;
     if !table.knows_the_2012_leap_second() {

@@ -1,13 +1,16 @@
-//! gnomond's library: configuration, event loop and IO (work in progress; see issue 4).
+//! gnomond's library: the event loop and what it drives (sources, serving, the clock,
+//! the control socket, metrics, drift and pid files, logs).
+//!
+//! Owns deciding what IO to do and carrying out the engine's (gnomon-core's) outputs.
+//! It must not hold `unsafe` or call libc (gnomon-sys does both), define the control
+//! protocol's wire form (gnomon-control) or parse chrony.conf (gnomon-config).
+
+#![forbid(unsafe_code)]
 
 pub mod clock;
-pub mod command_line;
-pub mod config;
 pub mod control;
 pub mod driftfile;
 pub mod engine_config;
 pub mod logs;
 pub mod pidfile;
-pub mod regular_file;
 pub mod runtime;
-pub mod sys;

@@ -3,8 +3,8 @@
 
 use gnomon_core::clock_action::{ClockAction, LeapSecond};
 use gnomon_daemon::clock::{Clock, SystemClock, VirtualClock};
-use gnomon_daemon::sys::timex::{KernelClock, Timex};
 use gnomon_proto::UnixTime;
+use gnomon_sys::timex::{KernelClock, Timex};
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -364,7 +364,7 @@ impl KernelClock for DropWitness {
 /// at (as chronyd does), not from zero; a drift file's value wins over it.
 #[test]
 fn starts_from_the_kernel_frequency_without_a_drift_file() {
-    use gnomon_daemon::config::Config;
+    use gnomon_config::Config;
     use gnomon_daemon::runtime::{Daemon, RunOptions};
     let options = || RunOptions {
         one_shot: None,

@@ -1,6 +1,6 @@
 //! docs/config.md lists every directive of the catalogue and every source option.
 
-use gnomon_daemon::config::directives::{OBSOLETE, SUPPORTED, UNSUPPORTED};
+use gnomon_config::directives::{OBSOLETE, SUPPORTED, UNSUPPORTED};
 
 fn reference() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.md");

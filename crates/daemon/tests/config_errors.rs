@@ -4,7 +4,7 @@
 mod common;
 
 use common::{error_of, parse, parse_with, MemFs};
-use gnomon_daemon::config::{Config, ConfigError, Location, Problem, MAX_LINE_CHARS};
+use gnomon_config::{Config, ConfigError, Location, Problem, MAX_LINE_CHARS};
 
 const F: &str = "/etc/gnomon/gnomon.conf";
 

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use gnomon_daemon::config::{Config, ParsedConfig};
+use gnomon_config::{Config, ParsedConfig};
 
 fn write(path: &Path, text: &str) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -185,7 +185,7 @@ fn unreadable_included_file_is_an_error_at_the_include_line() {
 
 #[test]
 fn sources_can_be_reloaded() {
-    use gnomon_daemon::config::{load_source_dirs, StdFs};
+    use gnomon_config::{load_source_dirs, StdFs};
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     write(&root.join("dhcp/eth0.sources"), "server 10.0.0.2\n");

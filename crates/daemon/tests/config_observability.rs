@@ -4,7 +4,7 @@
 mod common;
 
 use common::{error_of, parse};
-use gnomon_daemon::config::{render_effective, DEFAULT_CLOCKBOUND_MAX_DRIFT_PPM};
+use gnomon_config::{render_effective, DEFAULT_CLOCKBOUND_MAX_DRIFT_PPM};
 
 #[test]
 fn both_are_off_by_default() {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{parse, parse_with, MemFs};
-use gnomon_daemon::config::{render_effective, Config};
+use gnomon_config::{render_effective, Config};
 
 const DEBIAN_DEFAULT: &str = include_str!("fixtures/debian-chrony.conf");
 

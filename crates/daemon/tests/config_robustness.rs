@@ -6,7 +6,7 @@
 mod common;
 
 use common::{parse_with, MemFs};
-use gnomon_daemon::config::{render_effective, Config};
+use gnomon_config::{render_effective, Config};
 
 /// xorshift64*: a fixed, dependency-free sequence.
 struct Sequence(u64);

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{parse, parse_with, MemFs};
-use gnomon_daemon::config::{
+use gnomon_config::{
     AccessRule, AddressFamily, Config, MakeStep, SourceKind, Subnet, Warning, COMMAND_LINE_ORIGIN,
 };
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! never a read until memory runs out (`include /dev/zero`). Config files are capped at
 //! 1 MiB. Every wait here is bounded.
 
-use gnomon_daemon::config::{load_source_dirs, Config, StdFs};
+use gnomon_config::{load_source_dirs, Config, StdFs};
 use gnomon_testkit::chronyd::TempDir;
 use gnomon_testkit::gnomond::Gnomond;
 use std::path::{Path, PathBuf};

@@ -4,8 +4,8 @@
 mod common;
 
 use common::parse;
-use gnomon_daemon::config::directives::{OBSOLETE, UNSUPPORTED};
-use gnomon_daemon::config::{AddressFamily, Warning};
+use gnomon_config::directives::{OBSOLETE, UNSUPPORTED};
+use gnomon_config::{AddressFamily, Warning};
 
 const F: &str = "/etc/gnomon/gnomon.conf";
 

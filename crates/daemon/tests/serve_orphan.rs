@@ -3,10 +3,10 @@
 //! (`waitunsynced`), and the ID a host is known by comes from a source given by name
 //! once it resolves. Everything on 127.0.0.0/8; no clock is changed.
 
+use gnomon_config::Config;
 use gnomon_daemon::clock::VirtualClock;
-use gnomon_daemon::config::Config;
 use gnomon_daemon::runtime::{Daemon, RunOptions};
-use gnomon_daemon::sys::timex::realtime_now;
+use gnomon_sys::timex::realtime_now;
 use gnomon_testkit::chronyd::free_udp_port;
 use gnomon_testkit::gnomond::Gnomond;
 use serde_json::Value;

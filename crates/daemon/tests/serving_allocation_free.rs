@@ -7,12 +7,12 @@ use gnomon_core::access::{AccessRule, AccessTable};
 use gnomon_core::ratelimit::RateLimitParams;
 use gnomon_core::serving::{reply_bytes, Served, Server, ServerConfig, TimestampKind};
 use gnomon_core::system::SystemVariables;
-use gnomon_daemon::sys::counting_alloc::{allocations, CountingAllocator};
 use gnomon_proto::UnixTime;
+use gnomon_testkit::counting_alloc::{allocations, CountingAllocator, COUNTING_ALLOCATOR};
 use std::net::{IpAddr, Ipv4Addr};
 
 #[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
+static GLOBAL: CountingAllocator = COUNTING_ALLOCATOR;
 
 #[test]
 fn on_datagram_does_not_allocate() {

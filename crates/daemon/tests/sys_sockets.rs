@@ -1,9 +1,9 @@
 //! The libc layer on loopback: kernel RX/TX timestamps, poll, Unix datagrams, credentials.
 
-use gnomon_daemon::sys::fd::{poll, Readiness};
-use gnomon_daemon::sys::socket::{TimestampSupport, UdpSocket};
-use gnomon_daemon::sys::timex::{realtime_now, KernelClock, LinuxKernelClock, Timex};
-use gnomon_daemon::sys::unix::UnixDatagram;
+use gnomon_sys::fd::{poll, Readiness};
+use gnomon_sys::socket::{TimestampSupport, UdpSocket};
+use gnomon_sys::timex::{realtime_now, KernelClock, LinuxKernelClock, Timex};
+use gnomon_sys::unix::UnixDatagram;
 use std::time::{Duration, Instant};
 
 const READ: Readiness = Readiness {

@@ -7,6 +7,7 @@
 //! PID is still gnomond's). Every wait is bounded.
 
 use crate::chronyd::TempDir;
+use gnomon_control::envelope::records_mut;
 use serde_json::Value;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -235,19 +236,5 @@ impl Drop for Gnomond {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// The records of a reply's `data`: the array itself, or the object's only array field
-/// (the rule of gnomond's control/envelope.rs).
-fn records_mut(data: &mut Value) -> Option<&mut Vec<Value>> {
-    match data {
-        Value::Array(records) => Some(records),
-        Value::Object(map) => {
-            let mut arrays = map.values_mut().filter_map(Value::as_array_mut);
-            let only = arrays.next()?;
-            arrays.next().is_none().then_some(only)
-        }
-        _ => None,
     }
 }

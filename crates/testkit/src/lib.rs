@@ -5,13 +5,17 @@
 //!   chosen way (wrong origin, kiss-o'-death, unsynchronised, garbage, silence).
 //! - [`gnomond`]: starts the workspace's own `gnomond -x` the same way, on loopback or
 //!   in a network namespace the test made, and asks its control socket.
+//! - [`counting_alloc`]: a counting global allocator for allocation-free tests.
 //! - [`chronyd`]: starts a real `chronyd -x` (clock control off) on a loopback port
 //!   with its own pidfile, driftfile and command socket, and stops it by PID.
 //!
 //! Everything binds to 127.0.0.1 (or stays in the test's own namespace) and stops
 //! when its handle is dropped.
 
+#![forbid(unsafe_code)]
+
 pub mod chronyd;
+pub mod counting_alloc;
 pub mod gnomond;
 mod responder;
 

@@ -5,13 +5,15 @@
 //! connected to the daemon's path, one request datagram with a sequence number, a
 //! wait in poll(2), retries for requests that only read (those that change the daemon
 //! are sent once), stale replies ignored, list replies fetched page by page and put
-//! back together; and turning failures into messages that say what to do. It runs
+//! back together; and turning failures into messages that say what to do (with the
+//! reply's numbered status, so callers tell errors apart by number). It runs
 //! under clknetsim too: plain socket types, no threads, waits only in poll.
 
-use gnomon_daemon::control::envelope::{encode_request, parse_reply, records_mut, ReplyEnvelope};
-use gnomon_daemon::control::protocol::{Request, ResponseData};
-use gnomon_daemon::sys::fd::{poll, Readiness};
-use gnomon_daemon::sys::unix::UnixDatagram;
+use gnomon_control::envelope::{encode_request, parse_reply, records_mut, ReplyEnvelope};
+use gnomon_control::protocol::{Request, ResponseData};
+use gnomon_control::status::{Status, PROTOCOL_VERSION};
+use gnomon_sys::fd::{poll, Readiness};
+use gnomon_sys::unix::UnixDatagram;
 use serde_json::Value;
 use std::io;
 use std::path::Path;
@@ -28,19 +30,60 @@ const CHANGE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most pages of one list reply (a runaway guard: 3.9 kB each).
 const MAX_PAGES: usize = 100_000;
 
-/// Send `request` to the daemon at `socket` and return its data, or a message.
-pub fn ask(socket: &Path, request: &Request) -> Result<ResponseData, String> {
+/// Why asking gnomond gave no data: a message for people and, when gnomond answered
+/// with an error, its status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AskError {
+    /// `None` when there was no error reply (unreachable, no reply, a reply not
+    /// understood, or a status this build does not know).
+    pub status: Option<Status>,
+    pub message: String,
+}
+
+impl AskError {
+    fn local(message: String) -> AskError {
+        AskError {
+            status: None,
+            message,
+        }
+    }
+}
+
+impl std::fmt::Display for AskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<AskError> for String {
+    fn from(error: AskError) -> String {
+        error.message
+    }
+}
+
+impl From<String> for AskError {
+    fn from(message: String) -> AskError {
+        AskError::local(message)
+    }
+}
+
+/// Send `request` to the daemon at `socket` and return its data, or why not.
+pub fn ask(socket: &Path, request: &Request) -> Result<ResponseData, AskError> {
     let data = ask_value(socket, request)?;
-    serde_json::from_value(data.clone())
-        .map_err(|error| format!("{}: unexpected answer ({error}): {data}", socket.display()))
+    serde_json::from_value(data.clone()).map_err(|error| {
+        AskError::local(format!(
+            "{}: unexpected answer ({error}): {data}",
+            socket.display()
+        ))
+    })
 }
 
 /// The same, returning the `data` as JSON.
-pub fn ask_value(socket: &Path, request: &Request) -> Result<Value, String> {
+pub fn ask_value(socket: &Path, request: &Request) -> Result<Value, AskError> {
     let mut connection = Connection::open(socket)?;
     let first = connection.exchange(request, 0)?;
+    check_ok(&first)?;
     let (mut response, page) = (first.response, first.page);
-    check_ok(&response)?;
     let Some((_, mut total)) = page else {
         return Ok(response["data"].take());
     };
@@ -54,7 +97,7 @@ pub fn ask_value(socket: &Path, request: &Request) -> Result<Value, String> {
             break;
         }
         let mut reply = connection.exchange(request, records.len())?;
-        check_ok(&reply.response)?;
+        check_ok(&reply)?;
         let (first, new_total) = reply.page.ok_or_else(|| {
             format!(
                 "{}: a page of the reply came without paging",
@@ -68,13 +111,13 @@ pub fn ask_value(socket: &Path, request: &Request) -> Result<Value, String> {
             .map(std::mem::take)
             .unwrap_or_default();
         if first != records.len() || page.is_empty() {
-            return Err(format!(
+            return Err(AskError::local(format!(
                 "{}: gnomond answered record {first} with {} records when asked for record {} \
                  of {new_total}",
                 socket.display(),
                 page.len(),
                 records.len()
-            ));
+            )));
         }
         records.extend(page);
         total = new_total;
@@ -86,17 +129,25 @@ pub fn ask_value(socket: &Path, request: &Request) -> Result<Value, String> {
     Ok(data)
 }
 
-fn check_ok(response: &Value) -> Result<(), String> {
-    match response.get("ok").and_then(Value::as_bool) {
-        Some(true) => Ok(()),
-        _ => Err(format!(
-            "gnomond: {}",
-            response
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("an error without a message")
-        )),
+fn check_ok(reply: &ReplyEnvelope) -> Result<(), AskError> {
+    let response = &reply.response;
+    if response.get("ok").and_then(Value::as_bool) == Some(true) {
+        return Ok(());
     }
+    let error = response
+        .get("error")
+        .and_then(Value::as_str)
+        .unwrap_or("an error without a message");
+    let status = reply.status().ok().flatten();
+    let message = match (status, reply.version) {
+        (Some(Status::BadVersion), version) => format!(
+            "gnomond: {error} (this gnomon speaks control protocol version {PROTOCOL_VERSION}, \
+             gnomond {}; use the gnomon that came with it)",
+            version.map_or_else(|| "an older one".to_string(), |v| format!("version {v}"))
+        ),
+        _ => format!("gnomond: {error}"),
+    };
+    Err(AskError { status, message })
 }
 
 /// Our socket, connected to the daemon's.

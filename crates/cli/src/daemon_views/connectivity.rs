@@ -6,8 +6,9 @@
 
 use super::{client, SocketArgs};
 use clap::Args;
-use gnomon_daemon::control::protocol::{Request, ResponseData, NO_SUCH_SOURCE};
-use gnomon_daemon::control::source_match::SourceMatch;
+use gnomon_control::protocol::{Request, ResponseData, NO_SUCH_SOURCE};
+use gnomon_control::source_match::SourceMatch;
+use gnomon_control::status::Status;
 
 /// Options of `online` and `offline`.
 #[derive(Debug, Args)]
@@ -49,7 +50,7 @@ pub fn run_connectivity(
             eprintln!("gnomon: unexpected answer from gnomond: {other:?}");
             Ok(3)
         }
-        Err(message) if message == format!("gnomond: {NO_SUCH_SOURCE}") => {
+        Err(error) if error.status == Some(Status::NoSuchSource) => {
             if args.json {
                 println!("{}", serde_json::json!({ "error": NO_SUCH_SOURCE }));
             } else {

@@ -14,7 +14,7 @@ mod serving;
 mod waitsync;
 
 use clap::Args;
-use gnomon_daemon::control::protocol::{Request, ResponseData};
+use gnomon_control::protocol::{Request, ResponseData};
 use std::path::PathBuf;
 
 pub use connectivity::{run_connectivity, ConnectivityArgs};
@@ -26,7 +26,7 @@ pub use waitsync::{run_waitsync, WaitsyncArgs};
 pub struct SocketArgs {
     /// gnomond's control socket (its `bindcmdaddress`).
     #[arg(long, global = true, env = "GNOMON_SOCKET", value_name = "PATH",
-          default_value = gnomon_daemon::config::DEFAULT_COMMAND_SOCKET)]
+          default_value = gnomon_config::DEFAULT_COMMAND_SOCKET)]
     pub socket: PathBuf,
 }
 
@@ -115,10 +115,10 @@ pub fn run_view(socket: &SocketArgs, view: View, json: bool) -> Result<i32, Stri
 /// The daemon could not be asked (unreachable, refused): the message on stderr and,
 /// with `--json`, `{"error": MESSAGE}` on stdout so a script reading JSON gets JSON.
 /// Returns the exit code, 3 (unknown).
-pub fn could_not_ask(message: &str, json: bool) -> i32 {
+pub fn could_not_ask(message: impl std::fmt::Display, json: bool) -> i32 {
     eprintln!("gnomon: {message}");
     if json {
-        println!("{}", serde_json::json!({ "error": message }));
+        println!("{}", serde_json::json!({ "error": message.to_string() }));
     }
     3
 }

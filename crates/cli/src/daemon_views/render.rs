@@ -5,7 +5,7 @@
 //! layout is unit-tested against chronyc's own output.
 
 use super::format::{interval, nanoseconds, signed_nanoseconds, utc_date};
-use gnomon_daemon::control::protocol::{Activity, SourceReport, SourceStats, Tracking};
+use gnomon_control::protocol::{Activity, SourceMode, SourceReport, SourceStats, Tracking};
 use std::fmt::Write;
 
 pub fn tracking(report: &Tracking) -> String {
@@ -86,7 +86,7 @@ pub fn tracking(report: &Tracking) -> String {
             "Update interval",
             format!("{:.1} seconds", report.update_interval_s),
         ),
-        ("Leap status", report.leap_status.clone()),
+        ("Leap status", report.leap_status.to_string()),
     ];
     for (label, value) in lines {
         let _ = writeln!(out, "{label:<16}: {value}");
@@ -97,7 +97,7 @@ pub fn tracking(report: &Tracking) -> String {
 /// The Name column: a pool member by its address, as chronyc shows it (every member
 /// showing the pool's name would tell them apart by nothing).
 fn shown_name(report: &SourceReport) -> &str {
-    if report.mode == "pool" && !report.address.is_empty() {
+    if report.mode == SourceMode::Pool && !report.address.is_empty() {
         &report.address
     } else {
         &report.name
@@ -231,6 +231,7 @@ pub fn activity(report: &Activity) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gnomon_control::protocol::{LeapStatus, SourceState, StateSymbol};
 
     /// The numbers of a real `chronyc sources` line, rendered by gnomon, must give
     /// chronyc's line byte for byte.
@@ -239,9 +240,9 @@ mod tests {
         let report = SourceReport {
             name: "localhost".into(),
             address: "127.0.0.1".into(),
-            mode: "server".into(),
-            state: "*".into(),
-            state_name: "selected".into(),
+            mode: SourceMode::Server,
+            state: StateSymbol::Selected,
+            state_name: SourceState::Selected,
             stratum: 8,
             poll: 0,
             reach: 0o377,
@@ -333,7 +334,7 @@ mod tests {
             root_delay_s: 0.000007192,
             root_dispersion_s: 0.000003453,
             update_interval_s: 1.0,
-            leap_status: "Normal".into(),
+            leap_status: LeapStatus::Normal,
             synchronized: true,
             error_bound_s: Some(1e-5),
             clock: "system".into(),

@@ -11,9 +11,10 @@ use super::client;
 use super::format;
 use super::SocketArgs;
 use clap::Args;
-use gnomon_daemon::control::protocol::{
+use gnomon_control::protocol::{
     ClientList, ClientReport, Request, ResponseData, ServerStatsReport, NO_CLIENT_LOG,
 };
+use gnomon_control::status::Status;
 
 /// Options of `gnomon clients` (chronyc clients).
 #[derive(Debug, Args)]
@@ -142,7 +143,7 @@ pub fn run_clients(socket: &SocketArgs, args: &ClientsArgs) -> Result<i32, Strin
     let data = match client::ask(&socket.socket, &request) {
         Ok(data) => data,
         // chronyc prints its header, then this status line, and exits 1.
-        Err(message) if message == format!("gnomond: {NO_CLIENT_LOG}") => {
+        Err(error) if error.status == Some(Status::NotEnabled) => {
             if args.json {
                 println!("{}", serde_json::json!({ "error": NO_CLIENT_LOG }));
             } else {

@@ -6,7 +6,7 @@
 use super::client::ask;
 use super::SocketArgs;
 use clap::Args;
-use gnomon_daemon::control::protocol::{Request, ResponseData};
+use gnomon_control::protocol::{Request, ResponseData};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
@@ -85,8 +85,8 @@ fn check(socket: &SocketArgs, args: &WaitsyncArgs) -> Outcome {
             error: Some(format!("unexpected answer from gnomond: {other:?}")),
             ..Outcome::default()
         },
-        Err(message) => Outcome {
-            error: Some(message),
+        Err(error) => Outcome {
+            error: Some(error.message),
             ..Outcome::default()
         },
     }

@@ -10,7 +10,7 @@
 use super::daemons::DaemonStatus;
 use super::finding::Finding;
 use super::host::Host;
-use gnomon_daemon::config::{
+use gnomon_config::{
     Config, ConfigParser, ParsedConfig, SourceConfig, SourceKind, Subnet, DEFAULT_CONFIG_PATH,
 };
 

@@ -6,7 +6,7 @@
 //! and a [`ConfigFs`] rooted at the root for gnomond's configuration parser. It must
 //! not write anything, and the real runner must only ever be given read-only commands.
 
-use gnomon_daemon::config::ConfigFs;
+use gnomon_config::ConfigFs;
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};

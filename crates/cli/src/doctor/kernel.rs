@@ -1,7 +1,7 @@
 //! The kernel clock: adjtimex state (read-only) and the clocksource.
 //!
 //! Owns reading `struct timex` with modes = 0 through gnomond's
-//! `sys::timex::LinuxKernelClock` (a pure query: no field is set), or from a recorded
+//! `gnomon_sys::timex::LinuxKernelClock` (a pure query: no field is set), or from a recorded
 //! `adjtimex.json` for fixture trees, and judging it: synchronised flag, errors,
 //! offset, frequency, TAI offset, PLL/FLL; and the clocksource files under
 //! `/sys/devices/system/clocksource/clocksource0/`. It must never pass a non-zero
@@ -9,7 +9,7 @@
 
 use super::finding::Finding;
 use super::host::Host;
-use gnomon_daemon::sys::timex::{KernelClock, LinuxKernelClock, Timex};
+use gnomon_sys::timex::{KernelClock, LinuxKernelClock, Timex};
 use serde::Deserialize;
 use std::path::Path;
 

@@ -9,7 +9,7 @@ use super::daemons::DaemonStatus;
 use super::finding::Finding;
 use super::host::Host;
 use crate::daemon_views::client;
-use gnomon_daemon::control::protocol::{Request, ResponseData};
+use gnomon_control::protocol::{Request, ResponseData};
 use std::path::Path;
 
 const CHECK: &str = "local-daemon";
@@ -45,10 +45,10 @@ pub fn gnomond_findings(host: &Host, statuses: &[DaemonStatus], socket: &Path) -
                 "report a bug",
             )]
         }
-        Err(message) => {
+        Err(error) => {
             return vec![Finding::fail(
                 CHECK,
-                message,
+                error.message,
                 "start gnomond (systemctl start gnomond) or pass --socket PATH",
             )]
         }

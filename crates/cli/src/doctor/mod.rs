@@ -140,7 +140,7 @@ fn examine(
         args.chronyd_socket
             .as_deref()
             .or(paths.chronyd_socket.as_deref()),
-        gnomon_daemon::sys::privileges::effective_uid() == 0,
+        gnomon_sys::privileges::effective_uid() == 0,
     ));
     if args.probe {
         findings.extend(probe::findings(host));

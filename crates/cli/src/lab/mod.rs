@@ -165,7 +165,7 @@ pub fn run(args: &LabArgs) -> Result<i32, String> {
     };
     // SIGINT/SIGTERM only set a flag (the daemon crate's handler): the loop below sees
     // it, and dropping the Lab stops every daemon by PID.
-    let _signals = gnomon_daemon::sys::signal::install_handlers()
+    let _signals = gnomon_sys::signal::install_handlers()
         .map_err(|error| format!("cannot install signal handlers: {error}"))?;
     let count = args.clients as usize;
     let port = match setup::choose_port(count) {
@@ -260,13 +260,13 @@ pub fn run(args: &LabArgs) -> Result<i32, String> {
         }
         // Sleep to the next second in small steps, watching for Ctrl-C.
         while tick_started.elapsed() < Duration::from_secs(1) {
-            if gnomon_daemon::sys::signal::stop_requested() {
+            if gnomon_sys::signal::stop_requested() {
                 interrupted = true;
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        if interrupted || gnomon_daemon::sys::signal::stop_requested() {
+        if interrupted || gnomon_sys::signal::stop_requested() {
             interrupted = true;
             break;
         }

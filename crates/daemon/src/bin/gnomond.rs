@@ -3,12 +3,14 @@
 //! This file owns the command line (chronyd's options where they exist) and process
 //! set-up: logging, the pidfile, choosing the clock. The loop is crate::runtime.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
+use gnomon_config::command_line::Args;
+use gnomon_config::{AddressFamily, Config, DEFAULT_CONFIG_PATH};
 use gnomon_daemon::clock::{Clock, SystemClock, VirtualClock};
-use gnomon_daemon::command_line::Args;
-use gnomon_daemon::config::{AddressFamily, Config, DEFAULT_CONFIG_PATH};
 use gnomon_daemon::runtime::{Daemon, Exit, OneShot, RunOptions};
-use gnomon_daemon::sys::timex::{realtime_now, LinuxKernelClock};
+use gnomon_sys::timex::{realtime_now, LinuxKernelClock};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -35,7 +37,7 @@ fn main() -> ExitCode {
         Some(path) => Config::load(path, &args.extra_lines),
         None if !args.extra_lines.is_empty() => Config::parse_str(
             &args.extra_lines.join("\n"),
-            gnomon_daemon::config::COMMAND_LINE_ORIGIN,
+            gnomon_config::COMMAND_LINE_ORIGIN,
         ),
         None => Config::load(std::path::Path::new(DEFAULT_CONFIG_PATH), &[]),
     };
@@ -123,7 +125,7 @@ fn main() -> ExitCode {
 /// `user NAME`: with every socket open, become NAME keeping only CAP_SYS_TIME.
 /// Not root already: nothing to drop, so the directive is ignored with a note.
 fn drop_privileges(user: &str) -> Result<(), String> {
-    use gnomon_daemon::sys::privileges::{drop_to, effective_uid, lookup_user};
+    use gnomon_sys::privileges::{drop_to, effective_uid, lookup_user};
     if effective_uid() != 0 {
         tracing::info!("not running as root; user {user} ignored");
         return Ok(());
@@ -139,5 +141,5 @@ fn drop_privileges(user: &str) -> Result<(), String> {
 
 /// Microseconds per kernel tick at zero correction: 1e6 / USER_HZ.
 fn nominal_tick_us() -> i64 {
-    1_000_000 / gnomon_daemon::sys::timex::clock_ticks_per_second()
+    1_000_000 / gnomon_sys::timex::clock_ticks_per_second()
 }

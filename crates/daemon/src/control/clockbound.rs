@@ -7,8 +7,8 @@
 //! Writes at most once a second, plus at every clock update. Must not decide anything
 //! about the clock itself.
 
-use crate::config::ClockBoundConfig;
 use gnomon_clock::{Record, Status, Writer};
+use gnomon_config::ClockBoundConfig;
 use gnomon_core::engine::Engine;
 use gnomon_proto::UnixTime;
 use std::io;

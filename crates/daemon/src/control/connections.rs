@@ -16,8 +16,8 @@
 //! reads, how it frames and answers, and how it logs a failed accept is the protocol's
 //! business: the caller passes a function that progresses one connection.
 
-use crate::sys::fd::Readiness;
-use crate::sys::tcp::{TcpListener, TcpStream};
+use gnomon_sys::fd::Readiness;
+use gnomon_sys::tcp::{TcpListener, TcpStream};
 use std::io;
 use std::os::fd::RawFd;
 

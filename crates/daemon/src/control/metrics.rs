@@ -6,7 +6,7 @@
 //! metrics`). It reads the same views as `gnomon tracking/sources/serverstats`, so the
 //! numbers agree with the CLI. Read-only; it must not do IO.
 
-use super::protocol::{ServerStatsReport, SourceReport, SourceStats, Tracking};
+use gnomon_control::protocol::{ServerStatsReport, SourceReport, SourceStats, Tracking};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -55,16 +55,6 @@ fn family(
         None => registry.register(name, help, metric.clone()),
     }
     metric
-}
-
-/// The NTP leap indicator of chronyc's leap status words.
-pub fn leap_indicator(leap_status: &str) -> f64 {
-    match leap_status {
-        "Normal" => 0.0,
-        "Insert second" => 1.0,
-        "Delete second" => 2.0,
-        _ => 3.0,
-    }
 }
 
 /// The exposition in OpenMetrics text (ends with `# EOF`).
@@ -136,7 +126,7 @@ pub fn render_openmetrics(input: &MetricsInput) -> String {
         "system_leap",
         "Leap indicator: 0 none, 1 insert, 2 delete, 3 unsynchronised",
         None,
-        leap_indicator(&t.leap_status),
+        f64::from(t.leap_status.leap_indicator()),
     );
     gauge(
         &mut registry,
@@ -225,9 +215,9 @@ pub fn render_openmetrics(input: &MetricsInput) -> String {
             .get_or_create(&labels)
             .set(f64::from(source.stratum));
         let mut with_state = labels.clone();
-        with_state.push(("state".into(), source.state_name.clone()));
+        with_state.push(("state".into(), source.state_name.to_string()));
         state.get_or_create(&with_state).set(1.0);
-        let is_selected = matches!(source.state_name.as_str(), "selected" | "combined");
+        let is_selected = source.state_name.is_in_use();
         selected
             .get_or_create(&labels)
             .set(f64::from(u8::from(is_selected)));

@@ -13,14 +13,14 @@
 //! it must not read engine state itself.
 
 use super::connections::{Connection, Connections, Limits, SlowClientPolicy};
-use crate::sys::fd::Readiness;
-use crate::sys::tcp::{TcpListener, TcpStream};
+use gnomon_sys::fd::Readiness;
+use gnomon_sys::tcp::{TcpListener, TcpStream};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
 /// Most simultaneous connections; more wait in the listen backlog
-/// ([`crate::sys::tcp::LISTEN_BACKLOG`]).
+/// ([`gnomon_sys::tcp::LISTEN_BACKLOG`]).
 pub const MAX_CONNECTIONS: usize = 64;
 /// Longest request head; a longer one gets 431 and is closed.
 pub const MAX_REQUEST_BYTES: usize = 4096;

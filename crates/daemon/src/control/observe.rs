@@ -7,13 +7,14 @@
 use super::clockbound::ClockBoundPublisher;
 use super::metrics::{openmetrics_to_classic, render_openmetrics, MetricsInput};
 use super::metrics_server::{Format, MetricsServer};
+use super::serving_views;
 use super::views::{self, SourceLabel};
-use super::{protocol::ServerStatsReport, serving_views};
-use crate::config::Config;
 use crate::runtime::serve::Serving;
-use crate::sys::fd::Readiness;
+use gnomon_config::Config;
+use gnomon_control::protocol::ServerStatsReport;
 use gnomon_core::engine::Engine;
 use gnomon_proto::UnixTime;
+use gnomon_sys::fd::Readiness;
 use std::os::fd::RawFd;
 
 /// The metrics server and clockbound publisher, each when configured.

@@ -6,12 +6,13 @@
 //! counts it), the permission check (commands that change state need uid 0 from
 //! SCM_CREDENTIALS; no credentials, as under clknetsim, is not root), and the order of
 //! `clients -r` (report, then reset once the last page went out). Framing and paging
-//! are [`super::envelope`]'s; what a request means is the [`ControlHandler`]'s.
+//! are [`gnomon_control::envelope`]'s; what a request means is the [`ControlHandler`]'s.
 
-use super::envelope::{encode_reply, error_page, parse_request, Page, MAX_REQUEST_BYTES};
-use super::protocol::{Request, Response};
-use crate::sys::fd::Readiness;
-use crate::sys::unix::{UnixAddress, UnixDatagram};
+use gnomon_control::envelope::{encode_reply, error_page, parse_request, Page, MAX_REQUEST_BYTES};
+use gnomon_control::protocol::{Request, Response};
+use gnomon_control::status::Status;
+use gnomon_sys::fd::Readiness;
+use gnomon_sys::unix::{UnixAddress, UnixDatagram};
 use std::io;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
@@ -140,6 +141,7 @@ impl ControlServer {
                 self.counters.oversized += 1;
                 error_page(
                     None,
+                    Status::RequestTooLong,
                     format!("request longer than {MAX_REQUEST_BYTES} bytes"),
                 )
             } else {
@@ -186,9 +188,9 @@ fn answer_datagram(
 ) -> Page {
     let envelope = match parse_request(datagram) {
         Ok(envelope) => envelope,
-        Err((seq, message)) => {
+        Err(error) => {
             counters.malformed += 1;
-            return error_page(seq, message);
+            return error_page(error.seq, error.status, error.message);
         }
     };
     let (seq, first) = (envelope.seq, envelope.first);
@@ -200,6 +202,7 @@ fn answer_datagram(
         };
         return error_page(
             seq,
+            Status::NotRoot,
             format!(
                 "permission denied: this command changes the daemon and is for root only ({who})"
             ),
@@ -227,8 +230,8 @@ fn answer_datagram(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::envelope::parse_reply;
-    use crate::control::protocol::{ClientList, ClientReport, ResponseData};
+    use gnomon_control::envelope::parse_reply;
+    use gnomon_control::protocol::{ClientList, ClientReport, ResponseData};
 
     #[derive(Default)]
     struct Recorder {
@@ -273,6 +276,8 @@ mod tests {
         for (uid, allowed) in [(Some(0), true), (Some(1000), false), (None, false)] {
             let reply = ask(&mut handler, uid, r#"{"command":"burst","seq":1}"#);
             assert_eq!(reply["ok"], allowed, "{uid:?}: {reply}");
+            let status = if allowed { Status::Ok } else { Status::NotRoot };
+            assert_eq!(reply["status"], status.code(), "{uid:?}: {reply}");
             if !allowed {
                 assert!(reply["error"]
                     .as_str()
@@ -321,9 +326,23 @@ mod tests {
         let mut counters = ControlCounters::default();
         for garbage in [&b"\x00\xff\xfe"[..], b"{", b"[]", br#"{"command":7}"#] {
             let page = answer_datagram(garbage, Some(0), true, &mut counters, &mut handler);
-            assert_eq!(parse_reply(&page.bytes).unwrap().response["ok"], false);
+            let reply = parse_reply(&page.bytes).unwrap();
+            assert_eq!(reply.response["ok"], false);
+            assert_eq!(reply.status(), Ok(Some(Status::BadRequest)));
         }
-        assert_eq!(counters.malformed, 4);
+        // A version this daemon does not speak is refused by number, seq echoed.
+        let newer = br#"{"command":"tracking","seq":5,"version":9}"#;
+        let page = answer_datagram(newer, Some(0), true, &mut counters, &mut handler);
+        let reply = parse_reply(&page.bytes).unwrap();
+        assert_eq!(reply.status(), Ok(Some(Status::BadVersion)));
+        assert_eq!(
+            (reply.seq, reply.version),
+            (
+                Some(5),
+                Some(u64::from(gnomon_control::status::PROTOCOL_VERSION))
+            )
+        );
+        assert_eq!(counters.malformed, 5);
         assert!(handler.asked.is_empty());
     }
 }

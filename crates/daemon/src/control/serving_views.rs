@@ -4,8 +4,8 @@
 //! merged) into [`ClientList`] and [`ServerStatsReport`]. It changes the servers
 //! only when asked to reset the client counters (chronyc `clients -r`).
 
-use super::protocol::{ClientList, ClientReport, ServerStatsReport};
 use crate::runtime::serve::Serving;
+use gnomon_control::protocol::{ClientList, ClientReport, ServerStatsReport};
 
 fn rounded_log2(value: Option<f32>) -> Option<i8> {
     value.map(|v| v.round().clamp(-128.0, 127.0) as i8)

@@ -9,8 +9,8 @@
 //! at the path is refused. Paths under `/clknetsim/unix/` are the simulator's: it
 //! reports that directory as root's and mode 0750, and keeps no files there.
 
-use crate::sys::files::{link_status, make_dir, status};
-use crate::sys::privileges::effective_uid;
+use gnomon_sys::files::{link_status, make_dir, status};
+use gnomon_sys::privileges::effective_uid;
 use std::path::Path;
 
 /// Mode of a directory gnomond creates for its socket.

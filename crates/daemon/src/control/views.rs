@@ -4,12 +4,15 @@
 //! [`SourceReport`], [`SourceStats`] and [`Activity`]. Read-only: it never changes the
 //! engine.
 
-use super::protocol::{Activity, SourceReport, SourceStats, Tracking};
+use gnomon_control::protocol::{
+    Activity, LeapStatus, SourceMode, SourceReport, SourceState, SourceStats, StopReason, Tracking,
+};
 use gnomon_core::engine::Engine;
 use gnomon_core::estimator::seconds_between;
+use gnomon_core::poll::StopReason as EngineStopReason;
 use gnomon_core::selection::SourceVerdict;
 use gnomon_core::source::SourceId;
-use gnomon_proto::UnixTime;
+use gnomon_proto::{KissCode, LeapIndicator, UnixTime};
 
 /// What the daemon knows about a source that the engine does not.
 #[derive(Clone, Debug)]
@@ -54,7 +57,7 @@ pub fn tracking(engine: &Engine, labels: &[SourceLabel], now: UnixTime, clock: &
         root_delay_s: system.root_delay_s,
         root_dispersion_s: system.root_dispersion_at_s(now),
         update_interval_s: system.update_interval_s,
-        leap_status: system.leap.chronyc_name().to_owned(),
+        leap_status: leap_status(system.leap),
         synchronized: bound.synchronized,
         // The reading's bound: true time is within now ± this, pending correction
         // included (docs/control-protocol.md).
@@ -63,15 +66,32 @@ pub fn tracking(engine: &Engine, labels: &[SourceLabel], now: UnixTime, clock: &
     }
 }
 
-fn verdict_symbols(verdict: Option<SourceVerdict>) -> (&'static str, &'static str) {
+fn leap_status(leap: LeapIndicator) -> LeapStatus {
+    match leap {
+        LeapIndicator::NoWarning => LeapStatus::Normal,
+        LeapIndicator::InsertSecond => LeapStatus::InsertSecond,
+        LeapIndicator::DeleteSecond => LeapStatus::DeleteSecond,
+        LeapIndicator::Unsynchronized => LeapStatus::NotSynchronised,
+    }
+}
+
+fn source_state(verdict: Option<SourceVerdict>) -> SourceState {
     match verdict {
-        Some(SourceVerdict::Selected) => ("*", "selected"),
-        Some(SourceVerdict::Combined) => ("+", "combined"),
-        Some(SourceVerdict::NotCombined) => ("-", "not_combined"),
-        Some(SourceVerdict::Falseticker) => ("x", "falseticker"),
-        Some(SourceVerdict::TooDistant) => ("~", "too_variable"),
-        Some(SourceVerdict::NoSelect) => ("?", "noselect"),
-        Some(SourceVerdict::Unselectable) | None => ("?", "unusable"),
+        Some(SourceVerdict::Selected) => SourceState::Selected,
+        Some(SourceVerdict::Combined) => SourceState::Combined,
+        Some(SourceVerdict::NotCombined) => SourceState::NotCombined,
+        Some(SourceVerdict::Falseticker) => SourceState::Falseticker,
+        Some(SourceVerdict::TooDistant) => SourceState::TooVariable,
+        Some(SourceVerdict::NoSelect) => SourceState::NoSelect,
+        Some(SourceVerdict::Unselectable) | None => SourceState::Unusable,
+    }
+}
+
+fn stop_reason(reason: EngineStopReason) -> StopReason {
+    match reason {
+        EngineStopReason::AccessDenied(KissCode::Rstr) => StopReason::KodRstr,
+        // The engine stops a source only for DENY and RSTR (`KissCode::is_access_denied`).
+        EngineStopReason::AccessDenied(_) => StopReason::KodDeny,
     }
 }
 
@@ -86,14 +106,14 @@ pub fn sources(engine: &Engine, labels: &[SourceLabel], now: UnixTime) -> Vec<So
             // Offline, chronyd shows the source as unreachable at once; the last
             // selection's verdict would say otherwise until the next sample.
             let quiet = source.is_offline() && source.poll_state().reach() == 0;
-            let (state, state_name) = if quiet {
-                ("?", "offline")
+            let state = if quiet {
+                SourceState::Offline
             } else if source.in_sync_loop() {
                 // Its last reply said it is synchronised to us: refused, whatever the
                 // last selection said (chronyc shows it as `?`).
-                ("?", "sync_loop")
+                SourceState::SyncLoop
             } else {
-                verdict_symbols(verdict)
+                source_state(verdict)
             };
             let sample = source.last_sample();
             let adjusted = source.estimate().map(|estimate| estimate.offset_at_s(now));
@@ -101,13 +121,12 @@ pub fn sources(engine: &Engine, labels: &[SourceLabel], now: UnixTime) -> Vec<So
                 name: label.map_or_else(|| format!("{:?}", source.id()), |l| l.name.clone()),
                 address: label.map_or_else(String::new, |l| l.address.clone()),
                 mode: if label.is_some_and(|l| l.from_pool) {
-                    "pool"
+                    SourceMode::Pool
                 } else {
-                    "server"
-                }
-                .to_owned(),
-                state: state.to_owned(),
-                state_name: state_name.to_owned(),
+                    SourceMode::Server
+                },
+                state: state.symbol(),
+                state_name: state,
                 stratum: sample.map_or(0, |s| s.stratum),
                 poll: source.poll_state().poll(),
                 reach: source.poll_state().reach(),
@@ -117,7 +136,7 @@ pub fn sources(engine: &Engine, labels: &[SourceLabel], now: UnixTime) -> Vec<So
                 error_s: sample.map(|s| s.delay_s / 2.0 + s.dispersion_s),
                 requests_sent: source.counters().requests_sent,
                 samples_accepted: source.counters().samples_accepted,
-                stopped: source.stopped().map(|reason| format!("{reason:?}")),
+                stopped: source.stopped().map(stop_reason),
                 offline: source.is_offline(),
             }
         })

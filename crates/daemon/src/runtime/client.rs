@@ -8,14 +8,14 @@
 use super::serve;
 use super::sources::{self, SourceSlot};
 use super::{Daemon, MAX_REMEMBERED_REPLACED, RESOLVE_RETRY_NS, UNREACHABLE_REQUESTS};
-use crate::config::SourceKind;
 use crate::engine_config::source_options;
-use crate::sys::socket::TimestampSupport;
-use crate::sys::timex::monotonic_now_ns;
+use gnomon_config::SourceKind;
 use gnomon_core::engine::ResponseError;
 use gnomon_core::measurement::RejectReason;
 use gnomon_core::source::SourceId;
 use gnomon_proto::UnixTime;
+use gnomon_sys::socket::TimestampSupport;
+use gnomon_sys::timex::monotonic_now_ns;
 use std::io;
 
 impl Daemon {
@@ -269,18 +269,18 @@ impl Daemon {
     /// disappeared are removed, new lines are added. Returns (added, removed).
     pub(super) fn reload_sources(&mut self) -> (usize, usize) {
         let (fresh, warnings) =
-            crate::config::load_source_dirs(&crate::config::StdFs, &self.config.source_dirs);
+            gnomon_config::load_source_dirs(&gnomon_config::StdFs, &self.config.source_dirs);
         for warning in &warnings {
             tracing::warn!("{warning}");
         }
-        let fresh_lines: Vec<String> = fresh.iter().map(crate::config::source_line).collect();
+        let fresh_lines: Vec<String> = fresh.iter().map(gnomon_config::source_line).collect();
         let mut removed = 0;
         for index in 0..self.config.sources.len() {
             let source = &self.config.sources[index];
             if !source.from_sourcedir || self.retired_sources.contains(&index) {
                 continue;
             }
-            if fresh_lines.contains(&crate::config::source_line(source)) {
+            if fresh_lines.contains(&gnomon_config::source_line(source)) {
                 continue;
             }
             self.retired_sources.push(index);
@@ -299,7 +299,7 @@ impl Daemon {
         }
         let current: Vec<String> = (0..self.config.sources.len())
             .filter(|index| !self.retired_sources.contains(index))
-            .map(|index| crate::config::source_line(&self.config.sources[index]))
+            .map(|index| gnomon_config::source_line(&self.config.sources[index]))
             .collect();
         let mut added = 0;
         for (source, line) in fresh.into_iter().zip(fresh_lines) {

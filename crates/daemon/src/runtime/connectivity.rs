@@ -7,15 +7,16 @@
 //! or "no such source" when nothing matched.
 
 use super::Daemon;
-use crate::control::protocol::{Done, Response, ResponseData, NO_SUCH_SOURCE};
-use crate::control::source_match::SourceMatch;
+use gnomon_control::protocol::{Done, Response, ResponseData, NO_SUCH_SOURCE};
+use gnomon_control::source_match::SourceMatch;
+use gnomon_control::status::Status;
 
 impl Daemon {
     /// `online` (true) or `offline` for the sources `argument` names (all without it).
     pub(super) fn set_connectivity(&mut self, online: bool, argument: Option<&str>) -> Response {
         let selection = match SourceMatch::parse(argument) {
             Ok(selection) => selection,
-            Err(message) => return Response::error(message),
+            Err(message) => return Response::error(Status::BadAddress, message),
         };
         let word = if online { "online" } else { "offline" };
         let now = self.clock.now();
@@ -49,7 +50,7 @@ impl Daemon {
             }
         }
         if matched == 0 && selection != SourceMatch::All {
-            return Response::error(NO_SUCH_SOURCE);
+            return Response::error(Status::NoSuchSource, NO_SUCH_SOURCE);
         }
         Response::ok(ResponseData::Done(Done {
             done: format!("{changed} of {matched} sources set {word}"),

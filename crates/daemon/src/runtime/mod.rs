@@ -4,7 +4,7 @@
 //! clock, the drift file, the pidfile and sd_notify. Each turn it waits for the
 //! engine's next deadline or a ready socket, feeds the engine (timers, replies with
 //! kernel RX timestamps, TX timestamps from the error queue) and carries out what it
-//! returns in order. DESIGN rule 3: glibc calls only (through crate::sys), no other
+//! returns in order. DESIGN rule 3: glibc calls only (through gnomon-sys), no other
 //! thread does IO, no busy loop. Policy lives in gnomon-core, not here.
 
 mod chrony_log;
@@ -18,22 +18,22 @@ pub mod tx_ring;
 pub mod workers;
 
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::control::observe::{Observability, ScrapeSource};
 use crate::control::server::ControlServer;
 use crate::control::views::SourceLabel;
 use crate::driftfile;
 use crate::engine_config::engine_config;
 use crate::logs::Logs;
-use crate::sys::fd::{PollSet, Readiness};
-use crate::sys::signal;
-use crate::sys::timex::monotonic_now_ns;
-use crate::sys::unix::send_unix_datagram;
+use gnomon_config::Config;
 use gnomon_core::clock_action::ClockAction;
 use gnomon_core::discipline::UpdateOutcome;
 use gnomon_core::engine::{Engine, EngineOutput};
 use gnomon_core::selection::SourceVerdict;
 use gnomon_proto::UnixTime;
+use gnomon_sys::fd::{PollSet, Readiness};
+use gnomon_sys::signal;
+use gnomon_sys::timex::monotonic_now_ns;
+use gnomon_sys::unix::send_unix_datagram;
 use serve::Serving;
 use sources::SourceSlot;
 use std::io;

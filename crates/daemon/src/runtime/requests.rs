@@ -8,12 +8,13 @@
 //! here), page replies (the server does) or do IO of its own.
 
 use super::Daemon;
-use crate::control::protocol::{Done, Request, Response, ResponseData, NO_CLIENT_LOG};
 use crate::control::server::ControlHandler;
 use crate::control::{serving_views, views};
-use crate::sys::timex::monotonic_now_ns;
+use gnomon_control::protocol::{Done, Request, Response, ResponseData, NO_CLIENT_LOG};
+use gnomon_control::status::Status;
 use gnomon_core::clock_action::ClockAction;
 use gnomon_core::engine::EngineOutput;
+use gnomon_sys::timex::monotonic_now_ns;
 
 impl ControlHandler for Daemon {
     fn reset_clients(&mut self) {
@@ -32,7 +33,7 @@ impl ControlHandler for Daemon {
                     .as_ref()
                     .is_some_and(|serving| !serving.has_client_log()) =>
             {
-                Response::error(NO_CLIENT_LOG)
+                Response::error(Status::NotEnabled, NO_CLIENT_LOG)
             }
             Request::Clients { min_packets, reset } => {
                 Response::ok(ResponseData::Clients(serving_views::clients(

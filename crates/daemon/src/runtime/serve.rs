@@ -1,7 +1,7 @@
 //! The NTP server side of the main loop: server sockets and the per-packet path.
 //!
 //! Owns opening the server sockets (one wildcard socket per family, narrowed by
-//! `bindaddress` and `-4`/`-6`; plain SOCK_DGRAM through crate::sys, kernel RX
+//! `bindaddress` and `-4`/`-6`; plain SOCK_DGRAM through gnomon-sys, kernel RX
 //! timestamps), resolving host names in `allow`/`deny` once at start, and draining a
 //! ready socket: receive, let gnomon-core decide (format, access, rate limit, reply
 //! fields), read the clock for the transmit timestamp as late as possible, send.
@@ -11,15 +11,15 @@
 //! polls), or log per packet: a flood must not become a log flood.
 
 use crate::clock::Clock;
-use crate::config::{AccessRule as ConfigRule, AddressFamily, Config, Subnet};
-use crate::sys::fd::Readiness;
-use crate::sys::socket::{TimestampSupport, UdpSocket};
-use crate::sys::timex::monotonic_now_ns;
+use gnomon_config::{AccessRule as ConfigRule, AddressFamily, Config, Subnet};
 use gnomon_core::access::{AccessRule, AccessTable};
 use gnomon_core::ratelimit::RateLimitParams;
 use gnomon_core::serving::{Served, Server, ServerConfig, TimestampKind, MAX_REQUEST_LEN};
 use gnomon_core::system::SystemVariables;
 use gnomon_proto::NtpTimestamp;
+use gnomon_sys::fd::Readiness;
+use gnomon_sys::socket::{TimestampSupport, UdpSocket};
+use gnomon_sys::timex::monotonic_now_ns;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::RawFd;
@@ -28,10 +28,10 @@ use super::snapshot::ServingSnapshot;
 use super::sources::SourceSlot;
 use super::tx_ring::TxRing;
 use super::workers::Workers;
-use crate::sys::timex::realtime_now;
 use gnomon_core::client_table::ClientRecord;
 use gnomon_core::serving::ServerStats;
 use gnomon_proto::{NtpDuration, ReferenceId};
+use gnomon_sys::timex::realtime_now;
 
 /// What the monitoring views need, from the main loop's server or all workers'.
 #[derive(Clone, Debug)]

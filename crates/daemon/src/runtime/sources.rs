@@ -6,11 +6,11 @@
 //! kernel routes, so interfaces that come and go (container veths, IPv6 link-local)
 //! never disturb a source. The engine decides when to send; this only carries bytes.
 
-use crate::config::{AddressFamily, SourceConfig, SourceKind};
 use crate::control::views::SourceLabel;
-use crate::sys::socket::{TimestampSupport, UdpSocket};
+use gnomon_config::{AddressFamily, SourceConfig, SourceKind};
 use gnomon_core::source::SourceId;
 use gnomon_proto::ReferenceId;
+use gnomon_sys::socket::{TimestampSupport, UdpSocket};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 /// One source's network side.
@@ -111,7 +111,7 @@ pub fn reference_id_for(address: &SocketAddr) -> ReferenceId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use gnomon_config::Config;
 
     #[test]
     fn resolves_literals_and_respects_family() {

@@ -18,13 +18,13 @@
 
 use super::serve::{core_server, open_server_socket, server_addresses, ServerSocket};
 use super::snapshot::{ServingSnapshot, SnapshotCell};
-use crate::config::Config;
-use crate::sys::batch::Batch;
-use crate::sys::fd::{PollSet, Readiness};
-use crate::sys::socket::TimestampSupport;
-use crate::sys::timex::{monotonic_now_ns, realtime_now};
+use gnomon_config::Config;
 use gnomon_core::serving::{DropReason, Served, Server, TimestampKind};
 use gnomon_proto::NtpTimestamp;
+use gnomon_sys::batch::Batch;
+use gnomon_sys::fd::{PollSet, Readiness};
+use gnomon_sys::socket::TimestampSupport;
+use gnomon_sys::timex::{monotonic_now_ns, realtime_now};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

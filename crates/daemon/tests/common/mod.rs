@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use gnomon_daemon::config::{ConfigError, ConfigFs, ConfigParser, ParsedConfig};
+use gnomon_config::{ConfigError, ConfigFs, ConfigParser, ParsedConfig};
 
 /// Files held in memory; directories exist implicitly as parents of files.
 #[derive(Default)]

@@ -1,7 +1,7 @@
 //! Reading the clock and the Linux adjtimex interface.
 //!
 //! Owns the raw `clock_gettime` and `clock_adjtime` calls behind [`KernelClock`], a
-//! trait, so that the code deciding *what* to ask of the kernel (crate::clock) is
+//! trait, so that the code deciding *what* to ask of the kernel (gnomon-daemon's `clock`) is
 //! tested against a recording fake and never against this machine's clock. Reading
 //! (`modes == 0`) is harmless; anything else changes the clock and happens only in
 //! [`LinuxKernelClock`], which tests never construct with write access.

@@ -36,13 +36,13 @@ pub struct ParsedConfig {
 /// Builds a [`Config`] from files and lines, in the order they are given.
 ///
 /// ```
-/// use gnomon_daemon::config::{ConfigParser, StdFs, COMMAND_LINE_ORIGIN};
+/// use gnomon_config::{ConfigParser, StdFs, COMMAND_LINE_ORIGIN};
 /// let mut parser = ConfigParser::new(&StdFs);
 /// parser.parse_text("server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4\n", "x.conf")?;
 /// parser.parse_lines(["allow 172.31.0.0/16"], COMMAND_LINE_ORIGIN)?;
 /// let parsed = parser.finish();
 /// assert_eq!(parsed.config.sources.len(), 1);
-/// # Ok::<(), gnomon_daemon::config::ConfigError>(())
+/// # Ok::<(), gnomon_config::ConfigError>(())
 /// ```
 pub struct ConfigParser<'fs> {
     fs: &'fs dyn ConfigFs,
@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn every_supported_directive_has_a_parser() {
-        use crate::config::StdFs;
+        use crate::StdFs;
         for name in directives::SUPPORTED {
             // Any outcome but a missing handler (a debug assertion) or "unknown".
             let mut parser = ConfigParser::new(&StdFs);

@@ -1,16 +1,20 @@
-//! The libc call layer: the one place in gnomon where `unsafe` lives.
+//! gnomon-sys, the libc call layer: the one crate in gnomon where `unsafe` lives
+//! (every other crate forbids it; here clippy denies an `unsafe` block without a
+//! `// SAFETY:` comment).
 //!
-//! Owns every system call gnomond makes, as small safe wrappers, each `unsafe` block
-//! with a `// SAFETY:` line. DESIGN.md rule 3 shapes it: everything goes through
-//! glibc (so an LD_PRELOAD clock/network simulator can intercept it), sockets are
+//! Owns every system call gnomond and gnomon make, as small safe wrappers, each
+//! `unsafe` block with a `// SAFETY:` line. DESIGN.md rule 3 shapes it: everything goes
+//! through glibc (so an LD_PRELOAD clock/network simulator can intercept it), sockets are
 //! created with a plain `SOCK_DGRAM`/`SOCK_STREAM` type and get their flags afterwards
 //! with `fcntl`, `recvmsg` always has exactly one iovec, and waiting is `poll(2)` only.
 //! Policy (what to send, when, which clock change) does not belong here.
 //!
 //! - [`batch`]: recvmmsg/sendmmsg batches (worker threads and the load generator).
-//! - [`counting_alloc`]: a counting allocator for allocation-free tests.
+//! - [`epoll`]: the load generator's wait over many sockets (never gnomond's).
 //! - [`fd`]: owned file descriptors, `fcntl` flags, `poll`.
 //! - [`files`]: `stat`/`lstat`/`mkdir` through glibc (the control socket's directory).
+//! - [`regular_file`]: reading configuration and state files (regular files only,
+//!   O_NONBLOCK, size caps).
 //! - [`socket`]: UDP sockets with kernel timestamps (SO_TIMESTAMPING).
 //! - [`unix`]: Unix datagram sockets (control socket, sd_notify) and SCM_CREDENTIALS.
 //! - [`tcp`]: the metrics endpoint's TCP listener and connections.
@@ -18,11 +22,15 @@
 //! - [`privileges`]: dropping root, keeping CAP_SYS_TIME.
 //! - [`signal`]: SIGTERM/SIGINT/SIGHUP to flags the main loop polls.
 
+// The workspace denies unsafe code; this is the crate that holds it (DESIGN rule 4).
+#![allow(unsafe_code)]
+
 pub mod batch;
-pub mod counting_alloc;
+pub mod epoll;
 pub mod fd;
 pub mod files;
 pub mod privileges;
+pub mod regular_file;
 pub mod signal;
 pub mod socket;
 pub mod tcp;

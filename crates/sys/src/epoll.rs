@@ -1,10 +1,11 @@
-//! Waiting for replies on many client sockets: epoll with a nanosecond timeout.
+//! Waiting for replies on many client sockets: epoll with a nanosecond timeout, for
+//! the load generator (bench/loadgen) only.
 //!
 //! Owns one epoll instance over the load generator's sockets and waiting on it until
 //! a socket is readable or the next send batch is due (epoll_pwait2, whose timeout is
-//! a timespec, so pacing is not rounded to milliseconds). The load generator needs
-//! this and gnomond must not use it: gnomond waits only in poll(2) (DESIGN.md rule 3),
-//! so epoll lives here, with the only `unsafe` outside gnomond's sys module. A poll(2)
+//! a timespec, so pacing is not rounded to milliseconds). gnomond and gnomon must not
+//! use it: they wait only in poll(2) (DESIGN.md rule 3: clknetsim intercepts poll, not
+//! epoll). It is here because every `unsafe` block of the workspace is. A poll(2)
 //! over 64 sockets per turn cost the generator more CPU than the server under test
 //! spends per reply, CPU the server competes for on a 2-core machine.
 

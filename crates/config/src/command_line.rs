@@ -1,8 +1,9 @@
 //! gnomond's command line: chronyd's options where they exist, plus gnomon's.
 //!
-//! Owns the clap definition only (the binary in src/bin/gnomond.rs acts on it), so
-//! that `gnomon-gen-docs` can render gnomond's man page and completions from the same
-//! definition. It must not act on the options.
+//! Owns the clap definition only (the binary, gnomon-daemon's src/bin/gnomond.rs, acts
+//! on it), so that `gnomon generate-docs` renders gnomond's man page and completions
+//! from the same definition without depending on the daemon. It must not act on the
+//! options.
 
 use clap::Parser;
 use std::path::PathBuf;

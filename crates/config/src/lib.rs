@@ -1,6 +1,8 @@
-//! gnomond's configuration: chrony.conf syntax parsed into a typed [`Config`].
+//! gnomon-config, gnomond's configuration: chrony.conf syntax parsed into a typed
+//! [`Config`], and gnomond's command line ([`command_line`]). gnomond and `gnomon
+//! doctor` (which checks the config a host's daemon would read) share it.
 //!
-//! This module tree owns reading configuration text (files, `include`, `confdir`,
+//! This crate owns reading configuration text (files, `include`, `confdir`,
 //! `sourcedir`, trailing command-line lines), turning it into [`Config`] with chrony's
 //! defaults, reporting errors (`FILE:LINE: problem in: LINE — expected WHAT`) and
 //! warnings (known chrony directives gnomon skips), and rendering the effective
@@ -15,10 +17,14 @@
 //! directives exist and which gnomon supports), `values` (typed argument parsers),
 //! `source` (server/pool), `access` (allow/deny), `apply` (the other directives),
 //! `parser` (files, includes, dispatch), `sourcedir` (sources files), `fs` (file access and glob), `model` (the
-//! types and defaults), `render` (the effective configuration), `error`.
+//! types and defaults), `render` (the effective configuration), `error`;
+//! `command_line` (gnomond's options, the clap definition only).
+
+#![forbid(unsafe_code)]
 
 mod access;
 mod apply;
+pub mod command_line;
 pub mod directives;
 mod error;
 mod fs;

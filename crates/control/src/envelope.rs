@@ -1,18 +1,20 @@
 //! One request, one reply, each in one datagram: the envelope around [`Request`] and
 //! [`Response`] and the paging of list replies.
 //!
-//! Owns the fields the transport adds (`seq`, echoed so a client can ignore stale
-//! replies; `first` and `total` for paging), the size limits, and where a reply's
+//! Owns the fields the transport adds (`version`, the protocol's [`PROTOCOL_VERSION`],
+//! on every request and reply; `seq`, echoed so a client can ignore stale replies;
+//! `first` and `total` for paging), the size limits, and where a reply's
 //! records are: `data` itself when it is an array, otherwise the one field of `data`
 //! that holds an array (`clients`'s `clients`, `serverstats`'s `sockets`). A paged
 //! reply carries the records from `first` on that fit in [`MAX_REPLY_BYTES`]; a client
 //! asks again from where it got to until it has `total`. The daemon and `gnomon` both
 //! use this module, so they agree on the rule. See docs/control-protocol.md.
 
-use super::protocol::{
+use crate::protocol::{
     ClientList, ClientReport, Request, Response, ResponseData, ServerStatsReport, SourceReport,
     SourceStats,
 };
+use crate::status::{Status, PROTOCOL_VERSION};
 use serde_json::{Map, Value};
 
 /// Longest request datagram the daemon reads; longer ones get an error reply.
@@ -32,10 +34,31 @@ pub struct RequestEnvelope {
     pub first: usize,
 }
 
+/// A request datagram the daemon could not take: what to answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestError {
+    /// The request's `seq`, when it could be read, so the error reply still reaches
+    /// the right exchange.
+    pub seq: Option<u64>,
+    pub status: Status,
+    pub message: String,
+}
+
+impl RequestError {
+    fn bad(seq: Option<u64>, message: impl Into<String>) -> RequestError {
+        RequestError {
+            seq,
+            status: Status::BadRequest,
+            message: message.into(),
+        }
+    }
+}
+
 /// A request as the client sends it.
 pub fn encode_request(request: &Request, seq: u64, first: usize) -> Vec<u8> {
     let mut value = serde_json::to_value(request).expect("requests serialise");
     if let Value::Object(map) = &mut value {
+        map.insert("version".into(), PROTOCOL_VERSION.into());
         map.insert("seq".into(), seq.into());
         if first > 0 {
             map.insert("first".into(), first.into());
@@ -44,33 +67,43 @@ pub fn encode_request(request: &Request, seq: u64, first: usize) -> Vec<u8> {
     serde_json::to_vec(&value).expect("values serialise")
 }
 
-/// Decode a request datagram. The error carries the `seq` when it could be read, so
-/// the error reply still reaches the right exchange.
-pub fn parse_request(bytes: &[u8]) -> Result<RequestEnvelope, (Option<u64>, String)> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|error| (None, format!("bad request: {error}")))?;
+/// Decode a request datagram. A request without `version` is taken as version 1 (the
+/// form before versions, still what a person types into `socat`).
+pub fn parse_request(bytes: &[u8]) -> Result<RequestEnvelope, RequestError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|error| RequestError::bad(None, format!("bad request: {error}")))?;
     let Value::Object(mut map) = value else {
-        return Err((None, "bad request: not a JSON object".into()));
+        return Err(RequestError::bad(None, "bad request: not a JSON object"));
     };
     let seq = match map.remove("seq") {
         None => None,
-        Some(value) => Some(value.as_u64().ok_or((
-            None,
-            "bad request: seq is not a non-negative integer".into(),
-        ))?),
+        Some(value) => Some(value.as_u64().ok_or_else(|| {
+            RequestError::bad(None, "bad request: seq is not a non-negative integer")
+        })?),
     };
+    if let Some(version) = map.remove("version") {
+        if version.as_u64() != Some(u64::from(PROTOCOL_VERSION)) {
+            return Err(RequestError {
+                seq,
+                status: Status::BadVersion,
+                message: format!(
+                    "control protocol version {version} is not spoken here: this gnomond \
+                     speaks version {PROTOCOL_VERSION}"
+                ),
+            });
+        }
+    }
     let first = match map.remove("first") {
         None => 0,
         Some(value) => value
             .as_u64()
             .and_then(|first| usize::try_from(first).ok())
-            .ok_or((
-                seq,
-                "bad request: first is not a non-negative integer".to_string(),
-            ))?,
+            .ok_or_else(|| {
+                RequestError::bad(seq, "bad request: first is not a non-negative integer")
+            })?,
     };
     let request = serde_json::from_value::<Request>(Value::Object(map))
-        .map_err(|error| (seq, format!("bad request: {error}")))?;
+        .map_err(|error| RequestError::bad(seq, format!("bad request: {error}")))?;
     Ok(RequestEnvelope {
         request,
         seq,
@@ -106,11 +139,12 @@ pub struct Page {
 /// Only the records sent are serialised, so a page of a long list costs a page.
 pub fn encode_reply(response: &Response, seq: Option<u64>, first: usize) -> Page {
     let (records, outline) = match response {
-        Response::Ok { ok, data } => match Records::of(data) {
+        Response::Ok { ok, status, data } => match Records::of(data) {
             Some(records) => (
                 Some(records),
                 Response::Ok {
                     ok: *ok,
+                    status: *status,
                     data: without_records(data),
                 },
             ),
@@ -118,9 +152,10 @@ pub fn encode_reply(response: &Response, seq: Option<u64>, first: usize) -> Page
         },
         Response::Error { .. } => (None, response.clone()),
     };
-    let mut value =
-        serde_json::to_value(&outline).unwrap_or_else(|_| error_value("unserialisable reply"));
+    let mut value = serde_json::to_value(&outline)
+        .unwrap_or_else(|_| error_value(Status::Failed, "unserialisable reply"));
     let ok = matches!(response, Response::Ok { .. });
+    insert(&mut value, "version", PROTOCOL_VERSION.into());
     if let Some(seq) = seq {
         insert(&mut value, "seq", seq.into());
     }
@@ -129,6 +164,7 @@ pub fn encode_reply(response: &Response, seq: Option<u64>, first: usize) -> Page
         if bytes.len() > MAX_REPLY_BYTES {
             return error_page(
                 seq,
+                Status::ReplyTooLarge,
                 format!(
                     "the reply is {} bytes, more than one reply datagram holds ({MAX_REPLY_BYTES})",
                     bytes.len()
@@ -155,6 +191,7 @@ pub fn encode_reply(response: &Response, seq: Option<u64>, first: usize) -> Page
             if page.is_empty() {
                 return error_page(
                     seq,
+                    Status::ReplyTooLarge,
                     format!(
                         "record {start} of the reply is {len} bytes, more than one reply \
                          datagram holds ({MAX_REPLY_BYTES})"
@@ -234,15 +271,18 @@ fn without_records(data: &ResponseData) -> ResponseData {
     }
 }
 
-/// The error reply `message` for the request numbered `seq`.
-pub fn error_page(seq: Option<u64>, message: String) -> Page {
-    let mut value = error_value(&message);
-    if let Some(seq) = seq {
-        insert(&mut value, "seq", seq.into());
-    }
-    let mut bytes = to_bytes(&value);
+/// The error reply `message`, with `status`, for the request numbered `seq`.
+pub fn error_page(seq: Option<u64>, status: Status, message: String) -> Page {
+    let with_envelope = |mut value: Value| {
+        insert(&mut value, "version", PROTOCOL_VERSION.into());
+        if let Some(seq) = seq {
+            insert(&mut value, "seq", seq.into());
+        }
+        to_bytes(&value)
+    };
+    let mut bytes = with_envelope(error_value(status, &message));
     if bytes.len() > MAX_REPLY_BYTES {
-        bytes = to_bytes(&error_value("error message too long"));
+        bytes = with_envelope(error_value(status, "error message too long"));
     }
     Page {
         bytes,
@@ -250,8 +290,8 @@ pub fn error_page(seq: Option<u64>, message: String) -> Page {
     }
 }
 
-fn error_value(message: &str) -> Value {
-    serde_json::to_value(Response::error(message)).expect("errors serialise")
+fn error_value(status: Status, message: &str) -> Value {
+    serde_json::to_value(Response::error(status, message)).expect("errors serialise")
 }
 
 fn insert(value: &mut Value, key: &str, field: Value) {
@@ -271,10 +311,24 @@ fn to_bytes(value: &Value) -> Vec<u8> {
 /// A reply datagram as the client reads it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReplyEnvelope {
+    /// The protocol version the daemon speaks (`None` from one older than versions).
+    pub version: Option<u64>,
     pub seq: Option<u64>,
     /// `Some((first, total))` on a paged reply.
     pub page: Option<(usize, usize)>,
+    /// `ok`, `status` (left in, see [`ReplyEnvelope::status`]) and `data` or `error`.
     pub response: Value,
+}
+
+impl ReplyEnvelope {
+    /// The reply's status: `Err(number)` for one this build does not know (from a
+    /// newer daemon), `Ok(None)` when the reply has none.
+    pub fn status(&self) -> Result<Option<Status>, u64> {
+        match self.response.get("status").and_then(Value::as_u64) {
+            None => Ok(None),
+            Some(code) => Status::from_code(code).map(Some).ok_or(code),
+        }
+    }
 }
 
 /// Decode a reply datagram (the CLI's side).
@@ -283,6 +337,7 @@ pub fn parse_reply(bytes: &[u8]) -> Result<ReplyEnvelope, String> {
     let Value::Object(mut map) = value else {
         return Err("not a JSON object".into());
     };
+    let version = map.remove("version").and_then(|v| v.as_u64());
     let seq = map.remove("seq").and_then(|v| v.as_u64());
     let first = map.remove("first").and_then(|v| v.as_u64());
     let total = map.remove("total").and_then(|v| v.as_u64());
@@ -291,6 +346,7 @@ pub fn parse_reply(bytes: &[u8]) -> Result<ReplyEnvelope, String> {
         _ => None,
     };
     Ok(ReplyEnvelope {
+        version,
         seq,
         page,
         response: Value::Object(map),
@@ -300,7 +356,7 @@ pub fn parse_reply(bytes: &[u8]) -> Result<ReplyEnvelope, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::protocol::{Activity, Done};
+    use crate::protocol::{Activity, Done};
 
     fn stats(count: usize, name_len: usize) -> Response {
         Response::ok(ResponseData::Sourcestats(
@@ -350,7 +406,10 @@ mod tests {
     #[test]
     fn requests_carry_seq_and_first_beside_the_command() {
         let bytes = encode_request(&Request::Sources, 7, 12);
-        assert_eq!(bytes, br#"{"command":"sources","first":12,"seq":7}"#);
+        assert_eq!(
+            bytes,
+            br#"{"command":"sources","first":12,"seq":7,"version":1}"#
+        );
         let envelope = parse_request(&bytes).unwrap();
         assert_eq!(
             envelope,
@@ -365,11 +424,17 @@ mod tests {
             parse_request(br#"{"command":"tracking"}"#).unwrap().request,
             Request::Tracking
         );
+        let unknown = parse_request(br#"{"command":"reboot","seq":3}"#).unwrap_err();
+        assert_eq!((unknown.seq, unknown.status), (Some(3), Status::BadRequest));
+        // Another version is refused by number, with the seq for the reply.
+        let newer = parse_request(br#"{"command":"tracking","seq":4,"version":2}"#).unwrap_err();
+        assert_eq!((newer.seq, newer.status), (Some(4), Status::BadVersion));
+        assert!(newer.message.contains("version 1"), "{}", newer.message);
         assert_eq!(
-            parse_request(br#"{"command":"reboot","seq":3}"#)
-                .unwrap_err()
-                .0,
-            Some(3)
+            parse_request(br#"{"command":"tracking","version":1}"#)
+                .unwrap()
+                .request,
+            Request::Tracking
         );
         assert!(parse_request(b"\xff\x00garbage").is_err());
         assert!(parse_request(b"[1,2]").is_err());
@@ -387,6 +452,8 @@ mod tests {
             assert!(page.bytes.len() <= MAX_REPLY_BYTES, "{}", page.bytes.len());
             let reply = parse_reply(&page.bytes).unwrap();
             assert_eq!(reply.seq, Some(9));
+            assert_eq!(reply.version, Some(u64::from(PROTOCOL_VERSION)));
+            assert_eq!(reply.status(), Ok(Some(Status::Ok)));
             let (first, total) = reply.page.unwrap();
             assert_eq!((first, total), (collected.len(), 100));
             let mut data = reply.response["data"].clone();
@@ -406,6 +473,7 @@ mod tests {
         let page = encode_reply(&stats(2, 5000), Some(1), 0);
         let reply = parse_reply(&page.bytes).unwrap();
         assert_eq!(reply.response["ok"], false);
+        assert_eq!(reply.status(), Ok(Some(Status::ReplyTooLarge)));
         assert!(
             reply.response["error"]
                 .as_str()
@@ -426,7 +494,7 @@ mod tests {
         let reply = parse_reply(&page.bytes).unwrap();
         assert_eq!(
             reply.response,
-            serde_json::json!({"ok": true, "data": {"done": "burst started on 2 sources"}})
+            serde_json::json!({"ok": true, "status": 0, "data": {"done": "burst started on 2 sources"}})
         );
         assert_eq!((reply.seq, reply.page), (None, None));
         assert!(page.complete);

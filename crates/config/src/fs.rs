@@ -7,7 +7,7 @@
 //! in-memory implementation of the trait. This module must not parse configuration
 //! and must not write anything.
 
-use crate::regular_file::{read_capped, CONFIG_FILE_MAX_BYTES};
+use gnomon_sys::regular_file::{read_capped, CONFIG_FILE_MAX_BYTES};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};

@@ -89,7 +89,7 @@ fn is_host_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::error::Location;
+    use crate::error::Location;
 
     fn parse(args: &[&str]) -> Result<AccessRule, ConfigError> {
         let location = Location {

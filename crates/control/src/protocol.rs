@@ -3,10 +3,11 @@
 //! Owns the message types and their JSON form; nothing else. The exchange: the
 //! client sends one [`Request`] as a JSON object in one datagram; the daemon answers
 //! with one [`Response`] in one datagram (the envelope around them, sequence numbers
-//! and paging, is [`super::envelope`]'s). Field names are a contract shared with
+//! and paging, is [`crate::envelope`]'s). Field names are a contract shared with
 //! scripts (`gnomon ... --json` prints `data` as is): add fields, never rename them.
 //! See docs/control-protocol.md.
 
+use crate::status::Status;
 use serde::{Deserialize, Serialize};
 
 /// The error of `online`/`offline` when nothing matched (chronyc's "503 No such source").
@@ -31,7 +32,7 @@ pub enum Request {
     /// Re-read the `sourcedir` files and add or remove sources (root only).
     Reloadsources,
     /// Stop polling the sources that `address` selects, all without it (chronyc
-    /// `offline`; root only). See [`super::source_match`] for the forms.
+    /// `offline`; root only). See [`crate::source_match`] for the forms.
     Offline {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         address: Option<String>,
@@ -77,23 +78,45 @@ fn is_false(value: &bool) -> bool {
     !*value
 }
 
-/// The daemon's answer.
+/// The daemon's answer: `ok` is true exactly when `status` is [`Status::Ok`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Response {
-    Ok { ok: bool, data: ResponseData },
-    Error { ok: bool, error: String },
+    Ok {
+        ok: bool,
+        status: Status,
+        data: ResponseData,
+    },
+    Error {
+        ok: bool,
+        status: Status,
+        error: String,
+    },
 }
 
 impl Response {
     pub fn ok(data: ResponseData) -> Response {
-        Response::Ok { ok: true, data }
+        Response::Ok {
+            ok: true,
+            status: Status::Ok,
+            data,
+        }
     }
 
-    pub fn error(message: impl Into<String>) -> Response {
+    /// An error reply: `status` for programs, `message` for people.
+    pub fn error(status: Status, message: impl Into<String>) -> Response {
+        debug_assert_ne!(status, Status::Ok, "an error needs an error status");
         Response::Error {
             ok: false,
+            status,
             error: message.into(),
+        }
+    }
+
+    /// What became of the request.
+    pub fn status(&self) -> Status {
+        match self {
+            Response::Ok { status, .. } | Response::Error { status, .. } => *status,
         }
     }
 }
@@ -135,7 +158,7 @@ pub struct Tracking {
     pub root_dispersion_s: f64,
     pub update_interval_s: f64,
     /// "Normal", "Insert second", "Delete second" or "Not synchronised".
-    pub leap_status: String,
+    pub leap_status: LeapStatus,
     pub synchronized: bool,
     /// True time lies within now ± this bound (seconds); null while unsynchronised.
     pub error_bound_s: Option<f64>,
@@ -151,13 +174,14 @@ pub struct SourceReport {
     /// The address in use.
     pub address: String,
     /// "server" or "pool" (chronyc's `^`).
-    pub mode: String,
-    /// Selection state as chronyc's symbol: * + - x ~ ?
-    pub state: String,
+    pub mode: SourceMode,
+    /// Selection state as chronyc's symbol: * + - x ~ ? (always `state_name`'s
+    /// [`SourceState::symbol`]).
+    pub state: StateSymbol,
     /// The same in words: selected, combined, not_combined, falseticker, too_variable,
     /// unusable, noselect, offline (`?`: offline with an empty reachability register),
     /// sync_loop (`?`: its last reply said it is synchronised to us).
-    pub state_name: String,
+    pub state_name: SourceState,
     pub stratum: u8,
     /// log2 seconds.
     pub poll: i8,
@@ -174,10 +198,175 @@ pub struct SourceReport {
     pub requests_sent: u64,
     pub samples_accepted: u64,
     /// Why the source stopped (kiss-o'-death DENY/RSTR), if it did.
-    pub stopped: Option<String>,
+    pub stopped: Option<StopReason>,
     /// Switched offline (`gnomon offline`, the `offline` option): not polled.
     #[serde(default)]
     pub offline: bool,
+}
+
+/// chronyc's `Leap status` words for the leap indicator the daemon announces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LeapStatus {
+    #[serde(rename = "Normal")]
+    Normal,
+    #[serde(rename = "Insert second")]
+    InsertSecond,
+    #[serde(rename = "Delete second")]
+    DeleteSecond,
+    #[serde(rename = "Not synchronised")]
+    NotSynchronised,
+}
+
+impl LeapStatus {
+    /// The words, as chronyc's `tracking` prints them (and the JSON carries them).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LeapStatus::Normal => "Normal",
+            LeapStatus::InsertSecond => "Insert second",
+            LeapStatus::DeleteSecond => "Delete second",
+            LeapStatus::NotSynchronised => "Not synchronised",
+        }
+    }
+
+    /// The NTP leap indicator (RFC 5905: 0 no warning, 1 insert, 2 delete, 3 alarm).
+    pub const fn leap_indicator(self) -> u8 {
+        match self {
+            LeapStatus::Normal => 0,
+            LeapStatus::InsertSecond => 1,
+            LeapStatus::DeleteSecond => 2,
+            LeapStatus::NotSynchronised => 3,
+        }
+    }
+}
+
+impl std::fmt::Display for LeapStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a source was configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceMode {
+    /// A `server` line.
+    Server,
+    /// A member of a `pool` line (chronyc's `^` too).
+    Pool,
+}
+
+/// A source's selection state in words (`state_name`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceState {
+    /// The reference the clock follows (chronyc `*`).
+    Selected,
+    /// Combined with the reference (`+`).
+    Combined,
+    /// A truechimer left out of the combination (`-`).
+    NotCombined,
+    /// Outside the intersection of the others (`x`).
+    Falseticker,
+    /// Its error or distance is too large to be used (`~`).
+    TooVariable,
+    /// Not usable yet or any more: no samples, unreachable, stopped (`?`).
+    Unusable,
+    /// Configured `noselect` (`?`).
+    #[serde(rename = "noselect")]
+    NoSelect,
+    /// Switched offline with an empty reachability register (`?`).
+    Offline,
+    /// Its last reply said it is synchronised to us: refused (`?`).
+    SyncLoop,
+}
+
+impl SourceState {
+    /// chronyc's symbol for the state.
+    pub const fn symbol(self) -> StateSymbol {
+        match self {
+            SourceState::Selected => StateSymbol::Selected,
+            SourceState::Combined => StateSymbol::Combined,
+            SourceState::NotCombined => StateSymbol::NotCombined,
+            SourceState::Falseticker => StateSymbol::Falseticker,
+            SourceState::TooVariable => StateSymbol::TooVariable,
+            SourceState::Unusable
+            | SourceState::NoSelect
+            | SourceState::Offline
+            | SourceState::SyncLoop => StateSymbol::Unusable,
+        }
+    }
+
+    /// The words as the JSON carries them (`not_combined`, `noselect`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SourceState::Selected => "selected",
+            SourceState::Combined => "combined",
+            SourceState::NotCombined => "not_combined",
+            SourceState::Falseticker => "falseticker",
+            SourceState::TooVariable => "too_variable",
+            SourceState::Unusable => "unusable",
+            SourceState::NoSelect => "noselect",
+            SourceState::Offline => "offline",
+            SourceState::SyncLoop => "sync_loop",
+        }
+    }
+
+    /// The clock follows it or combines it.
+    pub const fn is_in_use(self) -> bool {
+        matches!(self, SourceState::Selected | SourceState::Combined)
+    }
+}
+
+impl std::fmt::Display for SourceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// chronyc's one-character selection state (`state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StateSymbol {
+    #[serde(rename = "*")]
+    Selected,
+    #[serde(rename = "+")]
+    Combined,
+    #[serde(rename = "-")]
+    NotCombined,
+    #[serde(rename = "x")]
+    Falseticker,
+    #[serde(rename = "~")]
+    TooVariable,
+    #[serde(rename = "?")]
+    Unusable,
+}
+
+impl StateSymbol {
+    pub const fn as_char(self) -> char {
+        match self {
+            StateSymbol::Selected => '*',
+            StateSymbol::Combined => '+',
+            StateSymbol::NotCombined => '-',
+            StateSymbol::Falseticker => 'x',
+            StateSymbol::TooVariable => '~',
+            StateSymbol::Unusable => '?',
+        }
+    }
+}
+
+impl std::fmt::Display for StateSymbol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.as_char())
+    }
+}
+
+/// Why a source stopped for good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The server sent a DENY kiss-o'-death: access denied by the server.
+    KodDeny,
+    /// The server sent a RSTR kiss-o'-death: access denied by its local policy.
+    KodRstr,
 }
 
 /// One row of `gnomon sourcestats`.
@@ -337,6 +526,45 @@ mod tests {
     }
 
     #[test]
+    fn typed_fields_keep_their_wire_words() {
+        fn word<T: Serialize>(value: &T) -> String {
+            serde_json::to_string(value).unwrap()
+        }
+        for (state, name, symbol) in [
+            (SourceState::Selected, "selected", "*"),
+            (SourceState::Combined, "combined", "+"),
+            (SourceState::NotCombined, "not_combined", "-"),
+            (SourceState::Falseticker, "falseticker", "x"),
+            (SourceState::TooVariable, "too_variable", "~"),
+            (SourceState::Unusable, "unusable", "?"),
+            (SourceState::NoSelect, "noselect", "?"),
+            (SourceState::Offline, "offline", "?"),
+        ] {
+            assert_eq!(word(&state), format!("\"{name}\""));
+            assert_eq!(state.to_string(), name);
+            assert_eq!(word(&state.symbol()), format!("\"{symbol}\""));
+            assert_eq!(state.symbol().to_string(), symbol);
+        }
+        for (leap, name, indicator) in [
+            (LeapStatus::Normal, "Normal", 0),
+            (LeapStatus::InsertSecond, "Insert second", 1),
+            (LeapStatus::DeleteSecond, "Delete second", 2),
+            (LeapStatus::NotSynchronised, "Not synchronised", 3),
+        ] {
+            assert_eq!(word(&leap), format!("\"{name}\""));
+            assert_eq!(leap.to_string(), name);
+            assert_eq!(leap.leap_indicator(), indicator);
+            let back: LeapStatus = serde_json::from_str(&word(&leap)).unwrap();
+            assert_eq!(back, leap);
+        }
+        assert_eq!(word(&SourceMode::Pool), r#""pool""#);
+        assert_eq!(word(&SourceMode::Server), r#""server""#);
+        assert_eq!(word(&StopReason::KodDeny), r#""kod_deny""#);
+        assert_eq!(word(&StopReason::KodRstr), r#""kod_rstr""#);
+        assert!(serde_json::from_str::<SourceState>(r#""no_select""#).is_err());
+    }
+
+    #[test]
     fn responses_round_trip() {
         let response = Response::ok(ResponseData::Activity(Activity {
             online: 3,
@@ -347,15 +575,16 @@ mod tests {
         }));
         let text = serde_json::to_string(&response).unwrap();
         assert!(
-            text.starts_with(r#"{"ok":true,"data":{"online":3"#),
+            text.starts_with(r#"{"ok":true,"status":0,"data":{"online":3"#),
             "{text}"
         );
         assert_eq!(serde_json::from_str::<Response>(&text).unwrap(), response);
-        let error = Response::error("permission denied: burst is for root");
+        let error = Response::error(Status::NotRoot, "permission denied: burst is for root");
         let text = serde_json::to_string(&error).unwrap();
         assert_eq!(
             text,
-            r#"{"ok":false,"error":"permission denied: burst is for root"}"#
+            r#"{"ok":false,"status":5,"error":"permission denied: burst is for root"}"#
         );
+        assert_eq!(serde_json::from_str::<Response>(&text).unwrap(), error);
     }
 }
