@@ -248,7 +248,6 @@ fn hysteresis_keeps_the_current_reference() {
 }
 
 #[test]
-#[test]
 fn a_source_scattering_more_than_maxjitter_is_not_selectable() {
     let jittery = SelectionCandidate {
         offset_sd_s: 0.002,
