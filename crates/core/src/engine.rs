@@ -15,12 +15,13 @@
 //!    call. Report kernel TX timestamps with [`Engine::on_transmit_timestamp`].
 //! 3. Serve clients with [`Engine::build_reply`] (no allocation).
 
-use gnomon_proto::{LeapIndicator, NtpHeader, NtpTimestamp, ReferenceId, UnixTime, HEADER_LEN};
+use gnomon_proto::{NtpHeader, NtpTimestamp, ReferenceId, UnixTime, HEADER_LEN};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
 mod config;
 mod connectivity;
+mod holdover;
 mod selection_report;
 
 pub use config::EngineConfig;
@@ -38,10 +39,7 @@ use crate::selection::{select, OrphanMode, SelectionFailure, SelectionResult, So
 use crate::server::{build_reply, ReplyError};
 use crate::source::{ReplyOutcome, SelectionCandidate, Source, SourceId};
 use crate::source_options::{OptionsError, SourceOptions};
-use crate::system::{
-    dispersion_rate_ppm, ClockErrorBound, SystemVariables, LOCAL_REFERENCE_ID,
-    UNSYNCHRONIZED_STRATUM,
-};
+use crate::system::{dispersion_rate_ppm, ClockErrorBound, SystemVariables};
 
 /// One thing for the driver to do, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -567,71 +565,6 @@ impl Engine {
             if let Some(t) = &mut self.system.reference_time {
                 *t = t.add_seconds_f64(change.step_s);
             }
-        }
-    }
-
-    /// Selection found nothing to follow (no majority, too few sources): chrony's
-    /// "Can't synchronise". Forget the reference, stop claiming synchronisation (the
-    /// `local` reference takes over if configured) and tell the clock. Holdover: the
-    /// frequency is kept, and the root dispersion of the last update keeps growing.
-    fn lose_reference(&mut self, now: UnixTime, outputs: &mut Vec<EngineOutput>) {
-        self.reference = None;
-        if !self.system.synchronized || self.system.local_reference {
-            self.use_local_reference_if_configured(now);
-            return;
-        }
-        self.system = SystemVariables {
-            synchronized: false,
-            leap: LeapIndicator::Unsynchronized,
-            stratum: UNSYNCHRONIZED_STRATUM,
-            ..self.system
-        };
-        if self.armed_leap != LeapSecond::None {
-            self.armed_leap = LeapSecond::None;
-            outputs.push(EngineOutput::Clock(ClockAction::SetLeap(LeapSecond::None)));
-        }
-        self.use_local_reference_if_configured(now);
-        outputs.push(EngineOutput::Clock(self.synchronized_action(now)));
-    }
-
-    fn use_local_reference_if_configured(&mut self, now: UnixTime) {
-        let Some(local) = self.config.local_stratum else {
-            return;
-        };
-        if self.system.synchronized && !self.system.local_reference {
-            return;
-        }
-        self.system = SystemVariables {
-            synchronized: true,
-            local_reference: true,
-            leap: LeapIndicator::NoWarning,
-            stratum: local.stratum.clamp(1, 15),
-            reference_id: LOCAL_REFERENCE_ID,
-            reference_time: Some(now),
-            root_delay_s: 0.0,
-            root_dispersion_s: 0.0,
-            pending_correction_s: 0.0,
-            dispersion_rate_ppm: 0.0,
-            frequency_ppm: self.discipline.base_frequency_ppm(),
-            skew_ppm: self.discipline.state().skew_ppm,
-            ..self.system
-        };
-    }
-
-    fn synchronized_action(&self, now: UnixTime) -> ClockAction {
-        let bound = self.clock_error_bound(now);
-        ClockAction::SetSynchronized {
-            synchronized: bound.synchronized,
-            max_error_s: if bound.synchronized {
-                bound.bound_s + bound.offset_s.abs()
-            } else {
-                16.0
-            },
-            est_error_s: if bound.synchronized {
-                self.system.estimated_error_s
-            } else {
-                16.0
-            },
         }
     }
 }
