@@ -37,6 +37,7 @@ pub mod estimator;
 pub mod interleave;
 pub mod leap;
 pub mod leap_table;
+mod line_fit;
 pub mod measurement;
 pub mod poll;
 pub mod ratelimit;
