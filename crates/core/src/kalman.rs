@@ -25,19 +25,22 @@
 //! split of `e` between the two ways is uniform, and the error uniform within ±e/2. In
 //! peer-distance units (delay/2 + dispersion, plus the server's announced root
 //! dispersion beyond the least, as the regression weighs samples) the excess `x` bounds
-//! the error, and the variance is `x²/3`. The least delay is itself only the smallest
-//! seen among the kept samples, above the true least by about `J √(2/n)` for jitter `J`
-//! and `n` samples, so a floor is added: `(FLOOR_FACTOR · median excess / √n)²`, at least
-//! [`MIN_NOISE_S`]². The lucky samples (small excess) then weigh up to thousands of times
-//! more than the median one, where chrony's weights give about three times: the
-//! regression's docs noted that beating chrony at 10 ms of jitter needs a better use of
-//! the few low-delay samples than chrony's weights.
+//! the error, and the variance is `x²/3`. The least distance is itself only the
+//! smallest seen among the `n` kept samples, above the true least by about `J √(2/n)`
+//! for jitter `J`, so each excess is taken that much larger: `(x + b)²/3` with
+//! `b = BIAS_FACTOR · median excess / √n`, at least [`MIN_NOISE_S`]². The lucky samples
+//! (small excess) then weigh up to hundreds of times more than the median one, where
+//! chrony's weights give about three times: the regression's docs noted that beating
+//! chrony at 10 ms of jitter needs a better use of the few low-delay samples than
+//! chrony's weights. (The bias's expectation for exponential jitter is 0.84 median
+//! excesses over √n; gnomon-sim measured 1.2 to 1.6 best at 10 ms, 0.5 without the bias
+//! inside the square lost to the regression there: docs/accuracy.md.)
 //!
 //! **The wander is not told; it is chosen by the data.** A bank of
 //! [`WANDER_BANK_LEN`] filters runs on the same samples, with wanders from 0.1 ppb/s
 //! doubling up to about 0.8 ppm/s (the scenarios range from 1 to 10 ppb/s). Each keeps
-//! a running mean (over about 64 samples) of its one-step predictive negative
-//! log-likelihood, `ln S + ν²/S` for the innovation ν and its predicted variance S; the
+//! a running mean (over about 256 samples, from the 32nd on) of its one-step
+//! predictive negative log-likelihood, `ln S + ν²/S` for the innovation ν and its predicted variance S; the
 //! estimate is the best-scoring filter's. This is the regression's cross-validated
 //! window in a Kalman filter's terms (and multiple-model adaptive estimation in the
 //! literature's): the wander is a property of the clock, so unlike a window length it
@@ -87,8 +90,14 @@ pub const SMALLEST_WANDER_PER_S: f64 = 0.1e-9;
 /// bank: 0.1 ppb/s × 2^7 = 12.8 ppb/s, on the fast side of the scenarios' wanders, so a
 /// start-up transient is followed rather than smoothed over).
 const DEFAULT_FILTER: usize = 7;
-/// Weight of the newest sample in a filter's running score (about 64 samples).
-const SCORE_GAIN: f64 = 1.0 / 64.0;
+/// Weight of the newest sample in a filter's running score (about 256 samples: the
+/// wander is a property of the clock, and a shorter memory let heavy-tailed noise
+/// switch between wanders a hundred times apart).
+const SCORE_GAIN: f64 = 1.0 / 256.0;
+/// Samples since the start before predictions are scored: the start-up (a large
+/// offset slewed away, a frequency first estimated from a few samples) made the
+/// fastest wanders win the first scores, and with them the first hours.
+const SCORE_AFTER_SAMPLES: usize = 32;
 /// Samples scored before the bank's choice is used.
 const MIN_SCORED: u32 = 8;
 /// Largest normalised squared innovation a sample adds to a score (5 σ).
@@ -96,8 +105,10 @@ pub const NIS_CAP: f64 = 25.0;
 /// Least standard deviation of a sample's error, seconds (the servers' timestamps are
 /// fuzzed below their precision, 2^-24 s at chronyd's default).
 pub const MIN_NOISE_S: f64 = 30e-9;
-/// The floor's share of the median excess distance, before dividing by √n.
-const FLOOR_FACTOR: f64 = 0.5;
+/// How far above the true least distance the least of `n` kept samples is taken to
+/// be, in median excesses over √n (exponential jitter's expectation is 0.84; the
+/// simulations measured best between 1.2 and 1.6: docs/accuracy.md).
+const BIAS_FACTOR: f64 = 1.2;
 /// Weight of the newest innovation in `offset_sd_s` once there are this many (the
 /// running RMS's memory).
 const SPREAD_MEMORY: f64 = 32.0;
@@ -271,9 +282,9 @@ impl KalmanEstimator {
         distances_s.sort_by(f64::total_cmp);
         let least_s = distances_s[0];
         let median_excess_s = median_of_sorted(&distances_s) - least_s;
-        let floor_s =
-            (FLOOR_FACTOR * median_excess_s / (distances_s.len() as f64).sqrt()).max(MIN_NOISE_S);
-        floor_s * floor_s + (newest_s - least_s).powi(2) / 3.0
+        // The least kept is above the true least by about this much.
+        let bias_s = BIAS_FACTOR * median_excess_s / (distances_s.len() as f64).sqrt();
+        ((newest_s - least_s + bias_s).powi(2) / 3.0).max(MIN_NOISE_S * MIN_NOISE_S)
     }
 
     /// Add a sample (in time order) and redo the estimate.
@@ -303,7 +314,7 @@ impl KalmanEstimator {
             self.restart_after_jump(sample, noise_variance, &predictions);
             return;
         }
-        if self.since_restart >= 2 {
+        if self.since_restart >= 2 && self.since_start >= SCORE_AFTER_SAMPLES {
             // Both states are known: the prediction means something.
             self.scored = self.scored.saturating_add(1);
             let gain = (1.0 / self.scored as f64).max(SCORE_GAIN);
