@@ -356,8 +356,11 @@ impl KalmanEstimator {
 
     /// The first sample: every filter starts at it, frequency unknown.
     fn start(&mut self, sample: StoredSample, noise_variance: f64) {
-        // Without a least delay to compare with, the error is bounded by the distance.
-        let variance = noise_variance.max(sample.peer_distance_s().powi(2) / 3.0);
+        // Without a least distance to compare with, the error is bounded by the whole
+        // distance, the server's root dispersion included: a master still slewing its
+        // start offset announces it there, and a first sample taken then at its peer
+        // distance alone anchored the line 20 ms off (gnomon-sim vpc-master).
+        let variance = noise_variance.max(sample.weight_distance_s(0.0).powi(2) / 3.0);
         let worst = (WORST_CASE_SKEW_PPM * 1e-6).powi(2);
         for filter in &mut self.filters {
             filter.offset_s = sample.offset_s;
@@ -394,7 +397,7 @@ impl KalmanEstimator {
         noise_variance: f64,
         predictions: &[Prediction; WANDER_BANK_LEN],
     ) {
-        let variance = noise_variance.max(sample.peer_distance_s().powi(2) / 3.0);
+        let variance = noise_variance.max(sample.weight_distance_s(0.0).powi(2) / 3.0);
         for (filter, prediction) in self.filters.iter_mut().zip(predictions) {
             filter.offset_s = sample.offset_s;
             filter.p = [[variance, 0.0], [0.0, prediction.p[1][1]]];

@@ -249,3 +249,31 @@ fn out_of_order_sample_clears_the_history() {
     assert_eq!(kalman.sample_count(), 1);
     assert!(!kalman.is_selectable());
 }
+
+/// A first sample from a server that said it was unsure (a master still slewing its
+/// start offset serves what it has left to slew as root dispersion) must not anchor
+/// the filters: alone, its error is bounded by its whole distance.
+#[test]
+fn a_first_sample_from_an_unsure_server_does_not_anchor_the_filters() {
+    let mut kalman = KalmanEstimator::new(3, 64);
+    kalman.add_sample(StoredSample {
+        offset_s: 0.019,
+        server_root_dispersion_s: 0.02,
+        ..sample(0.0, 0.0, 200e-6)
+    });
+    for i in 1..3 {
+        kalman.add_sample(sample(16.0 * i as f64, 1e-6 * noise(i), 200e-6));
+    }
+    // The third sample makes the source selectable, and the discipline acts on this
+    // estimate (moving the frequency by a gain that falls with the skew): its error
+    // must be within its skew.
+    assert!(kalman.is_selectable());
+    let e = *kalman.estimate().unwrap();
+    assert!(e.frequency_ppm.abs() < 2.0 * e.skew_ppm, "{e:?}");
+    assert!(e.offset_s.abs() < 1e-5, "{e:?}");
+    for i in 3..8 {
+        kalman.add_sample(sample(16.0 * i as f64, 1e-6 * noise(i), 200e-6));
+    }
+    let e = *kalman.estimate().unwrap();
+    assert!(e.frequency_ppm.abs() < 1.0, "{e:?}");
+}
