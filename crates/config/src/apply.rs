@@ -113,9 +113,15 @@ pub fn apply_simple(
                 ctx.int("clientloglimit", a[0], 0, MAX_CLIENT_LOG_LIMIT_BYTES as i64)? as u64;
         }
         "estimator" => {
-            let a = ctx.exactly(args, &["method"], "estimator crossvalidated|runstest")?;
+            let a = ctx.exactly(
+                args,
+                &["method"],
+                "estimator crossvalidated|runstest|kalman",
+            )?;
             config.estimator = gnomon_core::source_estimator::EstimatorKind::from_name(a[0])
-                .ok_or_else(|| ctx.invalid("estimator", a[0], "crossvalidated or runstest"))?;
+                .ok_or_else(|| {
+                    ctx.invalid("estimator", a[0], "crossvalidated, runstest or kalman")
+                })?;
         }
         "server_threads" => {
             let a = ctx.exactly(args, &["number of threads"], "server_threads N")?;

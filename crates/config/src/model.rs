@@ -347,9 +347,9 @@ pub struct Config {
     /// interleaved replies; `ratelimit` is refused with it, as chronyd refuses to
     /// start). Default false.
     pub no_client_log: bool,
-    /// `estimator crossvalidated|runstest` (gnomon only): how each source's samples
-    /// become its estimate; `runstest` is chrony's method, for comparisons. Default
-    /// crossvalidated.
+    /// `estimator crossvalidated|runstest|kalman` (gnomon only): how each source's
+    /// samples become its estimate; `runstest` is chrony's method, `kalman` a Kalman
+    /// filter with delay-following noise, for comparisons. Default crossvalidated.
     pub estimator: gnomon_core::source_estimator::EstimatorKind,
     /// `server_threads N` (gnomon only): serve NTP from N worker threads.
     /// Default None: the one-thread poll(2) mode (DESIGN rule 3).

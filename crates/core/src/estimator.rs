@@ -79,6 +79,8 @@ use std::collections::VecDeque;
 
 use gnomon_proto::UnixTime;
 
+use crate::line_fit::{fit_line, median_of_sorted, runs_test_passes, RegressionPoint};
+
 /// Frequency uncertainty assumed before a regression is possible (chrony's 2000 ppm).
 pub const WORST_CASE_SKEW_PPM: f64 = 2000.0;
 /// Fewest samples a regression is done with.
@@ -87,8 +89,6 @@ pub const MIN_SAMPLES_FOR_REGRESSION: usize = 3;
 pub const MIN_SAMPLES_FOR_DELAY_TEST: usize = 6;
 /// Lower bound of the weighting scale, seconds.
 const MIN_WEIGHT_SCALE_S: f64 = 1e-9;
-/// One-sided 5 % point of the normal distribution, for the runs test.
-const RUNS_TEST_Z: f64 = 1.645;
 /// The runs test looks at up to this many times as many samples as the regression
 /// uses: older samples, already dropped from the line, must still sit around its
 /// extrapolation (chrony's `REGRESS_RUNS_RATIO`). Without them a short window always
@@ -126,7 +126,7 @@ pub struct StoredSample {
 }
 
 impl StoredSample {
-    fn peer_distance_s(&self) -> f64 {
+    pub(crate) fn peer_distance_s(&self) -> f64 {
         self.delay_s / 2.0 + self.dispersion_s
     }
 
@@ -134,13 +134,15 @@ impl StoredSample {
     /// a root dispersion of `least_server_s`: its peer distance plus the server's
     /// root dispersion beyond that. The server's constant part cancels; what is left
     /// is how much less sure of itself the server was when it answered this one.
-    fn weight_distance_s(&self, least_server_s: f64) -> f64 {
+    pub(crate) fn weight_distance_s(&self, least_server_s: f64) -> f64 {
         self.peer_distance_s() + (self.server_root_dispersion_s - least_server_s).max(0.0)
     }
 }
 
 /// The least root dispersion the server announced in `samples`.
-fn least_server_dispersion_s<'a>(samples: impl Iterator<Item = &'a StoredSample>) -> f64 {
+pub(crate) fn least_server_dispersion_s<'a>(
+    samples: impl Iterator<Item = &'a StoredSample>,
+) -> f64 {
     samples
         .map(|s| s.server_root_dispersion_s)
         .fold(f64::INFINITY, f64::min)
@@ -283,23 +285,14 @@ impl Estimator {
     /// chrony's maxdelayratio / maxdelaydevratio tests: is a sample with this delay
     /// good enough to add? Ratios of 0 turn a test off.
     pub fn accepts_delay(&self, delay_s: f64, maxdelayratio: f64, maxdelaydevratio: f64) -> bool {
-        let Some(min_delay_s) = self.samples().map(|s| s.delay_s).reduce(f64::min) else {
-            return true;
-        };
-        if maxdelayratio > 0.0 && delay_s > maxdelayratio * min_delay_s {
-            return false;
-        }
-        if maxdelaydevratio > 0.0 {
-            if let Some(estimate) = &self.estimate {
-                // Like chrony, only with enough samples for the deviation to mean something.
-                if estimate.samples_used >= MIN_SAMPLES_FOR_DELAY_TEST
-                    && delay_s - min_delay_s > maxdelaydevratio * estimate.offset_sd_s.max(1e-6)
-                {
-                    return false;
-                }
-            }
-        }
-        true
+        let min_delay_s = self.samples().map(|s| s.delay_s).reduce(f64::min);
+        delay_passes(
+            min_delay_s,
+            self.estimate.as_ref(),
+            delay_s,
+            maxdelayratio,
+            maxdelaydevratio,
+        )
     }
 
     /// Add a sample (in time order) and redo the regression.
@@ -377,42 +370,17 @@ impl Estimator {
             });
             return;
         }
-        let recent = self.samples.len().min(self.max_samples);
-        let least_server_s =
-            least_server_dispersion_s(self.samples.iter().skip(self.samples.len() - recent));
-        let mut distances_s: Vec<f64> = self
-            .samples
-            .iter()
-            .skip(self.samples.len() - recent)
-            .map(|s| s.weight_distance_s(least_server_s))
-            .collect();
-        distances_s.sort_by(f64::total_cmp);
-        let min_distance_s = distances_s[0];
-        let median_distance_s = median_of_sorted(&distances_s);
-        let scale_s = ((median_distance_s - min_distance_s) / 0.7)
-            .clamp(MIN_WEIGHT_SCALE_S, min_distance_s.max(MIN_WEIGHT_SCALE_S));
         // All stored samples: the older ones only for the runs test (weight unused).
-        let points: Vec<RegressionPoint> = self
-            .samples
-            .iter()
-            .map(|s| RegressionPoint {
-                x_s: seconds_between(newest.local_time, s.local_time),
-                y_s: s.offset_s,
-                weight: 1.0
-                    / (1.0
-                        + (s.weight_distance_s(least_server_s) - min_distance_s).max(0.0)
-                            / scale_s)
-                        .powi(2),
-            })
-            .collect();
+        let points = regression_points(&self.samples, self.max_samples);
         let total = points.len();
         self.score_windows(&points);
         let n = match self.window_choice {
             WindowChoice::CrossValidated => self.chosen_window(total),
             WindowChoice::RunsTestOnly => total.min(self.max_samples),
         };
-        let (used, fit) = self.runs_tested_fit(&points, n);
-        let consistent_samples = self.runs_tested_fit(&points, total.min(self.max_samples)).0;
+        let (used, fit) = runs_tested_fit(&points, n, self.min_samples);
+        let consistent_samples =
+            runs_tested_fit(&points, total.min(self.max_samples), self.min_samples).0;
         self.regression_len = used;
         self.jump_prior = None;
         self.estimate = Some(Estimate {
@@ -425,29 +393,6 @@ impl Estimator {
             samples_used: used,
             consistent_samples,
         });
-    }
-
-    /// The line through the newest `n` of `points`, its oldest samples dropped while the
-    /// residuals fail the runs test (over up to [`RUNS_RATIO`] times the samples used),
-    /// down to `minsamples`; with how many samples it ended.
-    fn runs_tested_fit(&self, points: &[RegressionPoint], n: usize) -> (usize, LineFit) {
-        let total = points.len();
-        let first = total - n;
-        let keep_at_least = self.min_samples.min(n);
-        let mut start = 0;
-        loop {
-            let used = n - start;
-            let fit = fit_line(&points[first + start..]);
-            let runs_from = total.saturating_sub(used * RUNS_RATIO);
-            let signs: Vec<bool> = points[runs_from..]
-                .iter()
-                .map(|p| p.y_s - fit.intercept_s - fit.slope * p.x_s >= 0.0)
-                .collect();
-            if used <= keep_at_least || runs_test_passes(&signs) {
-                return (used, fit);
-            }
-            start += 1;
-        }
     }
 }
 
@@ -514,93 +459,103 @@ impl Estimator {
     }
 }
 
-fn median_of_sorted(values: &[f64]) -> f64 {
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-struct RegressionPoint {
-    x_s: f64,
-    y_s: f64,
-    weight: f64,
-}
-
-#[derive(Debug)]
-struct LineFit {
-    intercept_s: f64,
-    slope: f64,
-    intercept_error_s: f64,
-    slope_error: f64,
-    unweighted_residual_sd_s: f64,
-}
-
-/// Weighted least squares `y = a + b x`; `a` is the value at x = 0 (the newest sample).
-fn fit_line(points: &[RegressionPoint]) -> LineFit {
-    let n = points.len() as f64;
-    let weight_sum: f64 = points.iter().map(|p| p.weight).sum();
-    // Normalise weights to a mean of one, so the residual variance reads in seconds².
-    let norm = n / weight_sum;
-    let mean_x = points.iter().map(|p| p.weight * p.x_s).sum::<f64>() / weight_sum;
-    let mean_y = points.iter().map(|p| p.weight * p.y_s).sum::<f64>() / weight_sum;
-    let sxx: f64 = points
-        .iter()
-        .map(|p| p.weight * norm * (p.x_s - mean_x).powi(2))
-        .sum();
-    let sxy: f64 = points
-        .iter()
-        .map(|p| p.weight * norm * (p.x_s - mean_x) * (p.y_s - mean_y))
-        .sum();
-    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-    let intercept_s = mean_y - slope * mean_x;
-    let residuals: Vec<f64> = points
-        .iter()
-        .map(|p| p.y_s - intercept_s - slope * p.x_s)
-        .collect();
-    let degrees_of_freedom = (n - 2.0).max(1.0);
-    let residual_variance = points
-        .iter()
-        .zip(&residuals)
-        .map(|(p, r)| p.weight * norm * r * r)
-        .sum::<f64>()
-        / degrees_of_freedom;
-    let slope_variance = if sxx > 0.0 {
-        residual_variance / sxx
-    } else {
-        f64::INFINITY
-    };
-    let intercept_variance = residual_variance / n + mean_x * mean_x * slope_variance;
-    LineFit {
-        intercept_s,
-        slope,
-        intercept_error_s: intercept_variance.sqrt(),
-        slope_error: slope_variance.sqrt().max(1e-12),
-        unweighted_residual_sd_s: (residuals.iter().map(|r| r * r).sum::<f64>()
-            / degrees_of_freedom)
-            .sqrt(),
-    }
-}
-
-/// Wald–Wolfowitz runs test: do the residual signs change often enough for the
-/// residuals to look random? Too few runs mean the line does not fit.
-fn runs_test_passes(signs: &[bool]) -> bool {
-    let n = signs.len();
-    if n < 4 {
+/// chrony's maxdelayratio / maxdelaydevratio tests of a new sample's delay against the
+/// least delay kept (`None`: no sample yet) and the estimate's spread. Ratios of 0 turn
+/// a test off.
+pub(crate) fn delay_passes(
+    min_delay_s: Option<f64>,
+    estimate: Option<&Estimate>,
+    delay_s: f64,
+    maxdelayratio: f64,
+    maxdelaydevratio: f64,
+) -> bool {
+    let Some(min_delay_s) = min_delay_s else {
         return true;
-    }
-    let positives = signs.iter().filter(|s| **s).count() as f64;
-    let negatives = n as f64 - positives;
-    if positives == 0.0 || negatives == 0.0 {
+    };
+    if maxdelayratio > 0.0 && delay_s > maxdelayratio * min_delay_s {
         return false;
     }
-    let runs = 1 + signs.windows(2).filter(|w| w[0] != w[1]).count();
-    let expected = 2.0 * positives * negatives / n as f64 + 1.0;
-    let variance = (expected - 1.0) * (expected - 2.0) / (n as f64 - 1.0);
-    runs as f64 >= expected - RUNS_TEST_Z * variance.max(0.0).sqrt()
+    if maxdelaydevratio > 0.0 {
+        if let Some(estimate) = estimate {
+            // Like chrony, only with enough samples for the deviation to mean something.
+            if estimate.samples_used >= MIN_SAMPLES_FOR_DELAY_TEST
+                && delay_s - min_delay_s > maxdelaydevratio * estimate.offset_sd_s.max(1e-6)
+            {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// `samples` (oldest first, the newest being x = 0) as points weighted chrony's way
+/// by their distance beyond the least of the newest `max_samples`.
+fn regression_points(samples: &VecDeque<StoredSample>, max_samples: usize) -> Vec<RegressionPoint> {
+    let newest = samples.back().expect("points of a non-empty history");
+    let recent = samples.len().min(max_samples);
+    let least_server_s = least_server_dispersion_s(samples.iter().skip(samples.len() - recent));
+    let mut distances_s: Vec<f64> = samples
+        .iter()
+        .skip(samples.len() - recent)
+        .map(|s| s.weight_distance_s(least_server_s))
+        .collect();
+    distances_s.sort_by(f64::total_cmp);
+    let min_distance_s = distances_s[0];
+    let median_distance_s = median_of_sorted(&distances_s);
+    let scale_s = ((median_distance_s - min_distance_s) / 0.7)
+        .clamp(MIN_WEIGHT_SCALE_S, min_distance_s.max(MIN_WEIGHT_SCALE_S));
+    samples
+        .iter()
+        .map(|s| RegressionPoint {
+            x_s: seconds_between(newest.local_time, s.local_time),
+            y_s: s.offset_s,
+            weight: 1.0
+                / (1.0 + (s.weight_distance_s(least_server_s) - min_distance_s).max(0.0) / scale_s)
+                    .powi(2),
+        })
+        .collect()
+}
+
+/// How many of the newest of `samples` (up to `max_samples`, at least `min_samples`)
+/// chrony's regression would fit: a line started from all of them, its oldest samples
+/// dropped while the runs test fails. Polling is steered by this count.
+pub(crate) fn runs_tested_count(
+    samples: &VecDeque<StoredSample>,
+    min_samples: usize,
+    max_samples: usize,
+) -> usize {
+    if samples.len() < MIN_SAMPLES_FOR_REGRESSION {
+        return samples.len();
+    }
+    let points = regression_points(samples, max_samples);
+    runs_tested_fit(&points, points.len().min(max_samples), min_samples).0
+}
+
+/// The line through the newest `n` of `points`, its oldest samples dropped while the
+/// residuals fail the runs test (over up to [`RUNS_RATIO`] times the samples used),
+/// down to `min_samples`; with how many samples it ended.
+fn runs_tested_fit(
+    points: &[RegressionPoint],
+    n: usize,
+    min_samples: usize,
+) -> (usize, crate::line_fit::LineFit) {
+    let total = points.len();
+    let first = total - n;
+    let keep_at_least = min_samples.min(n);
+    let mut start = 0;
+    loop {
+        let used = n - start;
+        let fit = fit_line(&points[first + start..]);
+        let runs_from = total.saturating_sub(used * RUNS_RATIO);
+        let signs: Vec<bool> = points[runs_from..]
+            .iter()
+            .map(|p| p.y_s - fit.intercept_s - fit.slope * p.x_s >= 0.0)
+            .collect();
+        if used <= keep_at_least || runs_test_passes(&signs) {
+            return (used, fit);
+        }
+        start += 1;
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //! - [`measurement`]: RFC 5905 reply tests and offset/delay/dispersion from t1..t4.
 //! - [`poll`]: poll interval, iburst/burst, reachability, back-off, kiss codes.
 //! - [`estimator`]: per-source offset and frequency (weighted regression, runs test).
+//! - [`kalman`]: the same from a bank of Kalman filters with delay-following noise.
+//! - [`source_estimator`]: the seam between a source and its estimator.
 //! - [`source`]: one client association put together.
 //! - [`selection`]: falsetickers, the reference, combining.
 //! - [`discipline`]: frequency and phase control, makestep, maxchange, drift value.
@@ -36,8 +38,10 @@ pub mod discipline;
 pub mod engine;
 pub mod estimator;
 pub mod interleave;
+pub mod kalman;
 pub mod leap;
 pub mod leap_table;
+mod line_fit;
 pub mod measurement;
 pub mod poll;
 pub mod ratelimit;

@@ -3,13 +3,14 @@
 //! Owns the [`SourceEstimator`] trait a [`crate::source::Source`] talks to, the
 //! [`EstimatorKind`]s there are, and building one. It must not hold estimation logic
 //! itself: each method lives in its own module ([`crate::estimator`] for the
-//! regressions). The point of the seam (issue 13) is to compare methods on the same
+//! regressions, [`crate::kalman`] for the Kalman filter). The point of the seam (issue 13) is to compare methods on the same
 //! samples: gnomon-sim and the clknetsim harness run the same scenario with each kind
 //! (gnomond's `estimator` directive, a gnomon-sim node's `estimator` field).
 
 use gnomon_proto::UnixTime;
 
 use crate::estimator::{Estimate, Estimator, StoredSample, WindowChoice};
+use crate::kalman::KalmanEstimator;
 
 /// How a source's samples become its offset and frequency estimate.
 pub trait SourceEstimator: std::fmt::Debug + Send {
@@ -49,6 +50,9 @@ pub enum EstimatorKind {
     /// Weighted regression over every sample the runs test accepts (chrony's method),
     /// for comparison on the same samples.
     RunsTest,
+    /// A bank of two-state (offset, frequency) Kalman filters whose measurement noise
+    /// follows each sample's delay and whose wander is chosen by the data.
+    Kalman,
 }
 
 impl EstimatorKind {
@@ -57,12 +61,20 @@ impl EstimatorKind {
         match self {
             EstimatorKind::CrossValidated => "crossvalidated",
             EstimatorKind::RunsTest => "runstest",
+            EstimatorKind::Kalman => "kalman",
         }
     }
 
+    /// Every kind, the default first.
+    pub const ALL: [EstimatorKind; 3] = [
+        EstimatorKind::CrossValidated,
+        EstimatorKind::RunsTest,
+        EstimatorKind::Kalman,
+    ];
+
     /// Parse a configuration name.
     pub fn from_name(name: &str) -> Option<EstimatorKind> {
-        [EstimatorKind::CrossValidated, EstimatorKind::RunsTest]
+        EstimatorKind::ALL
             .into_iter()
             .find(|kind| kind.name().eq_ignore_ascii_case(name))
     }
@@ -77,8 +89,39 @@ pub fn new_estimator(
     let window = match kind {
         EstimatorKind::CrossValidated => WindowChoice::CrossValidated,
         EstimatorKind::RunsTest => WindowChoice::RunsTestOnly,
+        EstimatorKind::Kalman => return Box::new(KalmanEstimator::new(min_samples, max_samples)),
     };
     Box::new(Estimator::with_window(min_samples, max_samples, window))
+}
+
+impl SourceEstimator for KalmanEstimator {
+    fn add_sample(&mut self, sample: StoredSample) {
+        KalmanEstimator::add_sample(self, sample)
+    }
+    fn apply_clock_change(&mut self, now: UnixTime, rate_change: f64, step_s: f64) {
+        KalmanEstimator::apply_clock_change(self, now, rate_change, step_s)
+    }
+    fn estimate(&self) -> Option<&Estimate> {
+        KalmanEstimator::estimate(self)
+    }
+    fn is_selectable(&self) -> bool {
+        KalmanEstimator::is_selectable(self)
+    }
+    fn accepts_delay(&self, delay_s: f64, maxdelayratio: f64, maxdelaydevratio: f64) -> bool {
+        KalmanEstimator::accepts_delay(self, delay_s, maxdelayratio, maxdelaydevratio)
+    }
+    fn sample_count(&self) -> usize {
+        KalmanEstimator::sample_count(self)
+    }
+    fn samples(&self) -> Vec<StoredSample> {
+        KalmanEstimator::samples(self).copied().collect()
+    }
+    fn clear(&mut self) {
+        KalmanEstimator::clear(self)
+    }
+    fn clone_box(&self) -> Box<dyn SourceEstimator> {
+        Box::new(self.clone())
+    }
 }
 
 impl SourceEstimator for Estimator {
@@ -117,10 +160,14 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for kind in [EstimatorKind::CrossValidated, EstimatorKind::RunsTest] {
+        for kind in EstimatorKind::ALL {
             assert_eq!(EstimatorKind::from_name(kind.name()), Some(kind));
         }
-        assert_eq!(EstimatorKind::from_name("kalman"), None);
+        assert_eq!(
+            EstimatorKind::from_name("KALMAN"),
+            Some(EstimatorKind::Kalman)
+        );
+        assert_eq!(EstimatorKind::from_name("ekf"), None);
         assert_eq!(EstimatorKind::default(), EstimatorKind::CrossValidated);
     }
 }

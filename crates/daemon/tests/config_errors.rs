@@ -315,10 +315,10 @@ fn server_and_access_errors() {
         ),
     );
     assert_error(
-        "estimator kalman",
+        "estimator ekf",
         &format!(
-            "{F}:1: invalid estimator value \"kalman\" in: estimator kalman — expected \
-             crossvalidated or runstest"
+            "{F}:1: invalid estimator value \"ekf\" in: estimator ekf — expected \
+             crossvalidated, runstest or kalman"
         ),
     );
     assert_error(

@@ -70,6 +70,15 @@ fn estimator_is_kept_and_rendered() {
     );
     assert!(render_effective(&config).contains("\nestimator runstest\n"));
     assert_round_trip(&config);
+    let config = parse("server 192.0.2.1\nestimator kalman\n")
+        .unwrap()
+        .config;
+    assert_eq!(
+        config.estimator,
+        gnomon_core::source_estimator::EstimatorKind::Kalman
+    );
+    assert!(render_effective(&config).contains("\nestimator kalman\n"));
+    assert_round_trip(&config);
     assert!(render_effective(&Config::default()).contains("\nestimator crossvalidated\n"));
 }
 

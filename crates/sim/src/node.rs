@@ -156,7 +156,7 @@ impl SimNode {
                 estimator: match &source.estimator {
                     None => defaults.estimator,
                     Some(kind) => EstimatorKind::from_name(kind).unwrap_or_else(|| {
-                        panic!("node {name}: estimator {kind}: crossvalidated or runstest")
+                        panic!("node {name}: estimator {kind}: crossvalidated, runstest or kalman")
                     }),
                 },
                 ..defaults

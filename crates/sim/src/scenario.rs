@@ -224,8 +224,8 @@ pub struct SourceSpec {
     pub maxsamples: Option<usize>,
     #[serde(default)]
     pub maxdelay_s: Option<f64>,
-    /// gnomond's `estimator` (`crossvalidated`, the default, or `runstest`: chrony's
-    /// method), to compare the two on the same samples.
+    /// gnomond's `estimator` (`crossvalidated`, the default, `runstest`: chrony's
+    /// method, or `kalman`: a Kalman filter), to compare them on the same samples.
     #[serde(default)]
     pub estimator: Option<String>,
     #[serde(default)]
