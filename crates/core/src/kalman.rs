@@ -55,9 +55,9 @@
 //!
 //! **Jumps** (a step of the source or of our clock behind our back) are detected as
 //! the regression detects them, with the same [`JUMP_FACTOR`] and error bounds: the
-//! history is dropped, every filter's offset restarts at the sample with its noise as
-//! variance, and the frequency with its variance carries on; the source stays
-//! selectable.
+//! history is dropped, every filter's offset restarts at the sample, known within its
+//! whole distance (as a first sample is: alone, nothing says how lucky it was), and
+//! the frequency with its variance carries on; the source stays selectable.
 //!
 //! **What the engine relies on.** `skew_ppm` is the standard error of the frequency
 //! (√P₁₁), `offset_error_s` that of the offset (√P₀₀), both inflated by the square
