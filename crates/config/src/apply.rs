@@ -54,6 +54,32 @@ pub fn apply_simple(
             let a = ctx.exactly(args, &["distance"], "maxdistance SECONDS")?;
             config.max_distance_s = ctx.number("maxdistance", a[0], 0.0, ANY)?;
         }
+        "combinelimit" => {
+            config.tuning.combine_limit = tuning(ctx, args, "combinelimit", "LIMIT", 0.0)?
+        }
+        "maxjitter" => config.tuning.max_jitter_s = tuning(ctx, args, "maxjitter", "SECONDS", 0.0)?,
+        "reselectdist" => {
+            config.tuning.reselect_distance_s = tuning(ctx, args, "reselectdist", "SECONDS", 0.0)?;
+        }
+        "stratumweight" => {
+            config.tuning.stratum_weight_s = tuning(ctx, args, "stratumweight", "SECONDS", 0.0)?;
+        }
+        "maxupdateskew" => {
+            config.tuning.max_update_skew_ppm = tuning(ctx, args, "maxupdateskew", "PPM", 0.0)?;
+        }
+        "corrtimeratio" => {
+            config.tuning.correction_time_ratio = tuning(ctx, args, "corrtimeratio", "RATIO", 0.0)?;
+        }
+        "maxdrift" => config.tuning.max_drift_ppm = tuning(ctx, args, "maxdrift", "PPM", 0.0)?,
+        "maxclockerror" => {
+            config.tuning.max_clock_error_ppm = tuning(ctx, args, "maxclockerror", "PPM", 0.0)?;
+        }
+        "clockprecision" => {
+            let a = ctx.exactly(args, &["precision"], "clockprecision SECONDS")?;
+            // chrony accepts 1 ns to 1 s.
+            config.tuning.clock_precision_s =
+                Some(ctx.number("clockprecision", a[0], 1e-9, 1.0)?);
+        }
         "driftfile" => driftfile(ctx, config, args)?,
         "rtcsync" => {
             ctx.none(args)?;
@@ -361,4 +387,16 @@ fn ratelimit(ctx: &LineCtx, args: &[&str]) -> Result<RateLimit, ConfigError> {
         }
     }
     Ok(limit)
+}
+
+/// One of chrony's tuning directives: `NAME VALUE`, VALUE a number of at least `min`.
+fn tuning(
+    ctx: &LineCtx,
+    args: &[&str],
+    name: &str,
+    unit: &str,
+    min: f64,
+) -> Result<f64, ConfigError> {
+    let a = ctx.exactly(args, &["value"], &format!("{name} {unit}"))?;
+    ctx.number(name, a[0], min, ANY)
 }

@@ -296,6 +296,10 @@ pub struct Config {
     pub min_sources: u32,
     /// `maxdistance`: sources with a larger root distance are rejected (seconds). Default 3.
     pub max_distance_s: f64,
+    /// Selection and clock tuning (`combinelimit`, `maxjitter`, `reselectdist`,
+    /// `stratumweight`, `maxupdateskew`, `corrtimeratio`, `maxdrift`, `maxclockerror`,
+    /// `clockprecision`), chrony's defaults.
+    pub tuning: Tuning,
     /// `driftfile FILE [interval N]`: where the frequency is saved. Default none.
     pub drift_file: Option<PathBuf>,
     /// `driftfile ... interval N` (chrony 4.7): seconds between writes. Default 3600.
@@ -387,6 +391,7 @@ impl Default for Config {
             max_slew_rate_ppm: 1e6 / 12.0,
             min_sources: 1,
             max_distance_s: 3.0,
+            tuning: Tuning::default(),
             drift_file: None,
             drift_file_interval_s: 3600,
             rtc_sync: false,
@@ -426,5 +431,50 @@ impl Config {
     /// True if NTP clients are served: some `allow` rule exists and the port is not 0.
     pub fn serves_clients(&self) -> bool {
         self.ntp_port != 0 && self.access_rules.iter().any(|rule| rule.allow)
+    }
+}
+
+/// chrony's selection and clock tuning directives, one number each.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tuning {
+    /// `combinelimit LIMIT`: sources up to LIMIT times the reference's root distance
+    /// are combined with it (0: the reference alone). Default 3.
+    pub combine_limit: f64,
+    /// `maxjitter SECONDS`: sources whose samples scatter more are not selected (`~`).
+    /// Default 1.
+    pub max_jitter_s: f64,
+    /// `reselectdist SECONDS`: a new reference must be this much closer. Default 100 µs.
+    pub reselect_distance_s: f64,
+    /// `stratumweight SECONDS`: distance added per stratum when ranking. Default 1 ms.
+    pub stratum_weight_s: f64,
+    /// `maxupdateskew PPM`: frequency estimates less certain than this do not move the
+    /// frequency. Default 1000.
+    pub max_update_skew_ppm: f64,
+    /// `corrtimeratio RATIO`: how many update intervals an offset as large as the noise
+    /// takes to slew. Default 3.
+    pub correction_time_ratio: f64,
+    /// `maxdrift PPM`: the largest frequency correction. Default 500.
+    pub max_drift_ppm: f64,
+    /// `maxclockerror PPM`: how fast the local clock's error may grow, for root
+    /// dispersion and selection. Default 1.
+    pub max_clock_error_ppm: f64,
+    /// `clockprecision SECONDS`: the precision of reading the clock, instead of the
+    /// value measured at start. Default measured.
+    pub clock_precision_s: Option<f64>,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            combine_limit: 3.0,
+            max_jitter_s: 1.0,
+            reselect_distance_s: 100e-6,
+            stratum_weight_s: 1e-3,
+            max_update_skew_ppm: 1000.0,
+            correction_time_ratio: 3.0,
+            max_drift_ppm: 500.0,
+            max_clock_error_ppm: 1.0,
+            clock_precision_s: None,
+        }
     }
 }

@@ -69,6 +69,34 @@ pub fn render_effective(config: &Config) -> String {
     );
     line(&mut out, format!("minsources {}", config.min_sources));
     line(&mut out, format!("maxdistance {}", config.max_distance_s));
+    let tuning = &config.tuning;
+    line(&mut out, format!("combinelimit {}", tuning.combine_limit));
+    line(&mut out, format!("maxjitter {}", tuning.max_jitter_s));
+    line(
+        &mut out,
+        format!("reselectdist {}", tuning.reselect_distance_s),
+    );
+    line(
+        &mut out,
+        format!("stratumweight {}", tuning.stratum_weight_s),
+    );
+    line(
+        &mut out,
+        format!("maxupdateskew {}", tuning.max_update_skew_ppm),
+    );
+    line(
+        &mut out,
+        format!("corrtimeratio {}", tuning.correction_time_ratio),
+    );
+    line(&mut out, format!("maxdrift {}", tuning.max_drift_ppm));
+    line(
+        &mut out,
+        format!("maxclockerror {}", tuning.max_clock_error_ppm),
+    );
+    match tuning.clock_precision_s {
+        Some(precision_s) => line(&mut out, format!("clockprecision {precision_s}")),
+        None => line(&mut out, "# clockprecision: not set, measured at start"),
+    }
     match &config.drift_file {
         Some(file) => line(
             &mut out,

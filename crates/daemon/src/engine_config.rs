@@ -29,7 +29,10 @@ pub fn engine_config(
         selection: SelectionOptions {
             minsources: config.min_sources as usize,
             maxdistance_s: config.max_distance_s,
-            ..SelectionOptions::default()
+            reselectdist_s: config.tuning.reselect_distance_s,
+            stratumweight_s: config.tuning.stratum_weight_s,
+            combinelimit: config.tuning.combine_limit,
+            maxjitter_s: config.tuning.max_jitter_s,
         },
         discipline: DisciplineOptions {
             makestep: config.makestep.map(|makestep| MakeStep {
@@ -42,7 +45,9 @@ pub fn engine_config(
                 ignore: maxchange.ignore_count,
             }),
             maxslewrate_ppm: config.max_slew_rate_ppm,
-            ..DisciplineOptions::default()
+            max_frequency_ppm: config.tuning.max_drift_ppm,
+            maxupdateskew_ppm: config.tuning.max_update_skew_ppm,
+            corrtimeratio: config.tuning.correction_time_ratio,
         },
         saved_frequency: saved,
         local_stratum: config.local.map(|local| LocalStratum {
@@ -51,10 +56,20 @@ pub fn engine_config(
             distance_s: local.distance_s,
             wait_unsynced_s: local.wait_unsynced_s,
         }),
-        precision_log2,
+        precision_log2: config
+            .tuning
+            .clock_precision_s
+            .map_or(precision_log2, precision_log2_of),
+        max_clock_error_ppm: config.tuning.max_clock_error_ppm,
         leap_table: leap_seconds(config, gnomon_sys::timex::realtime_now()),
         ..EngineConfig::default()
     }
+}
+
+/// `clockprecision SECONDS` as the log2 exponent NTP announces, rounded as chronyd
+/// rounds it (1e-6 s gives -20).
+fn precision_log2_of(precision_s: f64) -> i8 {
+    precision_s.log2().round().clamp(-30.0, 0.0) as i8
 }
 
 /// Where time zones live (chrony reads the same database through the C library).
@@ -202,6 +217,62 @@ pub fn source_options(source: &SourceConfig, estimator: EstimatorKind) -> Source
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tuning_directives_reach_the_engine() {
+        let parsed = Config::parse_str(
+            "server 192.0.2.1\ncombinelimit 0\nmaxjitter 0.002\nreselectdist 0.01\n\
+             stratumweight 0.05\nmaxupdateskew 20\ncorrtimeratio 10\nmaxdrift 50\n\
+             maxclockerror 5\nclockprecision 1e-6\n",
+            "test.conf",
+        )
+        .unwrap();
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        let engine = engine_config(&parsed.config, None, -23);
+        let selection = engine.selection;
+        assert_eq!(
+            (
+                selection.combinelimit,
+                selection.maxjitter_s,
+                selection.reselectdist_s,
+                selection.stratumweight_s
+            ),
+            (0.0, 0.002, 0.01, 0.05)
+        );
+        let discipline = engine.discipline;
+        assert_eq!(
+            (
+                discipline.maxupdateskew_ppm,
+                discipline.corrtimeratio,
+                discipline.max_frequency_ppm
+            ),
+            (20.0, 10.0, 50.0)
+        );
+        assert_eq!(engine.max_clock_error_ppm, 5.0);
+        // 1 µs is 2^-19.93: announced as -20, not the measured -23.
+        assert_eq!(engine.precision_log2, -20);
+        // Unset, chrony's defaults and the measured precision.
+        let defaults = engine_config(&Config::default(), None, -23);
+        assert_eq!(defaults.selection, SelectionOptions::default());
+        let chrony = DisciplineOptions::default();
+        assert_eq!(
+            (
+                defaults.discipline.maxupdateskew_ppm,
+                defaults.discipline.corrtimeratio,
+                defaults.discipline.max_frequency_ppm
+            ),
+            (
+                chrony.maxupdateskew_ppm,
+                chrony.corrtimeratio,
+                chrony.max_frequency_ppm
+            )
+        );
+        assert_eq!(
+            defaults.max_clock_error_ppm,
+            EngineConfig::default().max_clock_error_ppm
+        );
+        assert_eq!(defaults.precision_log2, -23);
+    }
 
     #[test]
     fn seed_line_maps_to_engine_options() {
