@@ -7,6 +7,7 @@
 //! Differences from chrony: measurements.log leaves chrony's test bits and score out
 //! (it writes only accepted samples); statistics.log has no Stress/Asym columns.
 
+use gnomon_config::LogSelection;
 use gnomon_core::estimator::Estimate;
 use gnomon_core::measurement::Sample;
 use gnomon_core::system::SystemVariables;
@@ -92,7 +93,10 @@ fn leap_letter(leap: gnomon_proto::LeapIndicator) -> char {
 
 impl Logs {
     /// Open the selected files in `dir`; a file that cannot be opened is logged and skipped.
-    pub fn open(dir: &Path, tracking: bool, measurements: bool, statistics: bool) -> Logs {
+    /// `selection` is the config's `log` line (raw measurements go to
+    /// measurements.log too).
+    pub fn open(dir: &Path, selection: &LogSelection) -> Logs {
+        let measurements = selection.measurements || selection.raw_measurements;
         let open = |wanted: bool, name: &str, header: &'static str| {
             if !wanted {
                 return None;
@@ -102,9 +106,9 @@ impl Logs {
                 .ok()
         };
         Logs {
-            tracking: open(tracking, "tracking.log", TRACKING_HEADER),
+            tracking: open(selection.tracking, "tracking.log", TRACKING_HEADER),
             measurements: open(measurements, "measurements.log", MEASUREMENTS_HEADER),
-            statistics: open(statistics, "statistics.log", STATISTICS_HEADER),
+            statistics: open(selection.statistics, "statistics.log", STATISTICS_HEADER),
         }
     }
 
@@ -192,7 +196,11 @@ mod tests {
     #[test]
     fn files_get_banners_and_lines() {
         let dir = tempfile::tempdir().unwrap();
-        let mut logs = Logs::open(dir.path(), true, false, false);
+        let tracking_only = LogSelection {
+            tracking: true,
+            ..LogSelection::default()
+        };
+        let mut logs = Logs::open(dir.path(), &tracking_only);
         let system = SystemVariables::unsynchronized(-20);
         for _ in 0..33 {
             logs.tracking(

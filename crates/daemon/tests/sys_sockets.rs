@@ -191,12 +191,14 @@ fn sysctl_bytes(name: &str) -> usize {
 
 #[test]
 fn server_sockets_get_a_larger_receive_buffer_than_the_default() {
-    use gnomon_daemon::runtime::serve::{open_server_socket, SERVER_RECEIVE_BUFFER_BYTES};
+    use gnomon_daemon::runtime::serve::{
+        open_server_socket, PortSharing, SERVER_RECEIVE_BUFFER_BYTES,
+    };
     // What the kernel grants: the request capped at rmem_max, doubled for its overhead.
     let expected = 2 * SERVER_RECEIVE_BUFFER_BYTES.min(sysctl_bytes("rmem_max"));
     let default = sysctl_bytes("rmem_default");
-    for reuse_port in [false, true] {
-        let server = open_server_socket("127.0.0.1:0".parse().unwrap(), reuse_port, true).unwrap();
+    for sharing in [PortSharing::Exclusive, PortSharing::ReusePort] {
+        let server = open_server_socket("127.0.0.1:0".parse().unwrap(), sharing).unwrap();
         let granted = server.socket.receive_buffer().unwrap();
         assert_eq!(granted, expected);
         assert!(granted > default, "{granted} vs default {default}");

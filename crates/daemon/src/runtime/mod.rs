@@ -207,13 +207,7 @@ impl Daemon {
             line_connectivity: Vec::new(),
         };
         if let Some(dir) = &daemon.config.log_dir {
-            let selection = &daemon.config.logs;
-            daemon.logs = Logs::open(
-                dir,
-                selection.tracking,
-                selection.measurements || selection.raw_measurements,
-                selection.statistics,
-            );
+            daemon.logs = Logs::open(dir, &daemon.config.logs);
         }
         let outputs = daemon.engine.start(daemon.clock.now());
         daemon.carry_out(outputs);

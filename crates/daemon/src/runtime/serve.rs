@@ -195,28 +195,27 @@ pub fn server_addresses(config: &Config) -> Vec<SocketAddr> {
     addresses
 }
 
+/// Whether a server socket shares its port with others (`server_threads`' workers,
+/// SO_REUSEPORT) or has it to itself (the one-thread loop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortSharing {
+    Exclusive,
+    ReusePort,
+}
+
 /// Open one server socket with kernel RX timestamps, and TX timestamps on request
-/// when `tx_timestamps` (the main loop's sockets: replies to interleaved requests).
-pub fn open_server_socket(
-    address: SocketAddr,
-    reuse_port: bool,
-    tx_timestamps: bool,
-) -> io::Result<ServerSocket> {
-    let mut socket = if reuse_port {
-        UdpSocket::bind_reuse_port(address)?
-    } else {
-        UdpSocket::bind(address)?
+/// (replies to interleaved requests).
+pub fn open_server_socket(address: SocketAddr, sharing: PortSharing) -> io::Result<ServerSocket> {
+    let mut socket = match sharing {
+        PortSharing::ReusePort => UdpSocket::bind_reuse_port(address)?,
+        PortSharing::Exclusive => UdpSocket::bind(address)?,
     };
     // Requests that arrive while the loop is busy (a burst, a control request, the
     // scheduler running something else) wait in this buffer instead of being dropped.
     // Their kernel receive timestamps were taken on arrival, so the wait does not
     // enter any client's measurement. The kernel caps the request at rmem_max.
     let _ = socket.set_receive_buffer(SERVER_RECEIVE_BUFFER_BYTES);
-    let timestamps = if tx_timestamps {
-        socket.enable_server_timestamps()
-    } else {
-        socket.enable_rx_timestamps()
-    };
+    let timestamps = socket.enable_server_timestamps();
     let local = socket.local_addr().unwrap_or(address);
     Ok(ServerSocket {
         socket,
@@ -273,7 +272,7 @@ impl Serving {
         }
         let mut sockets = Vec::new();
         for address in server_addresses(config) {
-            match open_server_socket(address, false, true) {
+            match open_server_socket(address, PortSharing::Exclusive) {
                 Ok(socket) => {
                     tracing::info!(
                         "serving NTP on {} (kernel timestamps: {:?})",

@@ -16,7 +16,7 @@
 //! It must not touch the engine or the clock object (they belong to the main
 //! thread), log per packet, or allocate per packet.
 
-use super::serve::{core_server, open_server_socket, server_addresses, ServerSocket};
+use super::serve::{core_server, open_server_socket, server_addresses, PortSharing, ServerSocket};
 use super::snapshot::{ServingSnapshot, SnapshotCell};
 use gnomon_config::Config;
 use gnomon_core::serving::{DropReason, Served, Server, TimestampKind};
@@ -74,7 +74,7 @@ impl Workers {
         for index in 0..count {
             let mut sockets = Vec::new();
             for address in server_addresses(config) {
-                match open_server_socket(address, true, true) {
+                match open_server_socket(address, PortSharing::ReusePort) {
                     Ok(socket) => {
                         if index == 0 {
                             tracing::info!(
